@@ -1,0 +1,122 @@
+# moongrad: `make help` lists the targets.
+#
+# Builds build/libmoongrad.a (the C core), build/moongrad/core.so (the Lua
+# module, loadable by lua5.4 and busted) and bin/moongrad (the host
+# program, which links the same objects and preloads the module).
+
+CC      ?= gcc
+OPT     ?= -O2 -march=native
+CFLAGS  ?= $(OPT) -g
+WARN     = -Wall -Wextra -Wno-unused-parameter
+BASEFLAGS = -std=gnu11 -fPIC -fopenmp -fno-math-errno -fno-trapping-math $(WARN) \
+            -I/usr/include/lua5.4 -MMD -MP
+LIBS     = -lopenblas -lz -lm -fopenmp
+LUA      = lua5.4
+BUSTED   = /usr/bin/busted
+
+BUILD   ?= build
+BIN     ?= bin
+
+CORE_SRC = $(wildcard core/*.c)
+BIND_SRC = $(filter-out bindings/main.c,$(wildcard bindings/*.c))
+CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
+BIND_OBJ = $(BIND_SRC:%.c=$(BUILD)/%.o)
+MAIN_OBJ = $(BUILD)/bindings/main.o
+
+# Debian packages: to build, to test, for the full data, for the benchmark.
+DEBS_BUILD = gcc make libc6-dev lua5.4 liblua5.4-dev libopenblas-dev zlib1g-dev libreadline-dev
+DEBS_TEST  = lua-busted
+DEBS_DATA  = dataset-fashion-mnist nodejs npm
+DEBS_BENCH = python3 python3-torch
+
+.PHONY: all help test check-c asan demo bench data deps clean distclean
+
+all: $(BUILD)/libmoongrad.a $(BUILD)/moongrad/core.so $(BIN)/moongrad
+
+help:
+	@echo "make            build the core library, the Lua module and bin/moongrad"
+	@echo "make test       build and run the specs (busted) and C kernel tests"
+	@echo "make asan       build with address + undefined-behaviour sanitizers and run the specs"
+	@echo "make demo       a short experiment on the bundled data (rotation SSL + attacks)"
+	@echo "make bench      moongrad vs PyTorch side by side (bench/)"
+	@echo "make data       fetch the full MNIST digits and Fashion-MNIST sets"
+	@echo "make deps       install missing Debian packages (as root) or say which"
+	@echo "make clean      remove build outputs"
+
+# Installs the missing packages of a list as root, or names the command to run.
+define need_debs
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || { echo "apt-get could not install:$$missing"; exit 1; }; \
+	  else \
+	    echo "missing Debian packages:$$missing"; echo "install them with: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+endef
+
+$(BUILD)/.deps-build:
+	$(call need_debs,$(DEBS_BUILD))
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/.deps-test: $(BUILD)/.deps-build
+	$(call need_debs,$(DEBS_TEST))
+	@touch $@
+
+deps: $(BUILD)/.deps-test
+
+$(BUILD)/%.o: %.c | $(BUILD)/.deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libmoongrad.a: $(CORE_OBJ)
+	ar rcs $@ $^
+
+# The module does not link liblua: the host process (lua5.4 or busted) provides it.
+$(BUILD)/moongrad/core.so: $(BIND_OBJ) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(BIN)/moongrad: $(MAIN_OBJ) $(BIND_OBJ) $(BUILD)/libmoongrad.a
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) -o $@ $(MAIN_OBJ) $(BIND_OBJ) $(BUILD)/libmoongrad.a -llua5.4 -lreadline $(LIBS)
+
+# C kernel tests: tuned kernels against their naive twins.
+CTEST_SRC = $(wildcard spec/c/*.c)
+CTEST_BIN = $(CTEST_SRC:spec/c/%.c=$(BUILD)/ctest/%)
+$(BUILD)/ctest/%: spec/c/%.c $(BUILD)/libmoongrad.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -Icore -o $@ $< $(BUILD)/libmoongrad.a $(LIBS)
+
+# The specs run against the freshly built module and host program; the
+# summary handler prints the closing "N passed, N failed" line.
+test: all $(CTEST_BIN) $(BUILD)/.deps-test
+	@MOONGRAD_BIN=$(abspath $(BIN)/moongrad) MOONGRAD_CTEST=$(abspath $(BUILD)/ctest) \
+	  $(LUA) $(BUSTED) --run=default $(SPEC)
+
+# Sanitizer build: the host program built with ASan+UBSan runs busted itself.
+ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+asan: $(BUILD)/.deps-test
+	$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/bin CFLAGS="$(ASAN_FLAGS)" \
+	  build-asan/bin/moongrad build-asan/moongrad/core.so
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=$(abspath spec/support/lsan.supp) \
+	  MOONGRAD_BIN=$(abspath build-asan/bin/moongrad) MOONGRAD_ASAN=1 \
+	  build-asan/bin/moongrad $(BUSTED) --run=asan $(SPEC)
+
+demo: all
+	@$(BIN)/moongrad examples/demo.lua
+
+bench: all
+	$(call need_debs,$(DEBS_BENCH))
+	@$(BIN)/moongrad bench/run.lua $(BENCH_ARGS)
+
+data: all
+	@sh data/fetch.sh
+
+clean:
+	rm -rf $(BUILD) build-asan $(BIN)
+
+-include $(CORE_OBJ:.o=.d) $(BIND_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)

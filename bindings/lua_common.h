@@ -1,0 +1,97 @@
+/*
+ * Glue between Lua 5.4 and the core: shared helpers of the binding files.
+ *
+ * Ownership rules:
+ *  - A Lua Tensor is a full userdata holding exactly one reference to an
+ *    mg_tensor. __gc (and __close, earlier) releases it; a closed Tensor
+ *    raises an error when used again.
+ *  - mgl_push() takes over the reference it is given. Core calls return
+ *    new references, so `return mgl_push(L, mg_add(a, b));` is the whole
+ *    pattern; a NULL result raises the core's message as a Lua error.
+ *  - Tensors read with mgl_check() are borrowed for the duration of the
+ *    call: the Lua stack keeps them alive.
+ *  - Lua's collector cannot see tensor memory, so every push checks the
+ *    bytes that live tensors hold (mg_live_bytes) and runs a full
+ *    collection when they have doubled since the last one (64 MB floor):
+ *    memory stays bounded without collectgarbage() in user code.
+ *  - Dims and indices are 1-based in Lua (negative counts from the end)
+ *    and 0-based in the core; mgl_dim()/mgl_index() convert, nowhere else.
+ *  - mgl_check_or_scalar, mgl_tensor_list and mgl_scratch push temporaries
+ *    on the Lua stack; a function using them first fixes its argument count
+ *    with lua_settop(L, n), so a temporary is never read as an optional
+ *    argument.
+ *  - Errors raised here never longjmp through core code: every core call
+ *    has returned before luaL_error runs, and nothing is left unreleased
+ *    (tensors made for a call are released before raising).
+ */
+#ifndef MGL_COMMON_H
+#define MGL_COMMON_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "../core/mg.h"
+
+#define MGL_TENSOR "moongrad.Tensor"
+
+typedef struct {
+    mg_tensor *t;
+} mgl_tensor;
+
+/* Pushes a Tensor taking over `t`; NULL raises the core's last error. */
+int mgl_push(lua_State *L, mg_tensor *t);
+/* Raises the core's last error. */
+int mgl_error(lua_State *L);
+/* The Tensor at index i (borrowed), or a type error naming the argument. */
+mg_tensor *mgl_check(lua_State *L, int i);
+/* nil/none -> NULL, else as mgl_check. */
+mg_tensor *mgl_opt(lua_State *L, int i);
+bool mgl_is_tensor(lua_State *L, int i);
+/* A Tensor, or a number made into a 0-dim float32 Tensor that is pushed
+ * on the Lua stack to keep it alive (so nothing leaks if a later check
+ * raises). Borrowed either way. */
+mg_tensor *mgl_check_or_scalar(lua_State *L, int i);
+/* A 1-based Lua dim at index i, converted to 0-based for t (negatives from
+ * the end). Raises a clear error when out of range. */
+int mgl_dim(lua_State *L, int i, const mg_tensor *t, const char *op);
+/* Same, for a dim value already read. */
+int mgl_dim_value(lua_State *L, lua_Integer d, int ndim, const char *op);
+/* An integer argument (a float with an integer value is accepted). */
+lua_Integer mgl_int(lua_State *L, int i, const char *op, const char *what);
+/* A shape given as varargs (2, 3) or as a table {2, 3}, from index first
+ * up to the first non-number; returns the index after the shape. */
+int mgl_shape(lua_State *L, int first, int *ndim, int64_t *shape, const char *op);
+/* Reads a dtype name ("float32", "float", "int64", "long", "uint8"). */
+mg_dtype mgl_dtype(lua_State *L, const char *name, const char *op);
+
+/* Options tables: fields of the table at index opts (absent/nil -> default). */
+double mgl_opt_number(lua_State *L, int opts, const char *key, double def, const char *op);
+lua_Integer mgl_opt_int(lua_State *L, int opts, const char *key, lua_Integer def, const char *op);
+bool mgl_opt_bool(lua_State *L, int opts, const char *key, bool def, const char *op);
+const char *mgl_opt_string(lua_State *L, int opts, const char *key, const char *def, const char *op);
+/* A list of Tensors in the table at index i: returns the count and sets
+ * *out to an array of borrowed pointers that lives in a userdata pushed on
+ * the stack (collected by Lua, so raising later leaks nothing). */
+int mgl_tensor_list(lua_State *L, int i, mg_tensor ***out, const char *op);
+/* Scratch memory owned by Lua (a userdata pushed on the stack). */
+void *mgl_scratch(lua_State *L, size_t n);
+
+/* Registers functions: into the module table at index `module` (if not 0)
+ * and/or into the Tensor methods table (if methods is true). */
+void mgl_register(lua_State *L, int module, const luaL_Reg *fns, bool methods);
+/* Pushes the Tensor methods table. */
+void mgl_push_methods(lua_State *L);
+
+/* One per binding file, called by luaopen_moongrad_core with the module
+ * table at the top of the stack. */
+void mgl_open_tensor(lua_State *L);
+void mgl_open_ops(lua_State *L);
+void mgl_open_autograd(lua_State *L);
+void mgl_open_nn(lua_State *L);
+void mgl_open_optim(lua_State *L);
+void mgl_open_io(lua_State *L);
+void mgl_open_runtime(lua_State *L);
+
+int luaopen_moongrad_core(lua_State *L);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * luaopen_moongrad_core: builds the module table from every binding file,
+ * plus runtime settings (threads, seed, RNG state, memory statistics).
+ */
+#include "lua_common.h"
+
+static int l_set_num_threads(lua_State *L) {
+    lua_Integer n = mgl_int(L, 1, "set_num_threads", "n");
+    if (n < 1 || n > 256) return luaL_error(L, "set_num_threads: n must be in 1..256, got %d", (int)n);
+    mg_set_num_threads((int)n);
+    return 0;
+}
+
+static int l_get_num_threads(lua_State *L) {
+    lua_pushinteger(L, mg_get_num_threads());
+    return 1;
+}
+
+static int l_manual_seed(lua_State *L) {
+    mg_manual_seed((uint64_t)mgl_int(L, 1, "manual_seed", "seed"));
+    return 0;
+}
+
+/* get_rng_state() -> {seed = s, counter = c} */
+static int l_get_rng_state(lua_State *L) {
+    uint64_t seed, counter;
+    mg_rng_get_state(&seed, &counter);
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, (lua_Integer)seed);
+    lua_setfield(L, -2, "seed");
+    lua_pushinteger(L, (lua_Integer)counter);
+    lua_setfield(L, -2, "counter");
+    return 1;
+}
+
+static int l_set_rng_state(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "seed");
+    lua_getfield(L, 1, "counter");
+    uint64_t seed = (uint64_t)mgl_int(L, -2, "set_rng_state", "seed");
+    uint64_t counter = (uint64_t)mgl_int(L, -1, "set_rng_state", "counter");
+    mg_rng_set_state(seed, counter);
+    return 0;
+}
+
+/* memory() -> {live = bytes held by tensors, cached = bytes kept for reuse} */
+static int l_memory(lua_State *L) {
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, (lua_Integer)mg_live_bytes());
+    lua_setfield(L, -2, "live");
+    lua_pushinteger(L, (lua_Integer)mg_cached_bytes());
+    lua_setfield(L, -2, "cached");
+    return 1;
+}
+
+static int l_empty_cache(lua_State *L) {
+    (void)L;
+    mg_empty_cache();
+    return 0;
+}
+
+void mgl_open_runtime(lua_State *L) {
+    const luaL_Reg fns[] = {{"set_num_threads", l_set_num_threads}, {"get_num_threads", l_get_num_threads},
+                            {"manual_seed", l_manual_seed}, {"get_rng_state", l_get_rng_state},
+                            {"set_rng_state", l_set_rng_state}, {"memory", l_memory},
+                            {"empty_cache", l_empty_cache}, {NULL, NULL}};
+    mgl_register(L, -1, fns, false);
+    lua_pushliteral(L, MG_VERSION);
+    lua_setfield(L, -2, "version");
+}
+
+int luaopen_moongrad_core(lua_State *L) {
+    lua_newtable(L);
+    mgl_open_tensor(L);
+    mgl_open_ops(L);
+    mgl_open_autograd(L);
+    mgl_open_nn(L);
+    mgl_open_optim(L);
+    mgl_open_io(L);
+    mgl_open_runtime(L);
+    return 1;
+}

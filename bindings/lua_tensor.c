@@ -1,0 +1,721 @@
+/*
+ * The Tensor userdata: helpers shared by all binding files, constructors,
+ * element access, conversions, in-place writes and metamethods.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua_common.h"
+
+/* ---- memory accounting ---------------------------------------------------- */
+
+#define GC_FLOOR ((size_t)64 << 20)
+static size_t gc_threshold = GC_FLOOR;
+
+/* Full collection once live tensor bytes have doubled since the last one. */
+static void gc_check(lua_State *L) {
+    size_t live = mg_live_bytes();
+    if (live <= gc_threshold) return;
+    lua_gc(L, LUA_GCCOLLECT);
+    live = mg_live_bytes();
+    gc_threshold = live * 2 > GC_FLOOR ? live * 2 : GC_FLOOR;
+}
+
+/* ---- push and check ------------------------------------------------------- */
+
+int mgl_error(lua_State *L) { return luaL_error(L, "%s", mg_last_error()); }
+
+int mgl_push(lua_State *L, mg_tensor *t) {
+    if (!t) return mgl_error(L);
+    mgl_tensor *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->t = t;
+    luaL_setmetatable(L, MGL_TENSOR);
+    gc_check(L);
+    return 1;
+}
+
+bool mgl_is_tensor(lua_State *L, int i) { return luaL_testudata(L, i, MGL_TENSOR) != NULL; }
+
+mg_tensor *mgl_check(lua_State *L, int i) {
+    mgl_tensor *u = luaL_testudata(L, i, MGL_TENSOR);
+    if (!u) luaL_typeerror(L, i, "Tensor");
+    if (!u->t) luaL_argerror(L, i, "Tensor was closed and cannot be used");
+    return u->t;
+}
+
+mg_tensor *mgl_opt(lua_State *L, int i) { return lua_isnoneornil(L, i) ? NULL : mgl_check(L, i); }
+
+mg_tensor *mgl_check_or_scalar(lua_State *L, int i) {
+    if (lua_type(L, i) == LUA_TNUMBER) {
+        mgl_push(L, mg_scalar(lua_tonumber(L, i)));
+        return ((mgl_tensor *)lua_touserdata(L, -1))->t;
+    }
+    mgl_tensor *u = luaL_testudata(L, i, MGL_TENSOR);
+    if (!u) luaL_typeerror(L, i, "Tensor or number");
+    if (!u->t) luaL_argerror(L, i, "Tensor was closed and cannot be used");
+    return u->t;
+}
+
+lua_Integer mgl_int(lua_State *L, int i, const char *op, const char *what) {
+    int ok;
+    lua_Integer v = lua_tointegerx(L, i, &ok);
+    if (!ok) {
+        if (lua_type(L, i) == LUA_TNUMBER)
+            luaL_error(L, "%s: %s must be an integer, got %s", op, what, lua_tostring(L, i));
+        luaL_error(L, "%s: %s must be an integer, got %s", op, what, luaL_typename(L, i));
+    }
+    return v;
+}
+
+int mgl_dim_value(lua_State *L, lua_Integer d, int ndim, const char *op) {
+    lua_Integer n = ndim == 0 ? 1 : ndim;
+    if (d == 0 || d > n || d < -n)
+        luaL_error(L, "%s: dim %d out of range for a %d-dim tensor (dims are 1..%d, or -1 for the last)", op,
+                   (int)d, ndim, (int)n);
+    return (int)(d > 0 ? d - 1 : d + n);
+}
+
+int mgl_dim(lua_State *L, int i, const mg_tensor *t, const char *op) {
+    return mgl_dim_value(L, mgl_int(L, i, op, "dim"), t->ndim, op);
+}
+
+int mgl_shape(lua_State *L, int first, int *ndim, int64_t *shape, const char *op) {
+    int n = 0;
+    if (lua_istable(L, first) && !mgl_is_tensor(L, first)) {
+        lua_Integer len = (lua_Integer)lua_rawlen(L, first);
+        if (len > MG_MAX_DIMS) luaL_error(L, "%s: at most %d dims are supported, got %d", op, MG_MAX_DIMS, (int)len);
+        for (lua_Integer k = 1; k <= len; k++) {
+            lua_rawgeti(L, first, k);
+            shape[n++] = mgl_int(L, -1, op, "a size");
+            lua_pop(L, 1);
+        }
+        *ndim = n;
+        return first + 1;
+    }
+    int i = first;
+    while (lua_type(L, i) == LUA_TNUMBER) {
+        if (n >= MG_MAX_DIMS) luaL_error(L, "%s: at most %d dims are supported", op, MG_MAX_DIMS);
+        shape[n++] = mgl_int(L, i, op, "a size");
+        i++;
+    }
+    *ndim = n;
+    return i;
+}
+
+mg_dtype mgl_dtype(lua_State *L, const char *name, const char *op) {
+    if (!strcmp(name, "float32") || !strcmp(name, "float")) return MG_F32;
+    if (!strcmp(name, "int64") || !strcmp(name, "long")) return MG_I64;
+    if (!strcmp(name, "uint8") || !strcmp(name, "byte")) return MG_U8;
+    luaL_error(L, "%s: unknown dtype '%s' (expected float32, int64 or uint8)", op, name);
+    return MG_F32;
+}
+
+/* ---- options tables ------------------------------------------------------------ */
+
+static bool opt_field(lua_State *L, int opts, const char *key, const char *op) {
+    if (opts == 0 || lua_isnoneornil(L, opts)) return false;
+    if (!lua_istable(L, opts)) luaL_error(L, "%s: options must be a table, got %s", op, luaL_typename(L, opts));
+    lua_getfield(L, opts, key);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return false;
+    }
+    return true;
+}
+
+double mgl_opt_number(lua_State *L, int opts, const char *key, double def, const char *op) {
+    if (!opt_field(L, opts, key, op)) return def;
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "%s: option '%s' must be a number, got %s", op, key, luaL_typename(L, -1));
+    double v = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+lua_Integer mgl_opt_int(lua_State *L, int opts, const char *key, lua_Integer def, const char *op) {
+    if (!opt_field(L, opts, key, op)) return def;
+    char what[96];
+    snprintf(what, sizeof what, "option '%s'", key);
+    lua_Integer v = mgl_int(L, -1, op, what);
+    lua_pop(L, 1);
+    return v;
+}
+
+bool mgl_opt_bool(lua_State *L, int opts, const char *key, bool def, const char *op) {
+    if (!opt_field(L, opts, key, op)) return def;
+    if (!lua_isboolean(L, -1))
+        luaL_error(L, "%s: option '%s' must be a boolean, got %s", op, key, luaL_typename(L, -1));
+    bool v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+const char *mgl_opt_string(lua_State *L, int opts, const char *key, const char *def, const char *op) {
+    if (!opt_field(L, opts, key, op)) return def;
+    if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "%s: option '%s' must be a string, got %s", op, key, luaL_typename(L, -1));
+    const char *v = lua_tostring(L, -1); /* stays valid: the table holds it */
+    lua_pop(L, 1);
+    return v;
+}
+
+void *mgl_scratch(lua_State *L, size_t n) { return lua_newuserdatauv(L, n ? n : 1, 0); }
+
+int mgl_tensor_list(lua_State *L, int i, mg_tensor ***out, const char *op) {
+    if (!lua_istable(L, i) || mgl_is_tensor(L, i))
+        luaL_error(L, "%s: expected a list of Tensors, got %s", op, luaL_typename(L, i));
+    int n = (int)lua_rawlen(L, i);
+    mg_tensor **v = mgl_scratch(L, sizeof(mg_tensor *) * (size_t)(n ? n : 1));
+    for (int k = 1; k <= n; k++) {
+        lua_rawgeti(L, i, k);
+        mgl_tensor *u = luaL_testudata(L, -1, MGL_TENSOR);
+        if (!u || !u->t) luaL_error(L, "%s: element %d of the list is %s, expected a Tensor", op, k,
+                                    u ? "a closed Tensor" : luaL_typename(L, -1));
+        v[k - 1] = u->t;
+        lua_pop(L, 1);
+    }
+    *out = v;
+    return n;
+}
+
+void mgl_push_methods(lua_State *L) { lua_getfield(L, LUA_REGISTRYINDEX, "moongrad.methods"); }
+
+void mgl_register(lua_State *L, int module, const luaL_Reg *fns, bool methods) {
+    if (module) module = lua_absindex(L, module);
+    mgl_push_methods(L);
+    for (const luaL_Reg *f = fns; f->name; f++) {
+        if (module) {
+            lua_pushcfunction(L, f->func);
+            lua_setfield(L, module, f->name);
+        }
+        if (methods) {
+            lua_pushcfunction(L, f->func);
+            lua_setfield(L, -2, f->name);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+/* ---- constructors --------------------------------------------------------------- */
+
+/* Shape plus a trailing options table: (2, 3, {dtype = "int64"}). */
+static mg_dtype shape_and_dtype(lua_State *L, int first, int *nd, int64_t *shape, const char *op, int *opts) {
+    int next = mgl_shape(L, first, nd, shape, op);
+    *opts = lua_istable(L, next) ? next : 0;
+    if (!lua_isnoneornil(L, next) && !lua_istable(L, next))
+        luaL_error(L, "%s: expected sizes then an options table, got %s at argument %d", op, luaL_typename(L, next), next);
+    const char *dt = mgl_opt_string(L, *opts, "dtype", "float32", op);
+    return mgl_dtype(L, dt, op);
+}
+
+static int l_zeros(lua_State *L) {
+    int nd, opts;
+    int64_t shape[MG_MAX_DIMS];
+    mg_dtype dt = shape_and_dtype(L, 1, &nd, shape, "zeros", &opts);
+    return mgl_push(L, mg_zeros(dt, nd, shape));
+}
+
+static int l_ones(lua_State *L) {
+    int nd, opts;
+    int64_t shape[MG_MAX_DIMS];
+    mg_dtype dt = shape_and_dtype(L, 1, &nd, shape, "ones", &opts);
+    return mgl_push(L, mg_full(dt, nd, shape, 1.0));
+}
+
+static int l_empty(lua_State *L) {
+    int nd, opts;
+    int64_t shape[MG_MAX_DIMS];
+    mg_dtype dt = shape_and_dtype(L, 1, &nd, shape, "empty", &opts);
+    return mgl_push(L, mg_zeros(dt, nd, shape)); /* zeroed: no stale data leaks into results */
+}
+
+/* full(2, 3, value) or full({2, 3}, value) */
+static int l_full(lua_State *L) {
+    int nd;
+    int64_t shape[MG_MAX_DIMS];
+    int next = mgl_shape(L, 1, &nd, shape, "full");
+    if (!lua_istable(L, 1)) { /* the last number read was the value */
+        if (nd == 0) luaL_error(L, "full: expected sizes and a value");
+        next--;
+        nd--;
+    }
+    double v = luaL_checknumber(L, next);
+    int opts = lua_istable(L, next + 1) ? next + 1 : 0;
+    mg_dtype dt = mgl_dtype(L, mgl_opt_string(L, opts, "dtype", "float32", "full"), "full");
+    return mgl_push(L, mg_full(dt, nd, shape, v));
+}
+
+static int l_rand(lua_State *L) {
+    int nd;
+    int64_t shape[MG_MAX_DIMS];
+    mgl_shape(L, 1, &nd, shape, "rand");
+    return mgl_push(L, mg_rand(nd, shape));
+}
+
+static int l_randn(lua_State *L) {
+    int nd;
+    int64_t shape[MG_MAX_DIMS];
+    mgl_shape(L, 1, &nd, shape, "randn");
+    return mgl_push(L, mg_randn(nd, shape));
+}
+
+/* randint(low, high, shape...) : integers in [low, high) */
+static int l_randint(lua_State *L) {
+    lua_Integer lo = mgl_int(L, 1, "randint", "low"), hi = mgl_int(L, 2, "randint", "high");
+    int nd;
+    int64_t shape[MG_MAX_DIMS];
+    mgl_shape(L, 3, &nd, shape, "randint");
+    return mgl_push(L, mg_randint(lo, hi, nd, shape));
+}
+
+static int l_randperm(lua_State *L) {
+    return mgl_push(L, mg_randperm(mgl_int(L, 1, "randperm", "n")));
+}
+
+/* arange(n), arange(start, end), arange(start, end, step), options last */
+static int l_arange(lua_State *L) {
+    double a[3];
+    int n = 0;
+    while (n < 3 && lua_type(L, n + 1) == LUA_TNUMBER) {
+        a[n] = lua_tonumber(L, n + 1);
+        n++;
+    }
+    if (n == 0) luaL_error(L, "arange: expected arange(end), arange(start, end) or arange(start, end, step)");
+    int opts = lua_istable(L, n + 1) ? n + 1 : 0;
+    bool ints = true;
+    for (int k = 0; k < n; k++) ints = ints && lua_isinteger(L, k + 1);
+    mg_dtype dt = mgl_dtype(L, mgl_opt_string(L, opts, "dtype", ints ? "int64" : "float32", "arange"), "arange");
+    double start = n == 1 ? 0 : a[0], end = n == 1 ? a[0] : a[1], step = n == 3 ? a[2] : 1;
+    return mgl_push(L, mg_arange(start, end, step, dt));
+}
+
+static int l_linspace(lua_State *L) {
+    return mgl_push(L, mg_linspace(luaL_checknumber(L, 1), luaL_checknumber(L, 2), mgl_int(L, 3, "linspace", "steps")));
+}
+
+static int l_eye(lua_State *L) {
+    lua_Integer n = mgl_int(L, 1, "eye", "n");
+    if (n < 0) luaL_error(L, "eye: n must be >= 0, got %d", (int)n);
+    return mgl_push(L, mg_eye(n));
+}
+
+static int l_scalar(lua_State *L) { return mgl_push(L, mg_scalar(luaL_checknumber(L, 1))); }
+
+/* Shape of nested tables, following first elements. */
+static void nested_shape(lua_State *L, int idx, int *nd, int64_t *shape) {
+    int n = 0;
+    lua_pushvalue(L, idx);
+    while (lua_istable(L, -1) && !mgl_is_tensor(L, -1)) {
+        if (n >= MG_MAX_DIMS) luaL_error(L, "tensor: nested tables deeper than %d levels", MG_MAX_DIMS);
+        shape[n++] = (int64_t)lua_rawlen(L, -1);
+        if (shape[n - 1] == 0) break;
+        lua_rawgeti(L, -1, 1);
+        lua_remove(L, -2);
+    }
+    lua_pop(L, 1);
+    *nd = n;
+}
+
+static void nested_fill(lua_State *L, int depth, int nd, const int64_t *shape, mg_tensor *t, int64_t *pos) {
+    if (depth == nd) {
+        double v = 0;
+        if (lua_type(L, -1) == LUA_TNUMBER) v = lua_tonumber(L, -1);
+        else if (lua_isboolean(L, -1)) v = lua_toboolean(L, -1);
+        else luaL_error(L, "tensor: expected numbers, got %s at element %d", luaL_typename(L, -1), (int)(*pos + 1));
+        mg_set_flat(t, (*pos)++, v);
+        return;
+    }
+    if (!lua_istable(L, -1))
+        luaL_error(L, "tensor: nested tables are not rectangular: expected a table at depth %d, got %s", depth + 1,
+                   luaL_typename(L, -1));
+    if ((int64_t)lua_rawlen(L, -1) != shape[depth])
+        luaL_error(L, "tensor: nested tables are not rectangular: expected %d elements at depth %d, got %d",
+                   (int)shape[depth], depth + 1, (int)lua_rawlen(L, -1));
+    for (int64_t k = 1; k <= shape[depth]; k++) {
+        lua_rawgeti(L, -1, k);
+        nested_fill(L, depth + 1, nd, shape, t, pos);
+        lua_pop(L, 1);
+    }
+}
+
+/* tensor(5), tensor{1, 2}, tensor{{1, 2}, {3, 4}}, tensor(t, {dtype = ...}) */
+static int l_tensor(lua_State *L) {
+    int opts = lua_istable(L, 2) ? 2 : 0;
+    mg_dtype dt = mgl_dtype(L, mgl_opt_string(L, opts, "dtype", "float32", "tensor"), "tensor");
+    if (lua_type(L, 1) == LUA_TNUMBER || lua_isboolean(L, 1)) {
+        double v = lua_type(L, 1) == LUA_TNUMBER ? lua_tonumber(L, 1) : lua_toboolean(L, 1);
+        return mgl_push(L, mg_full(dt, 0, NULL, v));
+    }
+    if (mgl_is_tensor(L, 1)) return mgl_push(L, mg_to_dtype(mgl_check(L, 1), opts ? dt : mgl_check(L, 1)->dtype));
+    if (!lua_istable(L, 1)) return luaL_typeerror(L, 1, "number, table or Tensor");
+    int nd;
+    int64_t shape[MG_MAX_DIMS];
+    nested_shape(L, 1, &nd, shape);
+    mgl_push(L, mg_empty(dt, nd, shape)); /* on the stack: collected if filling raises */
+    mg_tensor *t = ((mgl_tensor *)lua_touserdata(L, -1))->t;
+    lua_pushvalue(L, 1);
+    int64_t pos = 0;
+    nested_fill(L, 0, nd, shape, t, &pos);
+    lua_pop(L, 1);
+    return 1;
+}
+
+static int like(lua_State *L, double v, bool random) {
+    mg_tensor *t = mgl_check(L, 1);
+    int opts = lua_istable(L, 2) ? 2 : 0;
+    mg_dtype dt = mgl_dtype(L, mgl_opt_string(L, opts, "dtype", mg_dtype_name(t->dtype), "like"), "like");
+    if (random) return mgl_push(L, mg_randn(t->ndim, t->shape));
+    return mgl_push(L, mg_full(dt, t->ndim, t->shape, v));
+}
+static int l_zeros_like(lua_State *L) { return like(L, 0, false); }
+static int l_ones_like(lua_State *L) { return like(L, 1, false); }
+static int l_randn_like(lua_State *L) { return like(L, 0, true); }
+static int l_rand_like(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    return mgl_push(L, mg_rand(t->ndim, t->shape));
+}
+static int l_full_like(lua_State *L) { return like(L, luaL_checknumber(L, 2), false); }
+
+/* ---- inspection ------------------------------------------------------------------- */
+
+static void push_shape(lua_State *L, const mg_tensor *t) {
+    lua_createtable(L, t->ndim, 0);
+    for (int d = 0; d < t->ndim; d++) {
+        lua_pushinteger(L, t->shape[d]);
+        lua_rawseti(L, -2, d + 1);
+    }
+}
+
+static int l_shape(lua_State *L) {
+    push_shape(L, mgl_check(L, 1));
+    return 1;
+}
+
+/* size() -> shape table; size(d) -> one size */
+static int l_size(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    if (lua_isnoneornil(L, 2)) {
+        push_shape(L, t);
+        return 1;
+    }
+    if (t->ndim == 0) return luaL_error(L, "size: a 0-dim tensor has no dims");
+    lua_pushinteger(L, t->shape[mgl_dim(L, 2, t, "size")]);
+    return 1;
+}
+
+static int l_stride(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    lua_createtable(L, t->ndim, 0);
+    for (int d = 0; d < t->ndim; d++) {
+        lua_pushinteger(L, t->stride[d]);
+        lua_rawseti(L, -2, d + 1);
+    }
+    return 1;
+}
+
+static int l_dim(lua_State *L) {
+    lua_pushinteger(L, mgl_check(L, 1)->ndim);
+    return 1;
+}
+
+static int l_numel(lua_State *L) {
+    lua_pushinteger(L, mg_numel(mgl_check(L, 1)));
+    return 1;
+}
+
+static int l_is_contiguous(lua_State *L) {
+    lua_pushboolean(L, mg_is_contiguous(mgl_check(L, 1)));
+    return 1;
+}
+
+/* Integral values come back as Lua integers (6, not 6.0); others as floats. */
+static void push_value(lua_State *L, const mg_tensor *t, double v) {
+    if (t->dtype != MG_F32 || (v == floor(v) && fabs(v) < 9007199254740992.0)) lua_pushinteger(L, (lua_Integer)v);
+    else lua_pushnumber(L, v);
+}
+
+static int l_item(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    if (mg_numel(t) != 1)
+        return luaL_error(L, "item: the tensor has %d elements, expected exactly 1", (int)mg_numel(t));
+    push_value(L, t, mg_get_flat(t, 0));
+    return 1;
+}
+
+static void totable_rec(lua_State *L, const mg_tensor *t, int depth, int64_t *pos) {
+    if (depth == t->ndim) {
+        push_value(L, t, mg_get_flat(t, (*pos)++));
+        return;
+    }
+    luaL_checkstack(L, 4, "totable");
+    lua_createtable(L, (int)t->shape[depth], 0);
+    for (int64_t k = 0; k < t->shape[depth]; k++) {
+        totable_rec(L, t, depth + 1, pos);
+        lua_rawseti(L, -2, k + 1);
+    }
+}
+
+static int l_totable(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    if (mg_numel(t) > 50000000) return luaL_error(L, "totable: %d elements is too many for a Lua table", (int)mg_numel(t));
+    int64_t pos = 0;
+    totable_rec(L, t, 0, &pos);
+    return 1;
+}
+
+/* Flat values as a Lua array, for printing: tolist_flat(t) */
+static int l_flat_values(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    int64_t n = mg_numel(t);
+    if (n > 50000000) return luaL_error(L, "flat_values: %d elements is too many", (int)n);
+    lua_createtable(L, (int)n, 0);
+    for (int64_t i = 0; i < n; i++) {
+        push_value(L, t, mg_get_flat(t, i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* ---- conversions ------------------------------------------------------------------ */
+
+static int l_to(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    mg_dtype dt = mgl_dtype(L, luaL_checkstring(L, 2), "to");
+    if (dt == t->dtype) return mgl_push(L, mg_retain(t));
+    return mgl_push(L, mg_to_dtype(t, dt));
+}
+
+static int l_float(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    return mgl_push(L, t->dtype == MG_F32 ? mg_retain(t) : mg_to_dtype(t, MG_F32));
+}
+
+static int l_long(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    return mgl_push(L, t->dtype == MG_I64 ? mg_retain(t) : mg_to_dtype(t, MG_I64));
+}
+
+static int l_byte(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    return mgl_push(L, t->dtype == MG_U8 ? mg_retain(t) : mg_to_dtype(t, MG_U8));
+}
+
+static int l_contiguous(lua_State *L) { return mgl_push(L, mg_contiguous(mgl_check(L, 1))); }
+static int l_clone(lua_State *L) { return mgl_push(L, mg_clone(mgl_check(L, 1))); }
+static int l_detach(lua_State *L) { return mgl_push(L, mg_detach(mgl_check(L, 1))); }
+
+/* ---- in-place writes: return the tensor itself ---------------------------------------- */
+
+static int self_or_error(lua_State *L, int rc) {
+    if (rc != MG_OK) return mgl_error(L);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int l_fill_(lua_State *L) { return self_or_error(L, mg_fill_(mgl_check(L, 1), luaL_checknumber(L, 2))); }
+static int l_zero_(lua_State *L) { return self_or_error(L, mg_zero_(mgl_check(L, 1))); }
+static int l_uniform_(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    return self_or_error(L, mg_uniform_(t, luaL_optnumber(L, 2, 0), luaL_optnumber(L, 3, 1)));
+}
+static int l_normal_(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    return self_or_error(L, mg_normal_(t, luaL_optnumber(L, 2, 0), luaL_optnumber(L, 3, 1)));
+}
+static int l_bernoulli_(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    return self_or_error(L, mg_bernoulli_(t, luaL_optnumber(L, 2, 0.5)));
+}
+static int l_copy_(lua_State *L) {
+    lua_settop(L, 2);
+    mg_tensor *t = mgl_check(L, 1);
+    return self_or_error(L, mg_copy_(t, mgl_check_or_scalar(L, 2)));
+}
+/* add_(other [, alpha]) */
+static int l_add_(lua_State *L) {
+    lua_settop(L, 3);
+    mg_tensor *t = mgl_check(L, 1), *o = mgl_check_or_scalar(L, 2);
+    return self_or_error(L, mg_add_(t, o, luaL_optnumber(L, 3, 1)));
+}
+static int l_sub_(lua_State *L) {
+    lua_settop(L, 3);
+    mg_tensor *t = mgl_check(L, 1), *o = mgl_check_or_scalar(L, 2);
+    return self_or_error(L, mg_add_(t, o, -luaL_optnumber(L, 3, 1)));
+}
+static int l_mul_(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    if (lua_type(L, 2) == LUA_TNUMBER) return self_or_error(L, mg_scale_(t, lua_tonumber(L, 2)));
+    return self_or_error(L, mg_mul_(t, mgl_check(L, 2)));
+}
+static int l_div_(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    return self_or_error(L, mg_scale_(t, 1.0 / luaL_checknumber(L, 2)));
+}
+static int l_clamp_(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    return self_or_error(L, mg_clamp_(t, luaL_optnumber(L, 2, NAN), luaL_optnumber(L, 3, NAN)));
+}
+
+/* ---- metamethods -------------------------------------------------------------------- */
+
+static int l_gc(lua_State *L) {
+    mgl_tensor *u = luaL_checkudata(L, 1, MGL_TENSOR);
+    mg_release(u->t);
+    u->t = NULL;
+    return 0;
+}
+
+static int l_tostring_basic(lua_State *L) {
+    mgl_tensor *u = luaL_checkudata(L, 1, MGL_TENSOR);
+    if (!u->t) {
+        lua_pushliteral(L, "Tensor (closed)");
+        return 1;
+    }
+    char buf[256];
+    lua_pushfstring(L, "Tensor %s %s", mg_shape_str(u->t, buf, sizeof buf), mg_dtype_name(u->t->dtype));
+    return 1;
+}
+
+static int l_len(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    if (t->ndim == 0) return luaL_error(L, "#: a 0-dim tensor has no length");
+    lua_pushinteger(L, t->shape[0]);
+    return 1;
+}
+
+static int l_eq(lua_State *L) {
+    mgl_tensor *a = luaL_testudata(L, 1, MGL_TENSOR), *b = luaL_testudata(L, 2, MGL_TENSOR);
+    lua_pushboolean(L, a && b && a->t == b->t);
+    return 1;
+}
+
+/* t[i] selects along the first dim (1-based, negative from the end). */
+static int index_select_first(lua_State *L, mg_tensor *t, lua_Integer i) {
+    if (t->ndim == 0) return luaL_error(L, "index: a 0-dim tensor cannot be indexed");
+    lua_Integer n = t->shape[0];
+    if (i == 0 || i > n || i < -n)
+        return luaL_error(L, "index: %d out of range for dim 1 of size %d", (int)i, (int)n);
+    return mgl_push(L, mg_select(t, 0, i > 0 ? i - 1 : i + n));
+}
+
+/* __index: methods first, then properties, then integer indexing. */
+static int l_index(lua_State *L) {
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        lua_pushvalue(L, 2);
+        lua_rawget(L, lua_upvalueindex(1));
+        if (!lua_isnil(L, -1)) return 1;
+        const char *k = lua_tostring(L, 2);
+        mg_tensor *t = mgl_check(L, 1);
+        if (!strcmp(k, "grad")) {
+            if (!t->grad) return 0;
+            return mgl_push(L, mg_retain(t->grad));
+        }
+        if (!strcmp(k, "requires_grad")) {
+            lua_pushboolean(L, t->requires_grad);
+            return 1;
+        }
+        if (!strcmp(k, "is_leaf")) {
+            lua_pushboolean(L, t->grad_fn == NULL);
+            return 1;
+        }
+        if (!strcmp(k, "grad_fn")) {
+            if (!t->grad_fn) return 0;
+            lua_pushstring(L, mg_grad_fn_name(t));
+            return 1;
+        }
+        if (!strcmp(k, "dtype")) {
+            lua_pushstring(L, mg_dtype_name(t->dtype));
+            return 1;
+        }
+        return 0;
+    }
+    if (lua_isinteger(L, 2)) return index_select_first(L, mgl_check(L, 1), lua_tointeger(L, 2));
+    return 0;
+}
+
+static int l_newindex(lua_State *L) {
+    lua_settop(L, 3);
+    mg_tensor *t = mgl_check(L, 1);
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        const char *k = lua_tostring(L, 2);
+        if (!strcmp(k, "grad")) {
+            mg_tensor *g = mgl_opt(L, 3);
+            if (g && (!mg_same_shape(g, t) || g->dtype != MG_F32)) {
+                char a[160], b[160];
+                return luaL_error(L, "grad: must be float32 of the tensor's shape %s, got %s %s",
+                                  mg_shape_str(t, a, sizeof a), mg_shape_str(g, b, sizeof b), mg_dtype_name(g->dtype));
+            }
+            mg_release(t->grad);
+            t->grad = mg_retain(g);
+            return 0;
+        }
+        if (!strcmp(k, "requires_grad")) {
+            if (mg_set_requires_grad(t, lua_toboolean(L, 3))) return mgl_error(L);
+            return 0;
+        }
+        return luaL_error(L, "Tensor: cannot set field '%s'", k);
+    }
+    if (lua_isinteger(L, 2)) { /* t[i] = value or tensor: copy into the slice */
+        index_select_first(L, t, lua_tointeger(L, 2));
+        mg_tensor *slice = mgl_check(L, -1);
+        if (mg_copy_(slice, mgl_check_or_scalar(L, 3))) return mgl_error(L);
+        return 0;
+    }
+    return luaL_error(L, "Tensor: cannot set a key of type %s", luaL_typename(L, 2));
+}
+
+static const luaL_Reg module_fns[] = {
+    {"zeros", l_zeros}, {"ones", l_ones}, {"empty", l_empty}, {"full", l_full},
+    {"rand", l_rand}, {"randn", l_randn}, {"randint", l_randint}, {"randperm", l_randperm},
+    {"arange", l_arange}, {"linspace", l_linspace}, {"eye", l_eye}, {"scalar", l_scalar},
+    {"tensor", l_tensor}, {"zeros_like", l_zeros_like}, {"ones_like", l_ones_like},
+    {"full_like", l_full_like}, {"rand_like", l_rand_like}, {"randn_like", l_randn_like},
+    {NULL, NULL}};
+
+static const luaL_Reg both_fns[] = {
+    {"shape", l_shape}, {"size", l_size}, {"stride", l_stride}, {"dim", l_dim}, {"numel", l_numel},
+    {"is_contiguous", l_is_contiguous}, {"item", l_item}, {"totable", l_totable},
+    {"flat_values", l_flat_values}, {"to", l_to}, {"float", l_float}, {"long", l_long}, {"byte", l_byte},
+    {"contiguous", l_contiguous}, {"clone", l_clone}, {"detach", l_detach},
+    {"fill_", l_fill_}, {"zero_", l_zero_}, {"uniform_", l_uniform_}, {"normal_", l_normal_},
+    {"bernoulli_", l_bernoulli_}, {"copy_", l_copy_}, {"add_", l_add_}, {"sub_", l_sub_},
+    {"mul_", l_mul_}, {"div_", l_div_}, {"clamp_", l_clamp_}, {NULL, NULL}};
+
+static int l_is_tensor(lua_State *L) {
+    lua_pushboolean(L, mgl_is_tensor(L, 1));
+    return 1;
+}
+
+void mgl_open_tensor(lua_State *L) {
+    int module = lua_gettop(L);
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "moongrad.methods");
+    if (luaL_newmetatable(L, MGL_TENSOR)) {
+        mgl_push_methods(L);
+        lua_pushcclosure(L, l_index, 1);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_newindex);
+        lua_setfield(L, -2, "__newindex");
+        lua_pushcfunction(L, l_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, l_gc);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, l_tostring_basic);
+        lua_setfield(L, -2, "__tostring");
+        lua_pushcfunction(L, l_len);
+        lua_setfield(L, -2, "__len");
+        lua_pushcfunction(L, l_eq);
+        lua_setfield(L, -2, "__eq");
+        lua_pushliteral(L, "Tensor");
+        lua_setfield(L, -2, "__name");
+    }
+    lua_setfield(L, module, "Tensor");
+    mgl_register(L, module, module_fns, false);
+    lua_pushcfunction(L, l_is_tensor);
+    lua_setfield(L, module, "is_tensor");
+    mgl_register(L, module, both_fns, true);
+    mgl_push_methods(L);
+    lua_setfield(L, module, "methods");
+}

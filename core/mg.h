@@ -1,0 +1,317 @@
+/*
+ * moongrad core: the one public header of the C tensor library.
+ *
+ * The core knows nothing of Lua. It owns tensors, the autograd tape, the
+ * kernels and file IO.
+ *
+ * Ownership rules (read these before calling anything):
+ *  - Every mg_tensor is refcounted. A function that returns mg_tensor *
+ *    returns a NEW reference; the caller must mg_release() it.
+ *  - Tensor arguments are borrowed: the callee retains what it keeps
+ *    (a tape node saving an input, a tensor stored as .grad).
+ *  - On error a function returns NULL (or MG_ERR) and sets a message that
+ *    names the op and the shapes; read it with mg_last_error(). The core
+ *    never aborts or exits on bad input; asserts guard moongrad's own bugs.
+ *  - Dimensions and indices are 0-based here. The Lua bindings convert
+ *    from Lua's 1-based convention in one place.
+ *
+ * Global state: the RNG, the grad-mode flag, the thread count and the
+ * buffer cache. Nothing else.
+ */
+#ifndef MG_H
+#define MG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MG_VERSION "0.1.0"
+#define MG_MAX_DIMS 8
+#define MG_OK 0
+#define MG_ERR (-1)
+/* Passed as dim to argmax, argmin and var: reduce over all elements. */
+#define MG_ALL_DIMS INT32_MIN
+
+typedef enum { MG_F32 = 0, MG_I64 = 1, MG_U8 = 2 } mg_dtype;
+
+typedef struct mg_storage {
+    void *data;
+    size_t nbytes;
+    int refcount;
+    uint32_t version; /* bumped by every in-place write; checked by autograd */
+} mg_storage;
+
+typedef struct mg_node mg_node;
+
+typedef struct mg_tensor {
+    int refcount;
+    mg_dtype dtype;
+    int ndim;
+    int64_t shape[MG_MAX_DIMS];
+    int64_t stride[MG_MAX_DIMS]; /* in elements */
+    int64_t offset;              /* in elements */
+    mg_storage *storage;
+    /* autograd */
+    bool requires_grad;
+    struct mg_tensor *grad; /* accumulated gradient of a leaf, or NULL */
+    mg_node *grad_fn;       /* node that produced this tensor, or NULL (leaf) */
+} mg_tensor;
+
+/* ---- errors ------------------------------------------------------------ */
+const char *mg_last_error(void);
+int mg_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Writes "[2, 3]" into buf (a shape as users read it). Returns buf. */
+char *mg_shape_str(const mg_tensor *t, char *buf, size_t n);
+const char *mg_dtype_name(mg_dtype d);
+size_t mg_dtype_size(mg_dtype d);
+
+/* ---- lifetime and basics ------------------------------------------------- */
+mg_tensor *mg_retain(mg_tensor *t);
+void mg_release(mg_tensor *t); /* NULL is fine */
+int64_t mg_numel(const mg_tensor *t);
+bool mg_is_contiguous(const mg_tensor *t);
+bool mg_same_shape(const mg_tensor *a, const mg_tensor *b);
+/* Pointer to the first element (storage data + offset). */
+static inline float *mg_f32(const mg_tensor *t) { return (float *)t->storage->data + t->offset; }
+static inline int64_t *mg_i64(const mg_tensor *t) { return (int64_t *)t->storage->data + t->offset; }
+static inline uint8_t *mg_u8(const mg_tensor *t) { return (uint8_t *)t->storage->data + t->offset; }
+/* Marks an in-place write (autograd checks saved tensors against it). */
+void mg_bump_version(mg_tensor *t);
+
+/* ---- constructors ------------------------------------------------------ */
+mg_tensor *mg_empty(mg_dtype dtype, int ndim, const int64_t *shape);
+mg_tensor *mg_zeros(mg_dtype dtype, int ndim, const int64_t *shape);
+mg_tensor *mg_full(mg_dtype dtype, int ndim, const int64_t *shape, double value);
+mg_tensor *mg_scalar(double value); /* 0-dim float32 */
+mg_tensor *mg_arange(double start, double end, double step, mg_dtype dtype);
+mg_tensor *mg_linspace(double start, double end, int64_t steps);
+mg_tensor *mg_eye(int64_t n);
+mg_tensor *mg_rand(int ndim, const int64_t *shape);  /* U[0, 1) */
+mg_tensor *mg_randn(int ndim, const int64_t *shape); /* N(0, 1) */
+/* Integers uniform in [low, high), int64. */
+mg_tensor *mg_randint(int64_t low, int64_t high, int ndim, const int64_t *shape);
+/* A random permutation of 0..n-1, int64. */
+mg_tensor *mg_randperm(int64_t n);
+/* Copies `data` (numel elements of dtype) into a new contiguous tensor. */
+mg_tensor *mg_from_data(mg_dtype dtype, int ndim, const int64_t *shape, const void *data);
+mg_tensor *mg_empty_like(const mg_tensor *t);
+mg_tensor *mg_zeros_like(const mg_tensor *t);
+
+/* ---- in-place writes (no autograd; refused on tensors that need grad
+ *      while grad mode is on) ------------------------------------------- */
+int mg_fill_(mg_tensor *t, double value);
+int mg_zero_(mg_tensor *t);
+int mg_uniform_(mg_tensor *t, double low, double high);
+int mg_normal_(mg_tensor *t, double mean, double std);
+int mg_bernoulli_(mg_tensor *t, double p); /* 1 with probability p, else 0 */
+/* dst = src, src broadcast to dst's shape, dtypes converted. */
+int mg_copy_(mg_tensor *dst, const mg_tensor *src);
+int mg_add_(mg_tensor *t, const mg_tensor *other, double alpha); /* t += alpha*other */
+int mg_mul_(mg_tensor *t, const mg_tensor *other);
+int mg_scale_(mg_tensor *t, double s);
+int mg_clamp_(mg_tensor *t, double lo, double hi);
+
+/* ---- dtype and copies ----------------------------------------------------- */
+mg_tensor *mg_to_dtype(const mg_tensor *t, mg_dtype dtype); /* new tensor */
+mg_tensor *mg_contiguous(mg_tensor *t); /* t itself (retained) if already contiguous */
+mg_tensor *mg_clone(mg_tensor *t);      /* differentiable copy */
+mg_tensor *mg_detach(mg_tensor *t);     /* shares storage, no grad history */
+/* Reads element at flat row-major index i (any dtype) as double. */
+double mg_get_flat(const mg_tensor *t, int64_t i);
+int mg_set_flat(mg_tensor *t, int64_t i, double v);
+/* Copies all elements, row-major, into out (numel doubles). */
+int mg_to_doubles(const mg_tensor *t, double *out);
+
+/* ---- views (share storage; differentiable) -------------------------------- */
+/* shape may contain one -1, inferred. view needs compatible strides. */
+mg_tensor *mg_view(mg_tensor *t, int ndim, const int64_t *shape);
+mg_tensor *mg_reshape(mg_tensor *t, int ndim, const int64_t *shape); /* view or copy */
+mg_tensor *mg_transpose(mg_tensor *t, int d0, int d1);
+mg_tensor *mg_permute(mg_tensor *t, const int *perm);
+mg_tensor *mg_narrow(mg_tensor *t, int dim, int64_t start, int64_t length);
+mg_tensor *mg_select(mg_tensor *t, int dim, int64_t index); /* drops dim */
+mg_tensor *mg_squeeze(mg_tensor *t, int dim); /* dim < 0: all size-1 dims */
+mg_tensor *mg_unsqueeze(mg_tensor *t, int dim);
+mg_tensor *mg_expand(mg_tensor *t, int ndim, const int64_t *shape);
+mg_tensor *mg_flatten(mg_tensor *t, int start_dim, int end_dim);
+
+/* ---- elementwise (NumPy broadcasting; differentiable) --------------------- */
+mg_tensor *mg_add(mg_tensor *a, mg_tensor *b);
+mg_tensor *mg_sub(mg_tensor *a, mg_tensor *b);
+mg_tensor *mg_mul(mg_tensor *a, mg_tensor *b);
+mg_tensor *mg_div(mg_tensor *a, mg_tensor *b);
+mg_tensor *mg_pow(mg_tensor *a, mg_tensor *b);
+mg_tensor *mg_maximum(mg_tensor *a, mg_tensor *b);
+mg_tensor *mg_minimum(mg_tensor *a, mg_tensor *b);
+mg_tensor *mg_add_scalar(mg_tensor *a, double s);
+mg_tensor *mg_mul_scalar(mg_tensor *a, double s);
+mg_tensor *mg_pow_scalar(mg_tensor *a, double e);
+mg_tensor *mg_rsub_scalar(mg_tensor *a, double s); /* s - a */
+mg_tensor *mg_rdiv_scalar(mg_tensor *a, double s); /* s / a */
+mg_tensor *mg_neg(mg_tensor *a);
+mg_tensor *mg_exp(mg_tensor *a);
+mg_tensor *mg_log(mg_tensor *a);
+mg_tensor *mg_sqrt(mg_tensor *a);
+mg_tensor *mg_abs(mg_tensor *a);
+mg_tensor *mg_sign(mg_tensor *a); /* gradient zero */
+mg_tensor *mg_sin(mg_tensor *a);
+mg_tensor *mg_cos(mg_tensor *a);
+mg_tensor *mg_relu(mg_tensor *a);
+mg_tensor *mg_leaky_relu(mg_tensor *a, double slope);
+mg_tensor *mg_sigmoid(mg_tensor *a);
+mg_tensor *mg_tanh(mg_tensor *a);
+mg_tensor *mg_gelu(mg_tensor *a); /* tanh approximation off: exact erf form */
+mg_tensor *mg_softplus(mg_tensor *a);
+mg_tensor *mg_clamp(mg_tensor *a, double lo, double hi); /* NAN = no bound */
+/* Comparisons give float32 masks of 0 and 1 (not differentiable). */
+typedef enum { MG_EQ, MG_NE, MG_LT, MG_LE, MG_GT, MG_GE } mg_cmp;
+mg_tensor *mg_compare(const mg_tensor *a, const mg_tensor *b, mg_cmp cmp);
+mg_tensor *mg_compare_scalar(const mg_tensor *a, double s, mg_cmp cmp);
+/* cond != 0 ? a : b, broadcast; differentiable in a and b. */
+mg_tensor *mg_where(const mg_tensor *cond, mg_tensor *a, mg_tensor *b);
+
+/* ---- reductions: dims may be negative (counted from the end) ---------------- */
+mg_tensor *mg_sum(mg_tensor *t);                           /* all: 0-dim */
+mg_tensor *mg_sum_dim(mg_tensor *t, int dim, bool keepdim);
+mg_tensor *mg_mean(mg_tensor *t);
+mg_tensor *mg_mean_dim(mg_tensor *t, int dim, bool keepdim);
+/* Sums t down to `shape` (the reverse of broadcasting). */
+mg_tensor *mg_sum_to_shape(mg_tensor *t, int ndim, const int64_t *shape);
+mg_tensor *mg_max(mg_tensor *t);
+mg_tensor *mg_min(mg_tensor *t);
+/* Values and (optionally) int64 indices along dim. */
+int mg_max_dim(mg_tensor *t, int dim, bool keepdim, mg_tensor **values, mg_tensor **indices);
+int mg_min_dim(mg_tensor *t, int dim, bool keepdim, mg_tensor **values, mg_tensor **indices);
+mg_tensor *mg_argmax(const mg_tensor *t, int dim, bool keepdim); /* MG_ALL_DIMS: flat index */
+mg_tensor *mg_argmin(const mg_tensor *t, int dim, bool keepdim);
+/* dim MG_ALL_DIMS: over all elements. correction 1 = unbiased. */
+mg_tensor *mg_var(mg_tensor *t, int dim, bool keepdim, int correction);
+mg_tensor *mg_logsumexp(mg_tensor *t, int dim, bool keepdim);
+
+/* ---- linear algebra --------------------------------------------------------- */
+/* 1-D, 2-D, and batched (leading dims broadcast) products. */
+mg_tensor *mg_matmul(mg_tensor *a, mg_tensor *b);
+
+/* ---- joining and indexing --------------------------------------------------- */
+mg_tensor *mg_cat(int n, mg_tensor *const *ts, int dim);
+mg_tensor *mg_stack(int n, mg_tensor *const *ts, int dim);
+/* index: 1-D int64 with 0-based values. */
+mg_tensor *mg_index_select(mg_tensor *t, int dim, const mg_tensor *index);
+/* index: int64, same ndim as t. */
+mg_tensor *mg_gather(mg_tensor *t, int dim, const mg_tensor *index);
+/* Rotates by k*90 degrees in the plane (d0, d1), d0 towards d1 as torch.rot90. */
+mg_tensor *mg_rot90(mg_tensor *t, int k, int d0, int d1);
+mg_tensor *mg_flip(mg_tensor *t, int ndims, const int *dims);
+mg_tensor *mg_masked_fill(mg_tensor *t, const mg_tensor *mask, double value);
+/* One-hot float32 [..., n] from 0-based int64 classes. */
+mg_tensor *mg_one_hot(const mg_tensor *classes, int64_t n);
+
+/* ---- neural-network ops (fused; each records one tape node) ---------------- */
+/* x [..., in], w [out, in], b [out] or NULL */
+mg_tensor *mg_linear(mg_tensor *x, mg_tensor *w, mg_tensor *b);
+typedef struct {
+    int stride[2], padding[2], dilation[2], output_padding[2];
+} mg_conv_opts;
+/* x [N,C,H,W], w [K,C,kh,kw], b [K] or NULL -> [N,K,OH,OW] */
+mg_tensor *mg_conv2d(mg_tensor *x, mg_tensor *w, mg_tensor *b, const mg_conv_opts *o);
+/* x [N,C,H,W], w [C,K,kh,kw], b [K] or NULL -> [N,K,OH,OW] */
+mg_tensor *mg_conv_transpose2d(mg_tensor *x, mg_tensor *w, mg_tensor *b, const mg_conv_opts *o);
+typedef struct {
+    int kernel[2], stride[2], padding[2];
+    bool ceil_mode, count_include_pad;
+} mg_pool_opts;
+mg_tensor *mg_max_pool2d(mg_tensor *x, const mg_pool_opts *o);
+mg_tensor *mg_avg_pool2d(mg_tensor *x, const mg_pool_opts *o);
+/* x [N,C] or [N,C,*]. running_* may be NULL; updated in training. */
+mg_tensor *mg_batch_norm(mg_tensor *x, mg_tensor *weight, mg_tensor *bias,
+                         mg_tensor *running_mean, mg_tensor *running_var,
+                         bool training, double momentum, double eps);
+/* Normalises over the trailing `nnorm` dims; weight/bias of that shape or NULL. */
+mg_tensor *mg_layer_norm(mg_tensor *x, int nnorm, mg_tensor *weight, mg_tensor *bias, double eps);
+mg_tensor *mg_dropout(mg_tensor *x, double p, bool training);
+/* ids int64 (0-based) of any shape, weight [V, D] -> [..., D] */
+mg_tensor *mg_embedding(const mg_tensor *ids, mg_tensor *weight);
+mg_tensor *mg_softmax(mg_tensor *x, int dim);
+mg_tensor *mg_log_softmax(mg_tensor *x, int dim);
+typedef enum { MG_REDUCE_MEAN = 0, MG_REDUCE_SUM = 1, MG_REDUCE_NONE = 2 } mg_reduction;
+/* logits [N,C], targets int64 [N] 0-based (ignore_index skipped) */
+mg_tensor *mg_cross_entropy(mg_tensor *logits, const mg_tensor *targets, mg_reduction r,
+                            double label_smoothing, int64_t ignore_index);
+mg_tensor *mg_nll_loss(mg_tensor *logp, const mg_tensor *targets, mg_reduction r);
+mg_tensor *mg_binary_cross_entropy(mg_tensor *p, mg_tensor *target, mg_reduction r);
+mg_tensor *mg_binary_cross_entropy_with_logits(mg_tensor *z, mg_tensor *target, mg_reduction r);
+mg_tensor *mg_mse_loss(mg_tensor *a, mg_tensor *b, mg_reduction r);
+mg_tensor *mg_l1_loss(mg_tensor *a, mg_tensor *b, mg_reduction r);
+/* Identity forward; gradient multiplied by -lambda backward. */
+mg_tensor *mg_grad_reverse(mg_tensor *x, double lambda);
+
+/* ---- autograd ------------------------------------------------------------ */
+bool mg_grad_enabled(void);
+void mg_set_grad_enabled(bool on);
+/* Only float32 leaves can require grad. */
+int mg_set_requires_grad(mg_tensor *t, bool on);
+/* Accumulates d(root)/d(leaf) into leaf->grad for every leaf that requires
+ * grad. grad_root NULL means ones (root must then have one element). */
+int mg_backward(mg_tensor *root, const mg_tensor *grad_root, bool retain_graph);
+/* Gradients of sum(outputs[i] * grad_outputs[i]) w.r.t. inputs, returned as
+ * new references in result[] (zeros where an input is unused). Leaves'
+ * .grad are not touched. grad_outputs may be NULL (all ones). */
+int mg_grad(int n_out, mg_tensor *const *outputs, mg_tensor *const *grad_outputs,
+            int n_in, mg_tensor *const *inputs, mg_tensor **result, bool retain_graph);
+/* Names of all differentiable ops in the op table. */
+int mg_op_count(void);
+const char *mg_op_name(int op);
+/* Name of the op that produced t ("" for a leaf). */
+const char *mg_grad_fn_name(const mg_tensor *t);
+
+/* ---- optimizers (fused updates over a list of parameters) ---------------- */
+typedef struct {
+    double lr, momentum, dampening, weight_decay;
+    bool nesterov, maximize;
+} mg_sgd_opts;
+/* bufs[i] is the momentum buffer of params[i] (same shape), used when momentum > 0. */
+int mg_sgd_step(int n, mg_tensor *const *params, mg_tensor *const *bufs, const mg_sgd_opts *o,
+                bool first_step);
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+    bool decoupled; /* AdamW */
+    bool amsgrad, maximize;
+} mg_adam_opts;
+/* m, v (and vmax for amsgrad, else NULL) are per-parameter state; step is
+ * the 1-based step count after this update. */
+int mg_adam_step(int n, mg_tensor *const *params, mg_tensor *const *m, mg_tensor *const *v,
+                 mg_tensor *const *vmax, int64_t step, const mg_adam_opts *o);
+/* Scales all grads so that their joint L2 norm is at most max_norm; returns the norm. */
+double mg_clip_grad_norm(int n, mg_tensor *const *params, double max_norm);
+
+/* ---- runtime settings ---------------------------------------------------- */
+void mg_set_num_threads(int n);
+int mg_get_num_threads(void);
+void mg_manual_seed(uint64_t seed);
+/* The RNG state is two numbers: the seed and how many draws were made. */
+void mg_rng_get_state(uint64_t *seed, uint64_t *counter);
+void mg_rng_set_state(uint64_t seed, uint64_t counter);
+/* Bytes of tensor storage alive, and bytes held in the reuse cache. */
+size_t mg_live_bytes(void);
+size_t mg_cached_bytes(void);
+void mg_empty_cache(void);
+
+/* ---- IO ------------------------------------------------------------------ */
+/* IDX file, plain or gzip. ubyte -> U8, int types -> I64, float types -> F32. */
+mg_tensor *mg_read_idx(const char *path);
+int mg_write_idx_u8(const char *path, const mg_tensor *t, bool gzip);
+/* safetensors. Writing is atomic (temp file, fsync, rename). */
+int mg_save_safetensors(const char *path, int n, const char *const *names,
+                        mg_tensor *const *tensors, const char *metadata_json);
+/* On success *names and *tensors are malloc'd arrays of n entries (names
+ * malloc'd too); free with mg_free_named(). *metadata_json (malloc'd,
+ * may be NULL) is the raw "__metadata__" object. */
+int mg_load_safetensors(const char *path, int *n, char ***names, mg_tensor ***tensors,
+                        char **metadata_json);
+void mg_free_named(int n, char **names, mg_tensor **tensors);
+/* 8-bit PNG, channels 1 (grey), 3 (RGB) or 4 (RGBA), rows top to bottom. */
+int mg_write_png(const char *path, int width, int height, int channels, const uint8_t *pixels);
+/* Atomic file write: temp file in the same folder, fsync, rename. */
+int mg_write_file_atomic(const char *path, const void *data, size_t n);
+
+#endif

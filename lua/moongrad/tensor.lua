@@ -1,0 +1,115 @@
+-- Lua-side Tensor methods: printing (values, shape and dtype, long tensors
+-- abbreviated) and small conveniences written on top of the core ops.
+local M = {}
+
+local EDGE = 3        -- elements shown at each end of a long dim
+local SUMMARIZE = 1000 -- tensors with more elements are abbreviated
+
+-- Indices of a dim to show: all, or the first and last EDGE.
+local function shown(n, abbreviate)
+  if not abbreviate or n <= 2 * EDGE then
+    local idx = {}
+    for i = 1, n do idx[#idx + 1] = i end
+    return idx
+  end
+  local idx = {}
+  for i = 1, EDGE do idx[#idx + 1] = i end
+  idx[#idx + 1] = false -- the ellipsis
+  for i = n - EDGE + 1, n do idx[#idx + 1] = i end
+  return idx
+end
+
+-- Collects the displayed values (nested lists, false for an ellipsis).
+local function gather(t, abbreviate)
+  if t:dim() == 0 then return t:item() end
+  local out = {}
+  for _, i in ipairs(shown(t:size(1), abbreviate)) do
+    if i then out[#out + 1] = gather(t:select(1, i), abbreviate) else out[#out + 1] = false end
+  end
+  return out
+end
+
+local function each_value(v, fn)
+  if type(v) == "table" then
+    for _, x in ipairs(v) do each_value(x, fn) end
+  elseif v then
+    fn(v)
+  end
+end
+
+-- One number format for all values, as PyTorch chooses it.
+local function formatter(values, dtype)
+  if dtype ~= "float32" then return function(x) return string.format("%d", x) end end
+  local integral, maxabs, minabs = true, 0, math.huge
+  each_value(values, function(x)
+    if x == x and x ~= math.huge and x ~= -math.huge then
+      if x ~= math.floor(x) then integral = false end
+      local a = math.abs(x)
+      if a > maxabs then maxabs = a end
+      if a > 0 and a < minabs then minabs = a end
+    end
+  end)
+  local function special(x)
+    if x ~= x then return "nan" end
+    if x == math.huge then return "inf" end
+    if x == -math.huge then return "-inf" end
+  end
+  if integral and maxabs < 1e8 then
+    return function(x) return special(x) or string.format("%.0f.", x) end
+  end
+  if maxabs >= 1e5 or (minabs < 1e-4 and minabs ~= math.huge) then
+    return function(x) return special(x) or string.format("%.4e", x) end
+  end
+  return function(x) return special(x) or string.format("%.4f", x) end
+end
+
+local function render(values, fmt, width, indent)
+  if type(values) ~= "table" then
+    local s = fmt(values)
+    return string.rep(" ", width - #s) .. s
+  end
+  local nested = type(values[1]) == "table" or (values[1] == false and type(values[2]) == "table")
+  local parts = {}
+  for _, v in ipairs(values) do
+    if v == false then parts[#parts + 1] = "..." else parts[#parts + 1] = render(v, fmt, width, indent .. " ") end
+  end
+  local sep = nested and (",\n" .. indent .. " ") or ", "
+  return "[" .. table.concat(parts, sep) .. "]"
+end
+
+local function shape_string(t)
+  return "[" .. table.concat(t:shape(), ", ") .. "]"
+end
+
+function M.tostring(t)
+  local abbreviate = t:numel() > SUMMARIZE
+  local values = gather(t, abbreviate)
+  local fmt = formatter(values, t.dtype)
+  local width = 0
+  each_value(values, function(x) width = math.max(width, #fmt(x)) end)
+  local body
+  if t:numel() == 0 then body = "[]" else body = render(values, fmt, width, "       ") end
+  local extra = ""
+  if t.grad_fn then extra = ", grad_fn=" .. t.grad_fn
+  elseif t.requires_grad then extra = ", requires_grad=true" end
+  return string.format("tensor(%s%s)  %s %s", body, extra, shape_string(t), t.dtype)
+end
+
+function M.install(mg)
+  local mt = mg.Tensor
+  mt.__tostring = function(t)
+    local ok, s = pcall(M.tostring, t)
+    if ok then return s end
+    return "Tensor (" .. tostring(s) .. ")"
+  end
+  local methods = mg.methods
+  -- std(dim, keepdim, correction) = sqrt(var(...))
+  methods.std = function(t, ...) return t:var(...):sqrt() end
+  mg.std = methods.std
+  -- Same-shape helpers PyTorch users reach for.
+  methods.type_as = function(t, other) return t:to(other.dtype) end
+  methods.numpy_shape = nil
+  mg.is_floating_point = function(t) return t.dtype == "float32" end
+end
+
+return M
