@@ -94,7 +94,7 @@ $(BUILD)/ctest/%: spec/c/%.c $(BUILD)/libmoongrad.a
 # summary handler prints the closing "N passed, N failed" line.
 test: all $(CTEST_BIN) $(BUILD)/.deps-test
 	@MOONGRAD_BIN=$(abspath $(BIN)/moongrad) MOONGRAD_CTEST=$(abspath $(BUILD)/ctest) \
-	  $(LUA) $(BUSTED) --run=default $(SPEC)
+	  $(LUA) $(BUSTED) --run=default --cpath='$(BUILD)/?.so' $(SPEC)
 
 # Sanitizer build: the host program built with ASan+UBSan runs busted itself.
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

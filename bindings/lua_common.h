@@ -87,9 +87,13 @@ void mgl_push_methods(lua_State *L);
 void mgl_open_tensor(lua_State *L);
 void mgl_open_ops(lua_State *L);
 void mgl_open_autograd(lua_State *L);
+void mgl_open_index(lua_State *L);
+void mgl_open_conv(lua_State *L);
 void mgl_open_nn(lua_State *L);
 void mgl_open_optim(lua_State *L);
+void mgl_open_serialize(lua_State *L);
 void mgl_open_io(lua_State *L);
+void mgl_open_draw(lua_State *L);
 void mgl_open_runtime(lua_State *L);
 
 int luaopen_moongrad_core(lua_State *L);

@@ -74,9 +74,13 @@ int luaopen_moongrad_core(lua_State *L) {
     mgl_open_tensor(L);
     mgl_open_ops(L);
     mgl_open_autograd(L);
+    mgl_open_index(L);
+    mgl_open_conv(L);
     mgl_open_nn(L);
     mgl_open_optim(L);
+    mgl_open_serialize(L);
     mgl_open_io(L);
+    mgl_open_draw(L);
     mgl_open_runtime(L);
     return 1;
 }

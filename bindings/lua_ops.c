@@ -120,12 +120,16 @@ static int l_mean(lua_State *L) {
     return mgl_push(L, mg_mean_dim(t, d, opt_keepdim(L, 3)));
 }
 
-/* Core indices are 0-based; Lua sees 1-based. Modifies a fresh tensor. */
+/* Core indices are 0-based; Lua sees 1-based. Takes ix and returns a new
+ * tensor: ix itself may be saved by the autograd node. */
 static mg_tensor *one_based(mg_tensor *ix) {
     if (!ix) return NULL;
-    int64_t n = mg_numel(ix), *p = mg_i64(ix);
+    mg_tensor *out = mg_to_dtype(ix, MG_I64);
+    mg_release(ix);
+    if (!out) return NULL;
+    int64_t n = mg_numel(out), *p = mg_i64(out);
     for (int64_t i = 0; i < n; i++) p[i] += 1;
-    return ix;
+    return out;
 }
 
 /* max(t) -> value; max(t, dim [, keepdim]) -> values, indices; max(a, b) -> maximum */

@@ -39,6 +39,9 @@ static int size_class(size_t n, size_t *rounded) {
 }
 
 static size_t limit(void) {
+#if defined(__SANITIZE_ADDRESS__)
+    return 0; /* AddressSanitizer must see every free to catch use after free */
+#endif
     if (!cache_limit) {
         const char *s = getenv("MG_CACHE_LIMIT_MB");
         long mb = s ? atol(s) : 2048;

@@ -5,12 +5,13 @@ local mg = require "moongrad"
 local H = {}
 H.mg = mg
 
--- Seeds the RNG and resets grad mode before every test of the calling file.
-function H.seeded(seed)
-  before_each(function()
+-- A before_each body: seeds the RNG and turns grad mode back on.
+-- Use as `before_each(H.reseed(7))`.
+function H.reseed(seed)
+  return function()
     mg.manual_seed(seed or 1234)
     mg.set_grad_enabled(true)
-  end)
+  end
 end
 
 local function flat(x)

@@ -1,0 +1,42 @@
+-- A tiny class helper.
+--   local Linear = class("nn.Linear", Module)   -- name, optional parent
+--   function Linear:init(a, b) Module.init(self); ... end
+--   local layer = Linear(3, 4)                   -- calls init
+-- Instances get the class as metatable; methods, metamethods (__tostring,
+-- __call) and class fields are inherited from parents.
+local function class(name, parent)
+  local cls = {}
+  cls.__name = name
+  cls.__index = cls
+  cls.super = parent
+  if parent then
+    -- metamethods are looked up raw, so copy the parent's down
+    for _, mm in ipairs({ "__tostring", "__call", "__len", "__eq", "__close" }) do
+      if rawget(cls, mm) == nil and parent[mm] ~= nil then cls[mm] = parent[mm] end
+    end
+  end
+  return setmetatable(cls, {
+    __index = parent,
+    __call = function(c, ...)
+      local obj = setmetatable({}, c)
+      if c.init then c.init(obj, ...) end
+      return obj
+    end,
+    __tostring = function() return "class " .. name end,
+  })
+end
+
+-- True when obj is an instance of cls or of a subclass.
+local function is_instance(obj, cls)
+  if type(obj) ~= "table" then return false end
+  local c = getmetatable(obj)
+  while c do
+    if c == cls then return true end
+    c = c.super
+  end
+  return false
+end
+
+return setmetatable({ class = class, is_instance = is_instance }, {
+  __call = function(_, ...) return class(...) end,
+})
