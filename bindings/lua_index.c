@@ -1,4 +1,131 @@
-/* Lua bindings: joining and indexing ops (cat, stack, index_select, gather, rot90, flip, ...). */
+/*
+ * Lua bindings: joining and indexing ops. cat, stack and one_hot are
+ * mg.NAME only; index_select, gather, rot90, flip and masked_fill are both
+ * mg.NAME(t, ...) and t:NAME(...). Dims and indices are 1-based here and
+ * converted to the core's 0-based ones in index_arg / mgl_dim.
+ */
 #include "lua_common.h"
 
-void mgl_open_index(lua_State *L) { (void)L; }
+/* The index at i, a Tensor of 1-based int64 values or a Lua list of
+ * integers, as a new 0-based int64 Tensor pushed on the stack (borrowed). */
+static mg_tensor *index_arg(lua_State *L, int i, const char *op, const char *what) {
+    mg_tensor *ix;
+    if (mgl_is_tensor(L, i)) {
+        mg_tensor *t = mgl_check(L, i);
+        if (t->dtype != MG_I64)
+            luaL_error(L, "%s: %s must be an int64 Tensor or a list of integers, got a %s Tensor (convert with :long())",
+                       op, what, mg_dtype_name(t->dtype));
+        mgl_push(L, mg_to_dtype(t, MG_I64));
+        ix = mgl_check(L, -1);
+    } else if (lua_istable(L, i)) {
+        int64_t n = (int64_t)lua_rawlen(L, i);
+        mgl_push(L, mg_empty(MG_I64, 1, &n));
+        ix = mgl_check(L, -1);
+        for (int64_t k = 1; k <= n; k++) {
+            lua_rawgeti(L, i, k);
+            int ok;
+            lua_Integer v = lua_tointegerx(L, -1, &ok);
+            if (!ok) luaL_error(L, "%s: %s element %d must be an integer, got %s", op, what, (int)k, luaL_typename(L, -1));
+            mg_i64(ix)[k - 1] = v;
+            lua_pop(L, 1);
+        }
+    } else {
+        luaL_error(L, "%s: %s must be an int64 Tensor or a list of integers, got %s", op, what, luaL_typename(L, i));
+        return NULL;
+    }
+    int64_t n = mg_numel(ix), *p = mg_i64(ix);
+    for (int64_t k = 0; k < n; k++) p[k] -= 1;
+    return ix;
+}
+
+/* cat({a, b, ...} [, dim = 1]) */
+static int l_cat(lua_State *L) {
+    lua_settop(L, 2);
+    mg_tensor **ts;
+    int n = mgl_tensor_list(L, 1, &ts, "cat");
+    if (n == 0) return luaL_error(L, "cat: needs at least one Tensor");
+    int nd = 0;
+    for (int k = 0; k < n; k++) nd = ts[k]->ndim > nd ? ts[k]->ndim : nd;
+    int dim = lua_isnil(L, 2) ? 0 : mgl_dim_value(L, mgl_int(L, 2, "cat", "dim"), nd, "cat");
+    return mgl_push(L, mg_cat(n, ts, dim));
+}
+
+/* stack({a, b, ...} [, dim = 1]): dim 1..ndim+1 of the result, -1 the new last */
+static int l_stack(lua_State *L) {
+    lua_settop(L, 2);
+    mg_tensor **ts;
+    int n = mgl_tensor_list(L, 1, &ts, "stack");
+    if (n == 0) return luaL_error(L, "stack: needs at least one Tensor");
+    int dim = lua_isnil(L, 2) ? 0 : mgl_dim_value(L, mgl_int(L, 2, "stack", "dim"), ts[0]->ndim + 1, "stack");
+    return mgl_push(L, mg_stack(n, ts, dim));
+}
+
+/* t:index_select(dim, idx), idx 1-based (int64 Tensor or list) */
+static int l_index_select(lua_State *L) {
+    lua_settop(L, 3);
+    mg_tensor *t = mgl_check(L, 1);
+    int dim = mgl_dim(L, 2, t, "index_select");
+    mg_tensor *ix = index_arg(L, 3, "index_select", "index");
+    return mgl_push(L, mg_index_select(t, dim, ix));
+}
+
+/* t:gather(dim, idx), idx 1-based int64 with t's number of dims */
+static int l_gather(lua_State *L) {
+    lua_settop(L, 3);
+    mg_tensor *t = mgl_check(L, 1);
+    int dim = mgl_dim(L, 2, t, "gather");
+    if (!mgl_is_tensor(L, 3)) return luaL_error(L, "gather: index must be an int64 Tensor, got %s", luaL_typename(L, 3));
+    mg_tensor *ix = index_arg(L, 3, "gather", "index");
+    return mgl_push(L, mg_gather(t, dim, ix));
+}
+
+/* t:rot90([k = 1 [, d0 = 1, d1 = 2]]): k quarter turns from d0 towards d1 */
+static int l_rot90(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    lua_Integer k = lua_isnoneornil(L, 2) ? 1 : mgl_int(L, 2, "rot90", "k");
+    if (t->ndim < 2) return luaL_error(L, "rot90: needs at least 2 dims, got %d", t->ndim);
+    int d0 = lua_isnoneornil(L, 3) ? 0 : mgl_dim(L, 3, t, "rot90");
+    int d1 = lua_isnoneornil(L, 4) ? 1 : mgl_dim(L, 4, t, "rot90");
+    return mgl_push(L, mg_rot90(t, (int)(k % 4), d0, d1));
+}
+
+/* t:flip(d1, d2, ...) or t:flip({d1, d2, ...}) */
+static int l_flip(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    int dims[MG_MAX_DIMS], n = 0;
+    bool list = lua_istable(L, 2);
+    int count = list ? (int)lua_rawlen(L, 2) : lua_gettop(L) - 1;
+    if (count == 0) return luaL_error(L, "flip: give the dims to flip");
+    if (count > (t->ndim ? t->ndim : 1)) return luaL_error(L, "flip: %d dims given for a %d-dim tensor", count, t->ndim);
+    for (int k = 1; k <= count; k++) {
+        if (list) lua_rawgeti(L, 2, k);
+        else lua_pushvalue(L, k + 1);
+        dims[n++] = mgl_dim_value(L, mgl_int(L, -1, "flip", "dim"), t->ndim, "flip");
+        lua_pop(L, 1);
+    }
+    return mgl_push(L, mg_flip(t, n, dims));
+}
+
+/* t:masked_fill(mask, value): value where mask is nonzero (mask broadcast to t) */
+static int l_masked_fill(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1), *mask = mgl_check(L, 2);
+    return mgl_push(L, mg_masked_fill(t, mask, luaL_checknumber(L, 3)));
+}
+
+/* one_hot(classes [, n]): 1-based int64 classes -> float32 [..., n];
+ * n defaults to the largest class */
+static int l_one_hot(lua_State *L) {
+    lua_settop(L, 2);
+    lua_Integer n = lua_isnil(L, 2) ? -1 : mgl_int(L, 2, "one_hot", "n");
+    if (!lua_isnil(L, 2) && n < 1) return luaL_error(L, "one_hot: n must be >= 1, got %d", (int)n);
+    mg_tensor *c = index_arg(L, 1, "one_hot", "classes");
+    return mgl_push(L, mg_one_hot(c, n));
+}
+
+void mgl_open_index(lua_State *L) {
+    const luaL_Reg module[] = {{"cat", l_cat}, {"stack", l_stack}, {"one_hot", l_one_hot}, {NULL, NULL}};
+    const luaL_Reg both[] = {{"index_select", l_index_select}, {"gather", l_gather}, {"rot90", l_rot90},
+                             {"flip", l_flip}, {"masked_fill", l_masked_fill}, {NULL, NULL}};
+    mgl_register(L, -1, module, false);
+    mgl_register(L, -1, both, true);
+}

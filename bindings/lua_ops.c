@@ -236,6 +236,7 @@ static int l_narrow(lua_State *L) {
 /* select(dim, index), index 1-based or negative from the end */
 static int l_select(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
+    if (t->ndim == 0) return luaL_error(L, "select: cannot index a 0-dim tensor");
     int d = mgl_dim(L, 2, t, "select");
     lua_Integer i = mgl_int(L, 3, "select", "index"), n = t->ndim ? t->shape[d] : 0;
     if (i == 0 || i > n || i < -n)
@@ -254,7 +255,8 @@ static int l_unsqueeze(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     lua_Integer d = mgl_int(L, 2, "unsqueeze", "dim"), n = t->ndim + 1;
     if (d == 0 || d > n || d < -n)
-        return luaL_error(L, "unsqueeze: dim %d out of range (1..%d, or negative)", (int)d, (int)n);
+        return luaL_error(L, "unsqueeze: dim %d out of range for a %d-dim tensor (dims are 1..%d, or -1 for a new last)",
+                          (int)d, t->ndim, (int)n);
     return mgl_push(L, mg_unsqueeze(t, (int)(d > 0 ? d - 1 : d + n)));
 }
 

@@ -233,13 +233,19 @@ static int l_empty(lua_State *L) {
 
 /* full(2, 3, value) or full({2, 3}, value) */
 static int l_full(lua_State *L) {
-    int nd;
+    int nd = 0;
     int64_t shape[MG_MAX_DIMS];
-    int next = mgl_shape(L, 1, &nd, shape, "full");
-    if (!lua_istable(L, 1)) { /* the last number read was the value */
-        if (nd == 0) luaL_error(L, "full: expected sizes and a value");
-        next--;
-        nd--;
+    int next;
+    if (lua_istable(L, 1)) {
+        next = mgl_shape(L, 1, &nd, shape, "full");
+    } else { /* sizes, then the value: the last number */
+        int last = 1;
+        while (lua_type(L, last + 1) == LUA_TNUMBER) last++;
+        if (lua_type(L, 1) != LUA_TNUMBER || last < 2)
+            return luaL_error(L, "full: expected sizes and a value, as full(2, 3, value) or full({2, 3}, value)");
+        if (last - 1 > MG_MAX_DIMS) return luaL_error(L, "full: at most %d dims are supported", MG_MAX_DIMS);
+        for (int i = 1; i < last; i++) shape[nd++] = mgl_int(L, i, "full", "a size");
+        next = last;
     }
     double v = luaL_checknumber(L, next);
     int opts = lua_istable(L, next + 1) ? next + 1 : 0;
@@ -270,8 +276,14 @@ static int l_randint(lua_State *L) {
     return mgl_push(L, mg_randint(lo, hi, nd, shape));
 }
 
+/* randperm(n): a random order of 1..n (1-based, like every index in Lua) */
 static int l_randperm(lua_State *L) {
-    return mgl_push(L, mg_randperm(mgl_int(L, 1, "randperm", "n")));
+    mg_tensor *p = mg_randperm(mgl_int(L, 1, "randperm", "n"));
+    if (p) {
+        int64_t n = mg_numel(p), *d = mg_i64(p);
+        for (int64_t i = 0; i < n; i++) d[i] += 1;
+    }
+    return mgl_push(L, p);
 }
 
 /* arange(n), arange(start, end), arange(start, end, step), options last */
@@ -432,7 +444,8 @@ static int l_is_contiguous(lua_State *L) {
 
 /* Integral values come back as Lua integers (6, not 6.0); others as floats. */
 static void push_value(lua_State *L, const mg_tensor *t, double v) {
-    if (t->dtype != MG_F32 || (v == floor(v) && fabs(v) < 9007199254740992.0)) lua_pushinteger(L, (lua_Integer)v);
+    if (t->dtype != MG_F32 || (v == floor(v) && fabs(v) < 9007199254740992.0 && !(v == 0 && signbit(v))))
+        lua_pushinteger(L, (lua_Integer)v);
     else lua_pushnumber(L, v);
 }
 

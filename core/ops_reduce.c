@@ -98,7 +98,7 @@ mg_tensor *mg_sum_dim(mg_tensor *t, int dim, bool keepdim) {
         for (int64_t r = 0; r < outer; r++) o[r] = (float)sum_run(x + r * n, n);
     } else {
         int64_t chunks = outer >= mg_threads() ? outer : outer * ((inner + 255) / 256);
-        int64_t per = chunks / outer;
+        int64_t per = outer ? chunks / outer : 1; /* outer 0: an empty result, no chunks */
 #pragma omp parallel for if (outer * n * inner > MG_PAR_GRAIN && chunks > 1) schedule(static)
         for (int64_t c2 = 0; c2 < chunks; c2++) {
             int64_t r = c2 / per, s = c2 % per;

@@ -33,8 +33,8 @@ static int infer_shape(const char *op, const mg_tensor *t, int ndim, const int64
             infer = d;
         } else if (shape[d] < 0) {
             return mg_error("%s: invalid size in %s", op, mg_shape_str_raw(ndim, shape, want, sizeof want));
-        } else {
-            known *= shape[d];
+        } else if (__builtin_mul_overflow(known, shape[d], &known)) {
+            return mg_error("%s: %s has too many elements", op, mg_shape_str_raw(ndim, shape, want, sizeof want));
         }
         out[d] = shape[d];
     }
@@ -212,9 +212,9 @@ mg_tensor *mg_narrow(mg_tensor *t, int dim, int64_t start, int64_t length) {
         mg_error("narrow: cannot narrow a 0-dim tensor");
         return NULL;
     }
-    if (start < 0 || length < 0 || start + length > t->shape[dim]) {
-        mg_error("narrow: elements %lld..%lld are out of range for dim %d of size %lld", (long long)start + 1,
-                 (long long)(start + length), dim + 1, (long long)t->shape[dim]);
+    if (start < 0 || length < 0 || start > t->shape[dim] || length > t->shape[dim] - start) {
+        mg_error("narrow: elements %.0f..%.0f are out of range for dim %d of size %lld", (double)start + 1,
+                 (double)start + (double)length, dim + 1, (long long)t->shape[dim]);
         return NULL;
     }
     int64_t sh[MG_MAX_DIMS];
@@ -283,11 +283,15 @@ mg_tensor *mg_expand(mg_tensor *t, int ndim, const int64_t *shape) {
         mg_error("expand: cannot expand %s to %s", mg_shp(t), mg_shape_str_raw(ndim, shape, want, sizeof want));
         return NULL;
     }
-    int64_t sh[MG_MAX_DIMS], st[MG_MAX_DIMS];
+    int64_t sh[MG_MAX_DIMS], st[MG_MAX_DIMS], total = 1;
     for (int d = 0; d < ndim; d++) {
         int dt = d - (ndim - t->ndim);
         int64_t have = dt >= 0 ? t->shape[dt] : 1;
         int64_t w = shape[d] == -1 && dt >= 0 ? have : shape[d];
+        if (w >= 0 && (__builtin_mul_overflow(total, w, &total) || total > ((int64_t)1 << 47))) {
+            mg_error("expand: %s has too many elements", mg_shape_str_raw(ndim, shape, want, sizeof want));
+            return NULL;
+        }
         if (w < 0 || (have != w && have != 1)) {
             mg_error("expand: cannot expand %s to %s (dim %d)", mg_shp(t),
                      mg_shape_str_raw(ndim, shape, want, sizeof want), d + 1);

@@ -140,12 +140,12 @@ mg_tensor *mg_randint(int64_t low, int64_t high, int ndim, const int64_t *shape)
     if (!t) return NULL;
     int64_t n = mg_numel(t), *d = mg_i64(t);
     uint64_t seed = rng_seed, base = mg_rng_reserve((uint64_t)(n + 1) / 2);
-    uint64_t range = (uint64_t)(high - low);
+    uint64_t range = (uint64_t)high - (uint64_t)low; /* unsigned: the span may exceed INT64_MAX */
     for (int64_t i = 0; i < n; i += 2) {
         uint32_t w[4];
         mg_philox(seed, base + (uint64_t)(i / 2), w);
-        d[i] = low + bounded(((uint64_t)w[0] << 32) | w[1], range);
-        if (i + 1 < n) d[i + 1] = low + bounded(((uint64_t)w[2] << 32) | w[3], range);
+        d[i] = (int64_t)((uint64_t)low + (uint64_t)bounded(((uint64_t)w[0] << 32) | w[1], range));
+        if (i + 1 < n) d[i + 1] = (int64_t)((uint64_t)low + (uint64_t)bounded(((uint64_t)w[2] << 32) | w[3], range));
     }
     return t;
 }

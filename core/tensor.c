@@ -34,16 +34,18 @@ void mg_contiguous_strides(int ndim, const int64_t *shape, int64_t *stride) {
     int64_t s = 1;
     for (int d = ndim - 1; d >= 0; d--) {
         stride[d] = s;
-        s *= shape[d] > 0 ? shape[d] : 1;
+        /* saturates: only an empty tensor (a 0 among huge sizes) can overflow */
+        if (__builtin_mul_overflow(s, shape[d] > 0 ? shape[d] : 1, &s)) s = INT64_MAX;
     }
 }
 
 bool mg_is_contiguous(const mg_tensor *t) {
+    if (mg_numel(t) == 0) return true; /* no element to place: any strides will do */
     int64_t s = 1;
     for (int d = t->ndim - 1; d >= 0; d--) {
         if (t->shape[d] == 1) continue;
         if (t->stride[d] != s) return false;
-        s *= t->shape[d];
+        if (__builtin_mul_overflow(s, t->shape[d], &s)) s = INT64_MAX; /* an empty tensor's huge sizes */
     }
     return true;
 }
@@ -297,14 +299,15 @@ void mg_strided_copy(mg_tensor *dst, const mg_tensor *src) {
 
 int mg_copy_(mg_tensor *dst, const mg_tensor *src) {
     if (mg_check_inplace("copy_", dst)) return MG_ERR;
-    int nd;
+    int nd = dst->ndim;
     int64_t shape[MG_MAX_DIMS];
-    if (mg_broadcast_shape("copy_", dst, src, &nd, shape)) return MG_ERR;
-    if (nd != dst->ndim || !(mg_shape_numel(nd, shape) == mg_numel(dst)))
-        return mg_error("copy_: source %s cannot be broadcast to destination %s", mg_shp(src), mg_shp(dst));
-    for (int d = 0; d < nd; d++)
-        if (shape[d] != dst->shape[d])
-            return mg_error("copy_: source %s cannot be broadcast to destination %s", mg_shp(src), mg_shp(dst));
+    bool fits = src->ndim <= nd;
+    for (int d = 0; fits && d < src->ndim; d++) {
+        int64_t s = src->shape[d], want = dst->shape[nd - src->ndim + d];
+        fits = s == want || s == 1;
+    }
+    if (!fits) return mg_error("copy_: source %s cannot be broadcast to destination %s", mg_shp(src), mg_shp(dst));
+    memcpy(shape, dst->shape, sizeof shape);
     mg_tensor view = *src;
     view.ndim = nd;
     mg_broadcast_strides(src, nd, shape, view.stride);

@@ -6,12 +6,25 @@
  * OpenMP threads split large products among themselves, each calling the
  * single-threaded sgemm on its block of rows or columns.
  */
+#define _GNU_SOURCE /* dladdr */
 #include "internal.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 #include <omp.h>
 
 void openblas_set_num_threads(int n);
+
+/* Built into a shared Lua module, the core is unloaded by lua_close() at
+ * exit (dlclose) while OpenMP workers may still spin in libgomp, whose code
+ * then vanishes under them: a segfault after the script's last line. A
+ * reference that is never dropped, with RTLD_NODELETE, keeps this object
+ * (and so libgomp) mapped until the process ends. */
+__attribute__((constructor)) static void keep_loaded(void) {
+    Dl_info info;
+    if (dladdr((void *)keep_loaded, &info) && info.dli_fname)
+        (void)dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
+}
 
 static int blas_pinned;
 
