@@ -1,0 +1,305 @@
+-- optim.Optimizer: what SGD, Adam and AdamW share. Parameter groups,
+-- option checking, zero_grad, step and the state_dict format.
+--
+-- Parameters are given as a list of Tensors (what model:parameters()
+-- returns) or as a list of groups {{params = {...}, lr = 0.1}, ...}; a
+-- group's missing options come from the optimizer's options, then from
+-- the class defaults. opt.param_groups[i] holds the group's options (lr,
+-- ...) and its params; schedulers change group.lr. opt.state[p] is the
+-- per-parameter state (step counts, moment tensors).
+--
+-- state_dict() returns {tensors = {...}, meta = {...}}:
+--   tensors: "state.<k>.<name>" -> Tensor, k the 1-based position of the
+--     parameter across all groups, name e.g. "exp_avg" or "momentum_buffer".
+--     These are the live state tensors: save (or clone) them before the
+--     next step.
+--   meta: plain Lua values that mg.json.encode writes and decodes back
+--     unchanged: {optimizer = "Adam", param_groups = {{lr = ..., params =
+--     {1, 2, ...}}, ...}, state = {["<k>"] = {step = 3}, ...}}.
+-- mg.save(path, sd.tensors, {optimizer = mg.json.encode(sd.meta)}) and
+-- back with load_state_dict{tensors = t, meta = mg.json.decode(md.optimizer)}
+-- resume bit for bit.
+local mg = require "moongrad"
+local class = require "moongrad.class"
+
+local Optimizer = class("optim.Optimizer")
+
+-- Runs fn(...) and re-raises its error (raised with level 0 inside) at
+-- `level` above the caller, so that the user's line is blamed.
+function Optimizer.blame(level, fn, ...)
+  local results = table.pack(pcall(fn, ...))
+  if not results[1] then error(results[2], level + 1) end
+  return table.unpack(results, 2, results.n)
+end
+
+local function fail(fmt, ...)
+  error(string.format(fmt, ...), 0)
+end
+Optimizer.fail = fail
+
+local REQUIRED = setmetatable({}, { __tostring = function() return "required" end })
+
+local function copy(v)
+  if type(v) ~= "table" or mg.is_tensor(v) or v == REQUIRED then return v end
+  local c = {}
+  for k, x in pairs(v) do c[k] = copy(x) end
+  return c
+end
+
+-- Checks a group's option value against the type of the class default.
+local function check_type(name, key, value, default)
+  local want = type(default)
+  if default == false or default == true then want = "boolean" end
+  if want == "table" then
+    if type(value) ~= "table" then fail("%s: option '%s' must be a table, got %s", name, key, type(value)) end
+  elseif want ~= "nil" and type(value) ~= want then
+    fail("%s: option '%s' must be a %s, got %s", name, key, want, type(value))
+  end
+end
+
+-- Subclasses call this from init: self.name and self.class_defaults
+-- (option -> default; mg.optim.REQUIRED for options without one) must be
+-- set by the subclass.
+function Optimizer:setup(params, opts)
+  local name = self.name
+  if opts ~= nil and type(opts) ~= "table" then fail("%s: options must be a table, got %s", name, type(opts)) end
+  opts = opts or {}
+  self.defaults = {}
+  for k, v in pairs(self.class_defaults) do self.defaults[k] = copy(v) end
+  for k, v in pairs(opts) do
+    if self.class_defaults[k] == nil then fail("%s: unknown option '%s'", name, tostring(k)) end
+    self.defaults[k] = copy(v)
+  end
+  self.param_groups = {}
+  self.state = {}
+  self._seen = {}
+  if mg.is_tensor(params) then params = { params } end
+  if type(params) ~= "table" then
+    fail("%s: params must be a list of Tensors or of parameter groups, got %s", name, type(params))
+  end
+  if #params == 0 then fail("%s: got an empty parameter list", name) end
+  if mg.is_tensor(params[1]) then
+    self:_add_group({ params = params })
+  else
+    for i, g in ipairs(params) do
+      if type(g) ~= "table" or mg.is_tensor(g) then
+        fail("%s: element %d of params is a %s; give all Tensors or all groups {params = ...}", name, i,
+          mg.is_tensor(g) and "Tensor" or type(g))
+      end
+      self:_add_group(g)
+    end
+  end
+end
+
+function Optimizer:_add_group(group)
+  local name = self.name
+  local g = {}
+  for k, v in pairs(group) do
+    if k ~= "params" then
+      if self.class_defaults[k] == nil and k ~= "initial_lr" then
+        fail("%s: unknown option '%s' in a parameter group", name, tostring(k))
+      end
+      g[k] = copy(v)
+    end
+  end
+  for k, v in pairs(self.defaults) do
+    if g[k] == nil then g[k] = copy(v) end
+  end
+  local ps = group.params
+  if mg.is_tensor(ps) then ps = { ps } end
+  if type(ps) ~= "table" then fail("%s: a parameter group needs params = {Tensor, ...}", name) end
+  g.params = {}
+  for i, p in ipairs(ps) do
+    if not mg.is_tensor(p) then fail("%s: parameter %d is a %s, expected a Tensor", name, i, type(p)) end
+    if p.dtype ~= "float32" then fail("%s: parameter %d is %s; only float32 tensors can be optimized", name, i, p.dtype) end
+    if not p.is_leaf then fail("%s: parameter %d is not a leaf tensor (it has grad_fn=%s)", name, i, p.grad_fn) end
+    if self._seen[p] then fail("%s: a parameter appears twice (in one group or in two groups)", name) end
+    self._seen[p] = true
+    g.params[i] = p
+  end
+  self:check_group(g)
+  self.param_groups[#self.param_groups + 1] = g
+end
+
+-- Adds a parameter group {params = {...}, option = value, ...}.
+function Optimizer:add_param_group(group)
+  Optimizer.blame(2, self._add_group, self, group)
+end
+
+-- Validates a group's options; raises with fail(). Subclasses extend it.
+function Optimizer:check_group(g)
+  local name = self.name
+  for k, default in pairs(self.class_defaults) do
+    local v = g[k]
+    if v == Optimizer.REQUIRED then fail("%s: option '%s' is required", name, k) end
+    if default == Optimizer.REQUIRED then default = 0 end
+    check_type(name, k, v, default)
+  end
+  if not (g.lr >= 0) then fail("%s: lr must be >= 0, got %s", name, tostring(g.lr)) end
+  if g.weight_decay ~= nil and not (g.weight_decay >= 0) then
+    fail("%s: weight_decay must be >= 0, got %s", name, tostring(g.weight_decay))
+  end
+end
+
+-- Marker for options without a default (SGD's lr).
+Optimizer.REQUIRED = REQUIRED
+
+-- Clears the gradients: .grad = nil (set_to_none, the default) or zeroed
+-- in place (set_to_none = false).
+function Optimizer:zero_grad(set_to_none)
+  for _, g in ipairs(self.param_groups) do
+    for _, p in ipairs(g.params) do
+      if set_to_none == false then
+        local gr = p.grad
+        if gr then gr:zero_() end
+      else
+        p.grad = nil
+      end
+    end
+  end
+end
+
+-- Updates every parameter that has a .grad. closure (optional) is called
+-- first with grad mode on; its result is returned.
+function Optimizer:step(closure)
+  local loss
+  if closure then loss = mg.enable_grad(closure) end
+  for _, g in ipairs(self.param_groups) do
+    Optimizer.blame(2, self.update_group, self, g)
+  end
+  return loss
+end
+
+-- The state as {tensors = {name -> Tensor}, meta = plain values}; see the
+-- top of this file.
+function Optimizer:state_dict()
+  local tensors, states, groups = {}, {}, {}
+  local k = 0
+  for gi, g in ipairs(self.param_groups) do
+    local pg = { params = {} }
+    for key, v in pairs(g) do
+      if key ~= "params" then pg[key] = copy(v) end
+    end
+    for _, p in ipairs(g.params) do
+      k = k + 1
+      pg.params[#pg.params + 1] = k
+      local st = self.state[p]
+      if st then
+        local entry = {}
+        for key, v in pairs(st) do
+          if mg.is_tensor(v) then tensors["state." .. k .. "." .. key] = v else entry[key] = v end
+        end
+        states[tostring(k)] = entry
+      end
+    end
+    groups[gi] = pg
+  end
+  return { tensors = tensors, meta = { optimizer = self.name, param_groups = groups, state = states } }
+end
+
+local function load_state(self, sd)
+  local name = self.name
+  if type(sd) ~= "table" or type(sd.meta) ~= "table" then
+    fail("%s: load_state_dict expects {tensors = ..., meta = ...} as state_dict() returns", name)
+  end
+  local meta, tensors = sd.meta, sd.tensors or {}
+  if meta.optimizer ~= name then
+    fail("%s: load_state_dict: the state is from %s, not %s", name, tostring(meta.optimizer), name)
+  end
+  local saved_groups = meta.param_groups
+  if type(saved_groups) ~= "table" or #saved_groups ~= #self.param_groups then
+    fail("%s: load_state_dict: the state has %s parameter groups, this optimizer %d", name,
+      type(saved_groups) == "table" and #saved_groups or "no", #self.param_groups)
+  end
+  -- parameters by their position k
+  local params, new_groups = {}, {}
+  for gi, g in ipairs(self.param_groups) do
+    local sg = saved_groups[gi]
+    if type(sg) ~= "table" or type(sg.params) ~= "table" or #sg.params ~= #g.params then
+      fail("%s: load_state_dict: group %d has %s parameters in the state, %d here", name, gi,
+        type(sg) == "table" and type(sg.params) == "table" and #sg.params or "no", #g.params)
+    end
+    local ng = { params = g.params }
+    for key, v in pairs(sg) do
+      if key ~= "params" then
+        if self.class_defaults[key] == nil and key ~= "initial_lr" then
+          fail("%s: load_state_dict: unknown option '%s' in group %d", name, tostring(key), gi)
+        end
+        ng[key] = copy(v)
+      end
+    end
+    for key, v in pairs(self.defaults) do
+      if ng[key] == nil then ng[key] = copy(v) end
+    end
+    self:check_group(ng)
+    new_groups[gi] = ng
+    for i, p in ipairs(g.params) do params[sg.params[i]] = p end
+  end
+  local state = {}
+  local states = meta.state or {}
+  for key, entry in pairs(states) do
+    local k = math.tointeger(tonumber(key))
+    local p = k and params[k]
+    if not p then fail("%s: load_state_dict: state for parameter %s, which does not exist", name, tostring(key)) end
+    local st = {}
+    for ek, ev in pairs(entry) do st[ek] = copy(ev) end
+    state[p] = st
+  end
+  local names = {}
+  for tname in pairs(tensors) do names[#names + 1] = tostring(tname) end
+  table.sort(names) -- the first problem found does not depend on table order
+  for _, tname in ipairs(names) do
+    local t = tensors[tname]
+    local k, key = tname:match("^state%.(%d+)%.(.+)$")
+    if k then
+      local p = params[tonumber(k)]
+      if not p then fail("%s: load_state_dict: tensor '%s' is for a parameter that does not exist", name, tname) end
+      if not mg.is_tensor(t) then fail("%s: load_state_dict: '%s' is not a Tensor", name, tname) end
+      local shape, pshape = t:shape(), p:shape()
+      local same = #shape == #pshape and t.dtype == "float32"
+      for d = 1, #shape do same = same and shape[d] == pshape[d] end
+      if not same then
+        fail("%s: load_state_dict: '%s' is %s [%s], the parameter is float32 [%s]", name, tname, t.dtype,
+          table.concat(shape, ", "), table.concat(pshape, ", "))
+      end
+      state[p] = state[p] or {}
+      state[p][key] = t:detach():clone():contiguous()
+    end
+  end
+  self:check_state(state)
+  self.param_groups = new_groups
+  self.state = state
+end
+
+-- Checks loaded per-parameter state (subclasses override).
+function Optimizer:check_state(state) end
+
+-- Restores what state_dict() returned (also after mg.save / mg.load and
+-- a JSON round trip of meta). Hyperparameters come from the state.
+function Optimizer:load_state_dict(sd)
+  Optimizer.blame(2, load_state, self, sd)
+end
+
+function Optimizer:__tostring()
+  local lines = { self.name .. " (" }
+  for i, g in ipairs(self.param_groups) do
+    local keys = {}
+    for k in pairs(g) do if k ~= "params" then keys[#keys + 1] = k end end
+    table.sort(keys)
+    local parts = {}
+    for _, k in ipairs(keys) do
+      local v = g[k]
+      if type(v) == "table" then
+        local items = {}
+        for _, x in ipairs(v) do items[#items + 1] = tostring(x) end
+        v = "{" .. table.concat(items, ", ") .. "}"
+      end
+      parts[#parts + 1] = k .. " = " .. tostring(v)
+    end
+    lines[#lines + 1] = string.format("  group %d: %d params, %s", i, #g.params, table.concat(parts, ", "))
+  end
+  lines[#lines + 1] = ")"
+  return table.concat(lines, "\n")
+end
+
+return Optimizer
