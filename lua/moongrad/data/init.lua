@@ -1,0 +1,23 @@
+-- mg.data: datasets (MNIST digits, Fashion-MNIST, TensorDataset), the
+-- DataLoader and batch transforms (mg.data.transforms).
+local datasets = require "moongrad.data.datasets"
+local loader = require "moongrad.data.loader"
+
+local M = {
+  mnist = datasets.mnist,
+  fashion_mnist = datasets.fashion_mnist,
+  TensorDataset = datasets.TensorDataset,
+  Dataset = datasets.Dataset,
+  data_dir = datasets.data_dir,
+  DataLoader = loader.DataLoader,
+}
+
+return setmetatable(M, {
+  __index = function(t, key)
+    if key == "transforms" then
+      local m = require "moongrad.data.transforms"
+      rawset(t, key, m)
+      return m
+    end
+  end,
+})
