@@ -3,7 +3,16 @@
 --   function Linear:init(a, b) Module.init(self); ... end
 --   local layer = Linear(3, 4)                   -- calls init
 -- Instances get the class as metatable; methods, metamethods (__tostring,
--- __call) and class fields are inherited from parents.
+-- __call, __newindex, ...) and class fields are inherited from parents.
+-- A class whose __index is a function (nn.Module's, which finds registered
+-- submodules and parameters before methods) passes that function on to its
+-- subclasses; the function is expected to look methods up in
+-- getmetatable(instance), so one function serves every subclass.
+local INHERITED = {
+  "__tostring", "__call", "__len", "__eq", "__lt", "__le", "__close", "__newindex",
+  "__concat", "__unm", "__add", "__sub", "__mul", "__div", "__pairs",
+}
+
 local function class(name, parent)
   local cls = {}
   cls.__name = name
@@ -11,9 +20,11 @@ local function class(name, parent)
   cls.super = parent
   if parent then
     -- metamethods are looked up raw, so copy the parent's down
-    for _, mm in ipairs({ "__tostring", "__call", "__len", "__eq", "__close" }) do
+    for _, mm in ipairs(INHERITED) do
       if rawget(cls, mm) == nil and parent[mm] ~= nil then cls[mm] = parent[mm] end
     end
+    local index = rawget(parent, "__index")
+    if type(index) == "function" then cls.__index = index end
   end
   return setmetatable(cls, {
     __index = parent,
@@ -32,7 +43,7 @@ local function is_instance(obj, cls)
   local c = getmetatable(obj)
   while c do
     if c == cls then return true end
-    c = c.super
+    c = rawget(c, "super")
   end
   return false
 end

@@ -1,0 +1,551 @@
+-- nn.Module: the base class of every layer and model, and nn.Parameter.
+--
+-- A module only writes forward; autograd does the backward pass.
+--   local Net = nn.Module:extend("Net")        -- or mg.class("Net", nn.Module)
+--   function Net:init(n)
+--     nn.Module.init(self)
+--     self.fc1 = nn.Linear(784, n)             -- a child module, named "fc1"
+--     self.fc2 = nn.Linear(n, 10)
+--   end
+--   function Net:forward(x) return self.fc2(self.fc1(x:flatten(2)):relu()) end
+--   local net = Net(128); local logits = net(x) -- __call runs forward
+--
+-- Registration rules:
+--  - Assigning a Module to a field registers it as a child under the field's
+--    name; assigning a parameter (a float32 leaf tensor with requires_grad
+--    set, as nn.Parameter(t) makes) registers it as a parameter.
+--  - self:register_buffer(name, t [, {persistent = true}]) registers state
+--    that is saved but not trained (running_mean); self:register_parameter
+--    (name, t) makes t a parameter; self:add_module(name, m) adds a child.
+--  - Anything else (numbers, strings, functions, tensors without
+--    requires_grad) is a plain field, neither trained nor saved.
+--  - Reassigning a registered name replaces the value in place (its order
+--    is kept); assigning nil unregisters it. A parameter can only be
+--    replaced by a parameter, a child only by a module, a buffer by a
+--    tensor. A parameter frozen later with p:requires_grad_(false) stays a
+--    parameter (listed, saved, loaded).
+--  - Integer keys name children too: seq[2] is the child named "2".
+-- Order and names:
+--  - parameters(), named_parameters(), buffers(), modules() list a module's
+--    own entries in registration order, then each child's in registration
+--    order, depth first (PyTorch's order). A tensor or module reachable
+--    twice (tied weights) is listed once, under its first name.
+--  - Names are dotted paths of field names: "features.1.weight" (children
+--    of nn.Sequential and nn.ModuleList are named 1, 2, ... as Lua indices).
+--  - named_parameters(), named_buffers(), named_children(), named_modules()
+--    return iterators: `for name, p in net:named_parameters() do ... end`.
+--  - state_dict() maps every name (tied tensors under each of their names)
+--    to a tensor sharing storage with the parameter or persistent buffer;
+--    it holds named tensors only, nothing else.
+-- Modules return new tensors from forward (no reused output buffers), never
+-- flatten their parameters, and always take a batch.
+local mg = require "moongrad"
+local class = require "moongrad.class"
+
+local Module = class("nn.Module")
+Module.training = true -- class default; init and train()/eval() set it per instance
+
+local KINDS = { "param", "buffer", "module" }
+
+-- The registry of an instance: values of all fields (plain ones included),
+-- the kind of registered names, and the registration order per kind.
+local function state(self)
+  local st = rawget(self, "_mg")
+  if not st then
+    st = { values = {}, kind = {}, order = { param = {}, buffer = {}, module = {} }, transient = {} }
+    rawset(self, "_mg", st)
+  end
+  return st
+end
+
+local function key_name(key)
+  if math.type(key) == "integer" then return tostring(key) end
+  return key
+end
+
+local function is_module(v)
+  return type(v) == "table" and class.is_instance(v, Module)
+end
+
+local function is_parameter(v)
+  return mg.is_tensor(v) and v.dtype == "float32" and v.requires_grad and v.is_leaf
+end
+
+local function type_name(self)
+  return getmetatable(self).__name or "nn.Module"
+end
+
+local function describe_value(v)
+  if mg.is_tensor(v) then
+    return string.format("a %s tensor [%s]%s", v.dtype, table.concat(v:shape(), ", "),
+      v.requires_grad and "" or " without requires_grad")
+  end
+  if is_module(v) then return "a module (" .. type_name(v) .. ")" end
+  return "a " .. type(v)
+end
+
+local function register(st, kind, name, value)
+  st.kind[name] = kind
+  local order = st.order[kind]
+  order[#order + 1] = name
+  st.values[name] = value
+end
+
+local function unregister(st, name)
+  local kind = st.kind[name]
+  if kind then
+    local order = st.order[kind]
+    for i = 1, #order do
+      if order[i] == name then table.remove(order, i); break end
+    end
+    st.kind[name] = nil
+    st.transient[name] = nil
+  end
+  st.values[name] = nil
+end
+
+-- Fields first (registered or plain), then the class chain (methods).
+Module.__index = function(self, key)
+  local st = rawget(self, "_mg")
+  if st then
+    local v = st.values[key_name(key)]
+    if v ~= nil then return v end
+  end
+  return getmetatable(self)[key]
+end
+
+Module.__newindex = function(self, key, value)
+  local name = key_name(key)
+  local st = state(self)
+  local kind = st.kind[name]
+  if kind == nil then
+    if is_module(value) then
+      register(st, "module", name, value)
+    elseif is_parameter(value) then
+      register(st, "param", name, value)
+    else
+      st.values[name] = value
+    end
+    return
+  end
+  if value == nil then unregister(st, name); return end
+  if kind == "module" and not is_module(value) then
+    error(string.format("%s: cannot assign %s to child module '%s' (a module or nil expected)",
+      type_name(self), describe_value(value), name), 2)
+  elseif kind == "param" and not is_parameter(value) then
+    error(string.format("%s: cannot assign %s to parameter '%s' (nn.Parameter(t) or nil expected)",
+      type_name(self), describe_value(value), name), 2)
+  elseif kind == "buffer" and not mg.is_tensor(value) then
+    error(string.format("%s: cannot assign %s to buffer '%s' (a tensor or nil expected)",
+      type_name(self), describe_value(value), name), 2)
+  end
+  st.values[name] = value
+end
+
+-- Runs forward: module(x, ...) is module:forward(x, ...).
+Module.__call = function(self, ...) return self:forward(...) end
+
+-- Makes t a parameter: a float32 leaf tensor that requires grad, sharing
+-- storage with t. Returns the new tensor (t itself is left unchanged).
+function Module.Parameter(t, requires_grad)
+  if not mg.is_tensor(t) then error("nn.Parameter: expects a Tensor, got " .. type(t), 2) end
+  if t.dtype ~= "float32" then error("nn.Parameter: expects a float32 tensor, got " .. t.dtype, 2) end
+  local p = t:detach()
+  if requires_grad ~= false then p:requires_grad_(true) end
+  return p
+end
+
+-- Sets up the registry and the training flag. Subclasses call it first in
+-- their init; calling it again later keeps what was registered.
+function Module:init()
+  state(self)
+  self.training = true
+end
+
+-- A subclass: `local Net = nn.Module:extend("Net")`.
+function Module:extend(name)
+  if type(name) ~= "string" then error("nn.Module:extend: expects a class name (string)", 2) end
+  return class(name, self)
+end
+
+function Module:forward()
+  error(type_name(self) .. ": forward is not defined (define " .. type_name(self) .. ":forward(x))", 2)
+end
+
+-- Registers t (a tensor, or nil) as a buffer: saved in state_dict when
+-- persistent (default true), not trained. Returns self.
+function Module:register_buffer(name, t, opts)
+  if type(name) ~= "string" or name == "" or name:find(".", 1, true) then
+    error("register_buffer: name must be a non-empty string without dots, got " .. tostring(name), 2)
+  end
+  if t ~= nil and not mg.is_tensor(t) then
+    error("register_buffer: '" .. name .. "' must be a Tensor or nil, got " .. describe_value(t), 2)
+  end
+  local st = state(self)
+  local kind = st.kind[name]
+  if kind and kind ~= "buffer" then
+    error(string.format("register_buffer: '%s' is already a %s of %s", name,
+      kind == "param" and "parameter" or "child module", type_name(self)), 2)
+  end
+  if not kind then
+    st.values[name] = nil
+    register(st, "buffer", name, t)
+  else
+    st.values[name] = t
+  end
+  st.transient[name] = (opts and opts.persistent == false) or nil
+  return self
+end
+
+-- Registers t as a parameter (setting requires_grad on it; t must be a
+-- float32 leaf). Returns self.
+function Module:register_parameter(name, t)
+  if type(name) ~= "string" or name == "" or name:find(".", 1, true) then
+    error("register_parameter: name must be a non-empty string without dots, got " .. tostring(name), 2)
+  end
+  if t ~= nil then
+    if not mg.is_tensor(t) or t.dtype ~= "float32" then
+      error("register_parameter: '" .. name .. "' must be a float32 Tensor, got " .. describe_value(t), 2)
+    end
+    if not t.is_leaf then
+      error("register_parameter: '" .. name .. "' must be a leaf tensor (use nn.Parameter(t) or t:detach())", 2)
+    end
+    if not t.requires_grad then t:requires_grad_(true) end
+  end
+  local st = state(self)
+  local kind = st.kind[name]
+  if kind and kind ~= "param" then
+    error(string.format("register_parameter: '%s' is already a %s of %s", name,
+      kind == "buffer" and "buffer" or "child module", type_name(self)), 2)
+  end
+  if not kind then
+    st.values[name] = nil
+    register(st, "param", name, t)
+  else
+    st.values[name] = t
+  end
+  return self
+end
+
+-- Registers m as a child named `name`. Returns self.
+function Module:add_module(name, m)
+  if type(name) ~= "string" and math.type(name) ~= "integer" then
+    error("add_module: name must be a string or an integer, got " .. type(name), 2)
+  end
+  if not is_module(m) then error("add_module: expects an nn.Module, got " .. describe_value(m), 2) end
+  self[name] = m
+  return self
+end
+
+-- ---- traversal -------------------------------------------------------------
+
+local function join(prefix, name)
+  if prefix == "" then return name end
+  return prefix .. "." .. name
+end
+
+-- Calls fn(module, prefix) for m and its descendants, pre-order; with
+-- `seen`, a module reachable twice is visited once.
+local function walk(m, prefix, fn, seen)
+  if seen then
+    if seen[m] then return end
+    seen[m] = true
+  end
+  fn(m, prefix)
+  local st = rawget(m, "_mg")
+  if not st then return end
+  local names, values = st.order.module, st.values
+  for i = 1, #names do
+    walk(values[names[i]], join(prefix, names[i]), fn, seen)
+  end
+end
+
+-- Lists {name, value} of the registered entries of a kind (deduplicated),
+-- own entries first, then the children's (recurse defaults to true).
+local function collect(self, kind, opts)
+  local recurse = not (opts and opts.recurse == false)
+  local prefix = opts and opts.prefix or ""
+  local names, values, seen = {}, {}, {}
+  local function own(m, pre)
+    local st = rawget(m, "_mg")
+    if not st then return end
+    local order = st.order[kind]
+    for i = 1, #order do
+      local v = st.values[order[i]]
+      if v ~= nil and not seen[v] then
+        seen[v] = true
+        names[#names + 1], values[#values + 1] = join(pre, order[i]), v
+      end
+    end
+  end
+  if recurse then walk(self, prefix, own, {}) else own(self, prefix) end
+  return names, values
+end
+
+local function iterate(names, values)
+  local i = 0
+  return function()
+    i = i + 1
+    if names[i] ~= nil then return names[i], values[i] end
+  end
+end
+
+-- parameters([{recurse = true}]) -> list of parameter tensors, in the
+-- order described at the top of this file.
+function Module:parameters(opts)
+  local _, values = collect(self, "param", opts)
+  return values
+end
+
+-- named_parameters([{prefix = "", recurse = true}]) -> iterator of name, tensor.
+function Module:named_parameters(opts)
+  return iterate(collect(self, "param", opts))
+end
+
+-- buffers([{recurse = true}]) -> list of buffer tensors.
+function Module:buffers(opts)
+  local _, values = collect(self, "buffer", opts)
+  return values
+end
+
+-- named_buffers([{prefix = "", recurse = true}]) -> iterator of name, tensor.
+function Module:named_buffers(opts)
+  return iterate(collect(self, "buffer", opts))
+end
+
+-- children() -> list of the direct child modules, in registration order.
+function Module:children()
+  local _, values = collect(self, "module", { recurse = false })
+  return values
+end
+
+-- named_children() -> iterator of name, module over the direct children.
+function Module:named_children()
+  return iterate(collect(self, "module", { recurse = false }))
+end
+
+-- modules() -> list of self and all descendants, pre-order, each once.
+function Module:modules()
+  local out = {}
+  walk(self, "", function(m) out[#out + 1] = m end, {})
+  return out
+end
+
+-- named_modules() -> iterator of name, module ("" for self), pre-order.
+function Module:named_modules()
+  local names, values = {}, {}
+  walk(self, "", function(m, prefix) names[#names + 1], values[#values + 1] = prefix, m end, {})
+  return iterate(names, values)
+end
+
+-- Calls fn(m) on every child (recursively) and then on self. Returns self.
+function Module:apply(fn)
+  for _, child in ipairs(self:children()) do child:apply(fn) end
+  fn(self)
+  return self
+end
+
+-- Sets the training flag of self and all descendants (mode defaults to
+-- true). Dropout and batch norm read it. Returns self.
+function Module:train(mode)
+  if mode == nil then mode = true end
+  if type(mode) ~= "boolean" then error("train: mode must be a boolean, got " .. type(mode), 2) end
+  walk(self, "", function(m) m.training = mode end, {})
+  return self
+end
+
+-- Same as train(false). Returns self.
+function Module:eval()
+  return self:train(false)
+end
+
+-- Sets requires_grad on every parameter (false freezes the module).
+-- Returns self.
+function Module:requires_grad_(flag)
+  if flag == nil then flag = true end
+  for _, p in ipairs(self:parameters()) do p:requires_grad_(flag) end
+  return self
+end
+
+-- Drops the accumulated gradients (sets .grad to nil on every parameter).
+function Module:zero_grad()
+  for _, p in ipairs(self:parameters()) do p.grad = nil end
+end
+
+-- Number of parameter elements (tied tensors counted once).
+-- opts.trainable: count only parameters that require grad.
+function Module:num_parameters(opts)
+  local n = 0
+  for _, p in ipairs(self:parameters()) do
+    if not (opts and opts.trainable) or p.requires_grad then n = n + p:numel() end
+  end
+  return n
+end
+
+-- ---- saving and loading ------------------------------------------------------
+
+-- name -> tensor for every parameter and persistent buffer (all names of
+-- tied tensors), own entries before the children's.
+local function state_entries(self)
+  local names, tensors = {}, {}
+  walk(self, "", function(m, prefix)
+    local st = rawget(m, "_mg")
+    if not st then return end
+    for _, kind in ipairs(KINDS) do
+      if kind ~= "module" then
+        for _, n in ipairs(st.order[kind]) do
+          local t = st.values[n]
+          if t ~= nil and not st.transient[n] then
+            names[#names + 1], tensors[#tensors + 1] = join(prefix, n), t
+          end
+        end
+      end
+    end
+  end, nil)
+  return names, tensors
+end
+
+-- state_dict() -> {name = tensor}: parameters and persistent buffers
+-- (running_mean, running_var, num_batches_tracked), each a detached tensor
+-- sharing storage with the module's own. Pass it to mg.save.
+function Module:state_dict()
+  local names, tensors = state_entries(self)
+  local sd = {}
+  for i, n in ipairs(names) do sd[n] = tensors[i]:detach() end
+  return sd
+end
+
+local function shape_str(t)
+  return "[" .. table.concat(t:shape(), ", ") .. "]"
+end
+
+-- load_state_dict(sd [, {strict = true}]) copies the tensors of sd into the
+-- module's parameters and buffers, in place and without recording a graph.
+-- Everything is checked before anything is copied. With strict, a key
+-- missing from sd or one the module does not have is an error; a shape
+-- mismatch is always one. Returns {missing_keys = {...}, unexpected_keys = {...}}.
+function Module:load_state_dict(sd, opts)
+  if type(sd) ~= "table" or mg.is_tensor(sd) then
+    error("load_state_dict: expects a table of name -> Tensor, got " .. type(sd), 2)
+  end
+  local strict = not (opts and opts.strict == false)
+  local names, tensors = state_entries(self)
+  local known, missing, unexpected, problems = {}, {}, {}, {}
+  local pairs_to_copy = {}
+  for i, n in ipairs(names) do
+    known[n] = true
+    local v, t = sd[n], tensors[i]
+    if v == nil then
+      missing[#missing + 1] = n
+    elseif not mg.is_tensor(v) then
+      problems[#problems + 1] = string.format("%s in the file is a %s, expected a Tensor", n, type(v))
+    else
+      local same = v:dim() == t:dim()
+      if same then
+        for d = 1, t:dim() do if v:size(d) ~= t:size(d) then same = false; break end end
+      end
+      if not same then
+        problems[#problems + 1] = string.format("%s has shape %s in the file, %s in the model",
+          n, shape_str(v), shape_str(t))
+      else
+        pairs_to_copy[#pairs_to_copy + 1] = { t, v }
+      end
+    end
+  end
+  for k in pairs(sd) do
+    if not known[k] then unexpected[#unexpected + 1] = tostring(k) end
+  end
+  table.sort(unexpected)
+  if strict then
+    if #missing > 0 then
+      problems[#problems + 1] = "missing from the file: " .. table.concat(missing, ", ")
+    end
+    if #unexpected > 0 then
+      problems[#problems + 1] = "not in the model (unexpected): " .. table.concat(unexpected, ", ")
+    end
+  end
+  if #problems > 0 then error("load_state_dict: " .. table.concat(problems, "; "), 2) end
+  mg.no_grad(function()
+    for _, tv in ipairs(pairs_to_copy) do tv[1]:copy_(tv[2]) end
+  end)
+  return { missing_keys = missing, unexpected_keys = unexpected }
+end
+
+-- ---- printing -----------------------------------------------------------------
+
+-- The description inside the parentheses of a module's line ("784 -> 128");
+-- layers override it.
+function Module:extra_repr()
+  return ""
+end
+
+-- "nn.Linear(784 -> 128)", or the bare class name without an extra_repr.
+function Module:short_repr()
+  local extra = self:extra_repr()
+  if extra == nil or extra == "" then return type_name(self) end
+  return type_name(self) .. "(" .. extra .. ")"
+end
+
+local function own_param_count(m)
+  local n = 0
+  for _, p in ipairs(m:parameters({ recurse = false })) do n = n + p:numel() end
+  return n
+end
+
+local function thousands(n)
+  local s = tostring(math.tointeger(n) or n)
+  local out = s:reverse():gsub("(%d%d%d)", "%1,"):reverse()
+  return (out:gsub("^,", ""))
+end
+
+-- Appends {text, count} lines describing m to `lines`.
+local function describe(m, label, indent, lines)
+  local children = m:children()
+  if #children == 0 then
+    local n = own_param_count(m)
+    lines[#lines + 1] = { indent .. label .. m:short_repr(), n > 0 and n or nil }
+    return
+  end
+  lines[#lines + 1] = { indent .. label .. m:short_repr() .. " {" }
+  local inner = indent .. "  "
+  local st = rawget(m, "_mg")
+  for _, n in ipairs(st.order.param) do
+    local p = st.values[n]
+    if p ~= nil then lines[#lines + 1] = { inner .. n .. ": parameter " .. shape_str(p), p:numel() } end
+  end
+  for _, n in ipairs(st.order.module) do
+    local child = st.values[n]
+    local tag = n:match("^%d+$") and ("(" .. n .. "): ") or (n .. ": ")
+    describe(child, tag, inner, lines)
+  end
+  lines[#lines + 1] = { indent .. "}" }
+end
+
+-- Readable summary: children indented, parameter counts in a column, the
+-- total at the end. A module without children prints as its one-line
+-- description, "nn.Linear(784 -> 128)" (num_parameters() gives its count).
+function Module:__tostring()
+  local lines = {}
+  describe(self, "", "", lines)
+  local total = self:num_parameters()
+  if #lines == 1 then return lines[1][1] end
+  local width = 0
+  for _, l in ipairs(lines) do
+    if l[2] and #l[1] > width then width = #l[1] end
+  end
+  local out = {}
+  for i, l in ipairs(lines) do
+    if l[2] then
+      out[i] = l[1] .. string.rep(" ", width - #l[1] + 2) .. string.format("%12s", thousands(l[2]))
+    else
+      out[i] = l[1]
+    end
+  end
+  out[#out] = out[#out] .. "  " .. thousands(total) .. " parameters"
+  return table.concat(out, "\n")
+end
+
+Module.is_module = is_module
+Module.type_name = type_name
+
+return Module
