@@ -1,7 +1,10 @@
 /*
  * luaopen_moongrad_core: builds the module table from every binding file,
- * plus runtime settings (threads, seed, RNG state, memory statistics).
+ * plus runtime settings (threads, seed, RNG state, memory statistics, a
+ * wall clock for timings).
  */
+#include <time.h>
+
 #include "lua_common.h"
 
 static int l_set_num_threads(lua_State *L) {
@@ -59,11 +62,20 @@ static int l_empty_cache(lua_State *L) {
     return 0;
 }
 
+/* clock() -> seconds of a monotonic wall clock, for timings (os.clock
+ * counts CPU time of all threads, which is not elapsed time) */
+static int l_clock(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
+}
+
 void mgl_open_runtime(lua_State *L) {
     const luaL_Reg fns[] = {{"set_num_threads", l_set_num_threads}, {"get_num_threads", l_get_num_threads},
                             {"manual_seed", l_manual_seed}, {"get_rng_state", l_get_rng_state},
                             {"set_rng_state", l_set_rng_state}, {"memory", l_memory},
-                            {"empty_cache", l_empty_cache}, {NULL, NULL}};
+                            {"empty_cache", l_empty_cache}, {"clock", l_clock}, {NULL, NULL}};
     mgl_register(L, -1, fns, false);
     lua_pushliteral(L, MG_VERSION);
     lua_setfield(L, -2, "version");
@@ -81,6 +93,7 @@ int luaopen_moongrad_core(lua_State *L) {
     mgl_open_serialize(L);
     mgl_open_io(L);
     mgl_open_draw(L);
+    mgl_open_sys(L);
     mgl_open_runtime(L);
     return 1;
 }

@@ -1,0 +1,68 @@
+-- Metrics as JSON lines: one JSON object per line, appended and flushed as
+-- training goes, so runs can be compared (and plotted) by scripts.
+local mg = require "moongrad"
+local class = require "moongrad.class"
+local json = require "moongrad.json"
+
+local MetricsLog = class("train.MetricsLog")
+
+--- MetricsLog(path [, {append = true}]): creates the folder if needed.
+function MetricsLog:init(path, opts)
+  if type(path) ~= "string" or path == "" then error("MetricsLog: expected a file path, got " .. tostring(path), 3) end
+  opts = opts or {}
+  local dir = path:match("^(.*)/[^/]*$")
+  if dir and dir ~= "" then mg.mkdir(dir) end
+  local f, err = io.open(path, opts.append == false and "w" or "a")
+  if not f then error("MetricsLog: cannot open " .. path .. ": " .. tostring(err), 3) end
+  self.path, self.file, self.start = path, f, mg.clock()
+end
+
+--- log:write(record): appends the record with `time` (seconds since the log
+-- was opened) unless it has one. Returns the record.
+function MetricsLog:write(record)
+  if type(record) ~= "table" then error("MetricsLog:write expects a table, got " .. type(record), 2) end
+  if record.time == nil then record.time = math.floor((mg.clock() - self.start) * 1000 + 0.5) / 1000 end
+  self.file:write(json.encode(record), "\n")
+  self.file:flush()
+  return record
+end
+
+function MetricsLog:close()
+  if self.file then self.file:close() end
+  self.file = nil
+end
+
+--- read(path) -> list of records (for plotting or comparing runs).
+function MetricsLog.read(path)
+  local f, err = io.open(path, "r")
+  if not f then error("MetricsLog.read: cannot open " .. path .. ": " .. tostring(err), 2) end
+  local records, n = {}, 0
+  for line in f:lines() do
+    n = n + 1
+    if line:match("%S") then
+      local ok, rec = pcall(json.decode, line)
+      if not ok then
+        f:close()
+        error(string.format("MetricsLog.read: %s line %d: %s", path, n, rec), 2)
+      end
+      records[#records + 1] = rec
+    end
+  end
+  f:close()
+  return records
+end
+
+--- series(records, key [, x_key]) -> {x = {...}, y = {...}} of the records
+-- that have `key`, for mg.viz.plot.
+function MetricsLog.series(records, key, x_key)
+  local xs, ys = {}, {}
+  for i, r in ipairs(records) do
+    if type(r[key]) == "number" then
+      xs[#xs + 1] = x_key and r[x_key] or i
+      ys[#ys + 1] = r[key]
+    end
+  end
+  return { name = key, x = xs, y = ys }
+end
+
+return MetricsLog

@@ -1,0 +1,106 @@
+-- fit/evaluate, progress lines and JSON-lines metrics.
+local H = require "helpers"
+local mg = H.mg
+local nn = mg.nn
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  mg.mkdir(d)
+  return d
+end
+
+-- A linearly separable 2-class problem.
+local function blobs(n)
+  local x = mg.randn(n, 2)
+  local y = (x:select(2, 1):add(x:select(2, 2)):gt(0) + 1):long()
+  return mg.data.TensorDataset(x, y)
+end
+
+describe("train.fit", function()
+  before_each(H.reseed(11))
+
+  it("trains a classifier and logs one JSON line per epoch", function()
+    local dir = tmpdir()
+    local ds = blobs(256)
+    local model = nn.Sequential { nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2) }
+    local opt = mg.optim.SGD(model:parameters(), { lr = 0.3 })
+    local loader = mg.data.DataLoader(ds, { batch_size = 32, shuffle = true })
+    local h = mg.train.fit(model, loader, { optimizer = opt, epochs = 4, progress = false, out = dir,
+      val_loader = mg.data.DataLoader(ds, { batch_size = 128 }) })
+    assert.are.equal(4, #h)
+    assert.is_true(h[4].train_acc > 0.9)
+    assert.is_true(h[4].val_acc > 0.9)
+    assert.is_true(h[4].train_loss < h[1].train_loss)
+    local records = mg.train.MetricsLog.read(dir .. "/metrics.jsonl")
+    assert.are.equal(4, #records)
+    assert.are.same({ 1, 2, 3, 4 }, { records[1].epoch, records[2].epoch, records[3].epoch, records[4].epoch })
+    assert.are.equal(32, records[4].step)
+    H.assert_near(records[4].train_loss, h[4].train_loss, 1e-12, 1e-12)
+    local s = mg.train.MetricsLog.series(records, "val_acc", "epoch")
+    assert.are.same({ 1, 2, 3, 4 }, s.x)
+  end)
+
+  it("evaluates without changing the model or its mode", function()
+    local ds = blobs(64)
+    local model = nn.Sequential { nn.Linear(2, 2) }
+    model:train()
+    local before = model:state_dict()["1.weight"]:clone()
+    local r = mg.train.evaluate(model, mg.data.DataLoader(ds, { batch_size = 10 }))
+    assert.are.equal(64, r.n)
+    assert.is_true(r.accuracy >= 0 and r.accuracy <= 1)
+    assert.is_true(model.training)
+    H.assert_near(model:state_dict()["1.weight"], before, 0, 0)
+    -- the mean loss equals the loss over the whole set at once
+    local whole = mg.no_grad(function() return mg.cross_entropy(model(ds.images), ds.labels):item() end)
+    H.assert_near(r.loss, whole, 1e-5, 1e-5)
+  end)
+
+  it("stops early when on_epoch returns false, and needs an optimizer", function()
+    local ds = blobs(32)
+    local model = nn.Sequential { nn.Linear(2, 2) }
+    local opt = mg.optim.SGD(model:parameters(), { lr = 0.1 })
+    local h = mg.train.fit(model, mg.data.DataLoader(ds, { batch_size = 8 }),
+      { optimizer = opt, epochs = 10, progress = false, on_epoch = function(r) return r.epoch < 2 end })
+    assert.are.equal(2, #h)
+    H.assert_error(function() mg.train.fit(model, mg.data.DataLoader(ds), {}) end, "fit: opts.optimizer is required")
+  end)
+end)
+
+describe("train.Progress", function()
+  local function capture(tty, fn)
+    local path = os.tmpname()
+    local out = io.open(path, "w")
+    fn(out, tty)
+    out:close()
+    local text = io.open(path):read("a")
+    os.remove(path)
+    return text
+  end
+
+  it("writes plain lines when not on a terminal", function()
+    local text = capture(false, function(out)
+      local p = mg.train.Progress { total = 4, desc = "epoch 1/2", unit = "img", out = out, tty = false }
+      for _ = 1, 4 do p:update(1, 10, { loss = 0.5 }) end
+      p:close({ loss = 0.25 })
+    end)
+    local lines = {}
+    for l in text:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.are.equal(2, #lines) -- the first update, then the final line
+    assert.is_truthy(lines[1]:find("epoch 1/2  1/4  loss 0.5000", 1, true))
+    assert.is_truthy(lines[2]:find("epoch 1/2  4/4  loss 0.2500", 1, true))
+    assert.is_truthy(lines[2]:find("img/s", 1, true))
+  end)
+
+  it("redraws one line in place on a terminal", function()
+    local text = capture(true, function(out)
+      local p = mg.train.Progress { total = 2, desc = "e", out = out, tty = true, interval = 0 }
+      p:update(1, 1)
+      p:update(1, 1)
+      p:close()
+    end)
+    assert.is_truthy(text:find("\r", 1, true))
+    assert.is_truthy(text:find("[====================]", 1, true))
+    assert.are.equal(1, select(2, text:gsub("\n", "")))
+  end)
+end)
