@@ -82,6 +82,9 @@ void mgl_open_runtime(lua_State *L) {
 }
 
 int luaopen_moongrad_core(lua_State *L) {
+    /* generational mode: young collections reclaim short-lived tensors
+     * cheaply (see gc_check in lua_tensor.c) */
+    lua_gc(L, LUA_GCGEN, 0, 0);
     lua_newtable(L);
     mgl_open_tensor(L);
     mgl_open_ops(L);

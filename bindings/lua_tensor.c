@@ -12,10 +12,22 @@
 /* ---- memory accounting ---------------------------------------------------- */
 
 #define GC_FLOOR ((size_t)64 << 20)
-static size_t gc_threshold = GC_FLOOR;
+#define YOUNG_STEP ((size_t)4 << 20)
+static size_t gc_threshold = GC_FLOOR, young_mark;
 
-/* Full collection once live tensor bytes have doubled since the last one. */
+/* Lua runs its generational collector (set when the module opens). After
+ * every few MB of tensor allocation, a young collection frees the
+ * temporaries made since the last one, so their buffers go back to the
+ * cache while still warm in the CPU caches and the next ops reuse them.
+ * Tensors that lived through two young collections are old; a full
+ * collection once live tensor bytes have doubled since the last one (64 MB
+ * floor) bounds what old garbage can hold. */
 static void gc_check(lua_State *L) {
+    size_t total = mg_allocated_bytes();
+    if (total - young_mark >= YOUNG_STEP) {
+        young_mark = total;
+        if (lua_gc(L, LUA_GCISRUNNING)) lua_gc(L, LUA_GCSTEP, 0);
+    }
     size_t live = mg_live_bytes();
     if (live <= gc_threshold) return;
     lua_gc(L, LUA_GCCOLLECT);

@@ -19,7 +19,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static void *free_list[N_CLASSES]; /* next pointer stored in the block */
-static size_t live_bytes, cached_bytes, cache_limit;
+static size_t live_bytes, cached_bytes, cache_limit, allocated_total;
 
 /* Rounds n up to its class size; returns the class index (-1: uncached). */
 static int size_class(size_t n, size_t *rounded) {
@@ -61,6 +61,7 @@ void *mg_alloc(size_t nbytes, size_t *got) {
         cached_bytes -= rounded;
     }
     if (p) live_bytes += rounded;
+    allocated_total += rounded;
     pthread_mutex_unlock(&lock);
     if (!p) {
         p = aligned_alloc(ALIGN, rounded);
@@ -103,6 +104,7 @@ void mg_empty_cache(void) {
 }
 
 size_t mg_live_bytes(void) { return live_bytes; }
+size_t mg_allocated_bytes(void) { return allocated_total; }
 size_t mg_cached_bytes(void) { return cached_bytes; }
 
 static size_t physical_memory(void) {

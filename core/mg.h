@@ -193,7 +193,10 @@ mg_tensor *mg_logsumexp(mg_tensor *t, int dim, bool keepdim);
 mg_tensor *mg_matmul(mg_tensor *a, mg_tensor *b);
 
 /* ---- joining and indexing --------------------------------------------------- */
+/* Same dtype; sizes equal except in dim (1-D empty tensors are skipped).
+ * Outputs of these ops are new contiguous tensors of the input's dtype. */
 mg_tensor *mg_cat(int n, mg_tensor *const *ts, int dim);
+/* Same shape and dtype; dim in [-(ndim+1), ndim]. */
 mg_tensor *mg_stack(int n, mg_tensor *const *ts, int dim);
 /* index: 1-D int64 with 0-based values. */
 mg_tensor *mg_index_select(mg_tensor *t, int dim, const mg_tensor *index);
@@ -202,8 +205,9 @@ mg_tensor *mg_gather(mg_tensor *t, int dim, const mg_tensor *index);
 /* Rotates by k*90 degrees in the plane (d0, d1), d0 towards d1 as torch.rot90. */
 mg_tensor *mg_rot90(mg_tensor *t, int k, int d0, int d1);
 mg_tensor *mg_flip(mg_tensor *t, int ndims, const int *dims);
+/* mask (any dtype, broadcast to t) != 0 ? value : t; differentiable in t. */
 mg_tensor *mg_masked_fill(mg_tensor *t, const mg_tensor *mask, double value);
-/* One-hot float32 [..., n] from 0-based int64 classes. */
+/* One-hot float32 [..., n] from 0-based int64 classes; n < 0: max class + 1. */
 mg_tensor *mg_one_hot(const mg_tensor *classes, int64_t n);
 
 /* ---- neural-network ops (fused; each records one tape node) ---------------- */
@@ -281,7 +285,8 @@ typedef struct {
  * the 1-based step count after this update. */
 int mg_adam_step(int n, mg_tensor *const *params, mg_tensor *const *m, mg_tensor *const *v,
                  mg_tensor *const *vmax, int64_t step, const mg_adam_opts *o);
-/* Scales all grads so that their joint L2 norm is at most max_norm; returns the norm. */
+/* Scales all grads so that their joint L2 norm is at most max_norm; returns the norm
+ * (before scaling), or -1 with an error set on bad input. */
 double mg_clip_grad_norm(int n, mg_tensor *const *params, double max_norm);
 
 /* ---- runtime settings ---------------------------------------------------- */
@@ -293,12 +298,17 @@ void mg_rng_get_state(uint64_t *seed, uint64_t *counter);
 void mg_rng_set_state(uint64_t seed, uint64_t counter);
 /* Bytes of tensor storage alive, and bytes held in the reuse cache. */
 size_t mg_live_bytes(void);
+/* Bytes handed out since the start (never decreases): a clock of allocation. */
+size_t mg_allocated_bytes(void);
 size_t mg_cached_bytes(void);
 void mg_empty_cache(void);
 
 /* ---- IO ------------------------------------------------------------------ */
 /* IDX file, plain or gzip. ubyte -> U8, int types -> I64, float types -> F32. */
 mg_tensor *mg_read_idx(const char *path);
+/* The same as float32 values times scale (uint8 images: 1/255 gives [0, 1]),
+ * converted while reading. */
+mg_tensor *mg_read_idx_scaled(const char *path, float scale);
 int mg_write_idx_u8(const char *path, const mg_tensor *t, bool gzip);
 /* safetensors. Writing is atomic (temp file, fsync, rename). */
 int mg_save_safetensors(const char *path, int n, const char *const *names,
@@ -311,7 +321,31 @@ int mg_load_safetensors(const char *path, int *n, char ***names, mg_tensor ***te
 void mg_free_named(int n, char **names, mg_tensor **tensors);
 /* 8-bit PNG, channels 1 (grey), 3 (RGB) or 4 (RGBA), rows top to bottom. */
 int mg_write_png(const char *path, int width, int height, int channels, const uint8_t *pixels);
+/* 8-bit non-interlaced grey, RGB or RGBA PNG -> uint8 [H,W], [H,W,3] or [H,W,4]. */
+mg_tensor *mg_read_png(const char *path);
 /* Atomic file write: temp file in the same folder, fsync, rename. */
 int mg_write_file_atomic(const char *path, const void *data, size_t n);
+
+/* ---- drawing (draw.c) ------------------------------------------------------
+ * A canvas is a contiguous uint8 tensor [H,W], [H,W,1], [H,W,3] or [H,W,4].
+ * Colours are 0xRRGGBB (grey canvases get the luma). Pixel (x, y) is
+ * column x, row y, 0-based, centred on integer coordinates; drawing
+ * outside the canvas is clipped. */
+int mg_draw_rect(mg_tensor *canvas, int x, int y, int w, int h, uint32_t rgb);
+/* Anti-aliased segment, `width` pixels thick, round ends. */
+int mg_draw_line(mg_tensor *canvas, double x0, double y0, double x1, double y1, double width,
+                 uint32_t rgb);
+int mg_draw_disc(mg_tensor *canvas, double cx, double cy, double radius, uint32_t rgb);
+/* Bitmap text (ASCII 32..126, '\n' breaks lines) at integer scale 1..16,
+ * (x, y) the top-left corner of its box; vertical: turned a quarter
+ * anticlockwise (reads upwards), the box then being height x width. */
+int mg_draw_text(mg_tensor *canvas, int x, int y, const char *text, int scale, uint32_t rgb,
+                 bool vertical);
+/* Size of the unturned box of text at scale. */
+void mg_text_size(const char *text, int scale, int *width, int *height);
+/* image [H,W], [1,H,W] or [3,H,W] (any dtype), each pixel a scale x scale
+ * block with its top-left at (x, y); values lo..hi map to 0..255, clipped. */
+int mg_draw_image(mg_tensor *canvas, const mg_tensor *image, int x, int y, int scale, double lo,
+                  double hi);
 
 #endif

@@ -1,0 +1,112 @@
+-- Command-line options for experiment scripts.
+--   local opts = mg.cli.parse(arg, {
+--     description = "Rotation prediction as a pretext task",
+--     { "epochs", 10, "pretext epochs" },          -- name, default, help
+--     { "data", "mnist", "mnist or fashion", choices = { "mnist", "fashion" } },
+--   })
+-- Options are written --name value or --name=value (dashes or
+-- underscores); booleans are --name / --no-name. The shared options of
+-- every example (data, epochs, limit, batch-size, seed, threads, out) come
+-- from mg.cli.common(...). --help prints the options and exits.
+local M = {}
+
+local function key_of(name) return (name:gsub("-", "_")) end
+local function flag_of(name) return (name:gsub("_", "-")) end
+
+local function usage(spec, script)
+  local lines = { "usage: moongrad " .. (script or "script.lua") .. " [options]" }
+  if spec.description then lines[#lines + 1] = spec.description end
+  lines[#lines + 1] = ""
+  for _, o in ipairs(spec) do
+    local name, default, help = o[1], o[2], o[3] or ""
+    local shown = type(default) == "boolean" and ("--" .. flag_of(name) .. " / --no-" .. flag_of(name))
+      or ("--" .. flag_of(name) .. " " .. (o.choices and table.concat(o.choices, "|") or "VALUE"))
+    local def = default == nil and "" or ("  (default " .. tostring(default) .. ")")
+    lines[#lines + 1] = string.format("  %-28s %s%s", shown, help, def)
+  end
+  return table.concat(lines, "\n")
+end
+
+local function convert(o, text)
+  local name, default = o[1], o[2]
+  local kind = o.type or type(default)
+  if kind == "number" or kind == "integer" then
+    local v = tonumber(text)
+    if not v then error(string.format("--%s: expected a number, got '%s'", flag_of(name), text), 0) end
+    if (kind == "integer" or math.type(default) == "integer") and math.type(v) ~= "integer" then
+      local i = math.tointeger(v)
+      if not i then error(string.format("--%s: expected an integer, got '%s'", flag_of(name), text), 0) end
+      v = i
+    end
+    return v
+  end
+  if o.choices then
+    for _, c in ipairs(o.choices) do if c == text then return text end end
+    error(string.format("--%s: expected one of %s, got '%s'", flag_of(name), table.concat(o.choices, ", "), text), 0)
+  end
+  return text
+end
+
+--- parse(args, spec) -> options table (keys with underscores). Unknown
+-- options and bad values raise errors naming the option; --help prints
+-- the usage and exits.
+function M.parse(args, spec)
+  args = args or {}
+  local by_key, out = {}, {}
+  for _, o in ipairs(spec) do
+    by_key[key_of(o[1])] = o
+    out[key_of(o[1])] = o[2]
+  end
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    if a == "-h" or a == "--help" then
+      print(usage(spec, args[0]))
+      os.exit(0)
+    end
+    local name, value = a:match("^%-%-([%w%-_]+)=(.*)$")
+    if not name then name = a:match("^%-%-([%w%-_]+)$") end
+    if not name then error("unexpected argument '" .. a .. "' (options start with --; see --help)", 0) end
+    local key = key_of(name)
+    local o = by_key[key]
+    if not o and key:sub(1, 3) == "no_" and by_key[key:sub(4)] and type(by_key[key:sub(4)][2]) == "boolean" then
+      out[key:sub(4)] = false
+    elseif not o then
+      error("unknown option --" .. name .. " (see --help)", 0)
+    elseif type(o[2]) == "boolean" then
+      if value then error("--" .. name .. " takes no value", 0) end
+      out[key] = true
+    else
+      if not value then
+        i = i + 1
+        value = args[i]
+        if value == nil then error("--" .. name .. " needs a value", 0) end
+      end
+      out[key] = convert(o, value)
+    end
+    i = i + 1
+  end
+  return out
+end
+
+--- The options every example shares, followed by its own.
+-- common(name, description, defaults, extra): defaults overrides the
+-- shared defaults (e.g. {epochs = 10, batch_size = 128}).
+function M.common(name, description, defaults, extra)
+  defaults = defaults or {}
+  local function d(k, v) if defaults[k] ~= nil then return defaults[k] end return v end
+  local spec = {
+    description = description,
+    { "data", d("data", "mnist"), "dataset", choices = { "mnist", "fashion" } },
+    { "epochs", d("epochs", 1), "training epochs" },
+    { "limit", d("limit", 0), "use only the first N training images (0: all)" },
+    { "batch-size", d("batch_size", 64), "batch size" },
+    { "seed", d("seed", 1), "random seed" },
+    { "threads", d("threads", 0), "threads (0: all cores)" },
+    { "out", d("out", "out/" .. name), "folder for pictures, metrics and checkpoints" },
+  }
+  for _, o in ipairs(extra or {}) do spec[#spec + 1] = o end
+  return spec
+end
+
+return M

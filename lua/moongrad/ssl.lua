@@ -1,0 +1,175 @@
+-- Self-supervised learning: the rotation pretext task and the evaluation
+-- that says whether learned features are any good (a linear probe and a
+-- fine-tune on few labels, against the same network trained from scratch).
+local mg = require "moongrad"
+local nn = mg.nn
+
+local M = {}
+
+--- rotations(images) -> images at 0, 90, 180 and 270 degrees [4N, C, H, W]
+-- and their rotation classes (int64, 1 = not turned, 2 = 90 degrees, ...).
+M.rotations = mg.data.transforms.rotations()
+
+--- The seed convolutional trunk: Conv(c,32,3)+ReLU, MaxPool(2),
+-- Conv(32,64,3)+ReLU, MaxPool(2), Conv(64,128,3)+ReLU, Flatten.
+-- Returns the module and its feature size for 28x28 inputs (1152).
+function M.conv_trunk(in_channels)
+  return nn.Sequential {
+    nn.Conv2d(in_channels or 1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d(64, 128, 3), nn.ReLU(), nn.Flatten(),
+  }, 128 * 3 * 3
+end
+
+--- The seed head: Linear(d,128)+ReLU, Linear(128, classes).
+function M.mlp_head(in_features, classes)
+  return nn.Sequential { nn.Linear(in_features, 128), nn.ReLU(), nn.Linear(128, classes) }
+end
+
+--- A trunk followed by a head: the seed rotation network with classes = 4.
+local TrunkHead = nn.Module:extend("ssl.TrunkHead")
+M.TrunkHead = TrunkHead
+
+function TrunkHead:init(trunk, head)
+  nn.Module.init(self)
+  self.trunk = trunk
+  self.head = head
+end
+
+function TrunkHead:forward(x) return self.head(self.trunk(x)) end
+
+--- RotNet(): the seed CNN with a 4-way rotation head.
+function M.RotNet(classes)
+  local trunk, dim = M.conv_trunk(1)
+  return TrunkHead(trunk, M.mlp_head(dim, classes or 4))
+end
+
+--- balanced_subset(ds, n, seed) -> TensorDataset of n examples, as equal a
+-- number per class as the data allows; n = nil or "all" returns ds itself.
+function M.balanced_subset(ds, n, seed)
+  if n == nil or n == "all" or n >= #ds.labels then return ds end
+  local labels = ds.labels:totable()
+  local by_class, classes = {}, {}
+  for i, c in ipairs(labels) do
+    if not by_class[c] then by_class[c] = {}; classes[#classes + 1] = c end
+    table.insert(by_class[c], i)
+  end
+  table.sort(classes)
+  local saved = mg.get_rng_state()
+  mg.manual_seed(seed or 0)
+  for _, c in ipairs(classes) do -- shuffle each class with a seeded permutation
+    local idx = by_class[c]
+    local perm = mg.randperm(#idx):totable()
+    local shuffled = {}
+    for k, p in ipairs(perm) do shuffled[k] = idx[p] end
+    by_class[c] = shuffled
+  end
+  mg.set_rng_state(saved)
+  local pick, round = {}, 1
+  while #pick < n do
+    local added = false
+    for _, c in ipairs(classes) do
+      if #pick < n and by_class[c][round] then pick[#pick + 1] = by_class[c][round]; added = true end
+    end
+    if not added then break end
+    round = round + 1
+  end
+  table.sort(pick)
+  local idx = mg.tensor(pick, { dtype = "int64" })
+  return mg.data.TensorDataset(ds.images:index_select(1, idx), ds.labels:index_select(1, idx))
+end
+
+--- features(trunk, images, {batch_size}) -> [N, D] features in eval mode.
+function M.features(trunk, images, opts)
+  local bs = (opts and opts.batch_size) or 512
+  local was = trunk.training
+  trunk:eval()
+  local parts = {}
+  mg.no_grad(function()
+    for s = 1, #images, bs do
+      parts[#parts + 1] = trunk(images:narrow(1, s, math.min(bs, #images - s + 1)))
+    end
+  end)
+  if was then trunk:train() end
+  return #parts == 1 and parts[1] or mg.cat(parts, 1)
+end
+
+local function accuracy(model, images, labels)
+  local feats_or_logits = M.features(model, images)
+  return feats_or_logits:argmax(2):eq(labels):float():mean():item()
+end
+
+-- Trains model on (x, y) for about `steps` Adam steps with batch_size.
+local function train_steps(model, x, y, opts)
+  local opt = mg.optim.Adam(model:parameters(), { lr = opts.lr or 1e-3, weight_decay = opts.weight_decay or 0 })
+  local loader = mg.data.DataLoader(mg.data.TensorDataset(x, y), { batch_size = opts.batch_size or 64, shuffle = true })
+  local steps, done = opts.steps or 500, 0
+  model:train()
+  while done < steps do
+    for bx, by in loader:iter() do
+      local loss = mg.cross_entropy(model(bx), by)
+      opt:zero_grad()
+      loss:backward()
+      opt:step()
+      done = done + 1
+      if done >= steps then break end
+    end
+  end
+  model:eval()
+end
+
+--- linear_probe(trunk, train_ds, test_ds, opts) -> test accuracy of a
+-- linear classifier trained on the frozen trunk's features.
+-- opts: steps (500), lr (1e-3), batch_size (64), classes (10).
+function M.linear_probe(trunk, train_ds, test_ds, opts)
+  opts = opts or {}
+  local ftrain = M.features(trunk, train_ds.images)
+  local ftest = M.features(trunk, test_ds.images)
+  local probe = nn.Linear(ftrain:size(2), opts.classes or 10)
+  train_steps(probe, ftrain, train_ds.labels, opts)
+  return mg.no_grad(function() return probe(ftest):argmax(2):eq(test_ds.labels):float():mean():item() end)
+end
+
+--- fine_tune(make_trunk, state, train_ds, test_ds, opts) -> test accuracy of
+-- the trunk (weights from `state`, or fresh when state is nil: training
+-- from scratch) with a new head, all trained on the labels.
+-- make_trunk() -> module, feature size. opts as linear_probe.
+function M.fine_tune(make_trunk, state, train_ds, test_ds, opts)
+  opts = opts or {}
+  local trunk, dim = make_trunk()
+  if state then trunk:load_state_dict(state) end
+  local model = TrunkHead(trunk, M.mlp_head(dim, opts.classes or 10))
+  train_steps(model, train_ds.images, train_ds.labels, opts)
+  return accuracy(model, test_ds.images, test_ds.labels)
+end
+
+--- evaluate(make_trunk, pretrained_state, train_ds, test_ds, opts) -> rows
+-- {labels = n, probe = acc, fine_tune = acc, scratch = acc} for each label
+-- count in opts.labels (default {100, 1000, "all"}). The same balanced
+-- subset serves all three. opts.steps(n) may give the step budget per
+-- label count; opts.seed seeds the subsets and initialisations.
+function M.evaluate(make_trunk, state, train_ds, test_ds, opts)
+  opts = opts or {}
+  local rows = {}
+  for _, n in ipairs(opts.labels or { 100, 1000, "all" }) do
+    local subset = M.balanced_subset(train_ds, n, opts.seed)
+    local count = #subset.labels
+    local o = {}
+    for k, v in pairs(opts) do o[k] = v end
+    o.steps = opts.steps and opts.steps(count) or math.max(300, math.min(3000, 3 * count // (o.batch_size or 64)))
+    mg.manual_seed((opts.seed or 0) + count)
+    local trunk = make_trunk()
+    trunk:load_state_dict(state)
+    local row = { labels = count }
+    row.probe = M.linear_probe(trunk, subset, test_ds, o)
+    mg.manual_seed((opts.seed or 0) + count)
+    row.fine_tune = M.fine_tune(make_trunk, state, subset, test_ds, o)
+    mg.manual_seed((opts.seed or 0) + count)
+    row.scratch = M.fine_tune(make_trunk, nil, subset, test_ds, o)
+    rows[#rows + 1] = row
+    if opts.on_row then opts.on_row(row) end
+  end
+  return rows
+end
+
+return M
