@@ -96,25 +96,38 @@ test: all $(CTEST_BIN) $(BUILD)/.deps-test
 	@MOONGRAD_BIN=$(abspath $(BIN)/moongrad) MOONGRAD_CTEST=$(abspath $(BUILD)/ctest) \
 	  $(LUA) $(BUSTED) --run=default --cpath='$(BUILD)/?.so' $(SPEC)
 
-# Sanitizer build: the host program built with ASan+UBSan runs busted itself.
+# Sanitizer build (in ASAN_BUILD): the host program built with ASan+UBSan
+# runs busted itself, and the C tests are built with the same flags.
+ASAN_BUILD ?= build-asan
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 asan: $(BUILD)/.deps-test
-	$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/bin CFLAGS="$(ASAN_FLAGS)" \
-	  build-asan/bin/moongrad build-asan/moongrad/core.so
+	$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) BIN=$(ASAN_BUILD)/bin CFLAGS="$(ASAN_FLAGS)" \
+	  $(ASAN_BUILD)/bin/moongrad $(ASAN_BUILD)/moongrad/core.so $(CTEST_SRC:spec/c/%.c=$(ASAN_BUILD)/ctest/%)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  LSAN_OPTIONS=suppressions=$(abspath spec/support/lsan.supp) \
-	  MOONGRAD_BIN=$(abspath build-asan/bin/moongrad) MOONGRAD_ASAN=1 \
-	  build-asan/bin/moongrad $(BUSTED) --run=asan $(SPEC)
+	  MOONGRAD_BIN=$(abspath $(ASAN_BUILD)/bin/moongrad) MOONGRAD_CTEST=$(abspath $(ASAN_BUILD)/ctest) \
+	  MOONGRAD_ASAN=1 $(ASAN_BUILD)/bin/moongrad $(BUSTED) --run=asan $(SPEC)
 
+# The demo is examples/demo.lua; until it exists, a short tour of the API.
 demo: all
-	@$(BIN)/moongrad examples/demo.lua
+	@$(BIN)/moongrad $(if $(wildcard examples/demo.lua),examples/demo.lua,examples/tour.lua)
 
-bench: all
+# bench/core: matmul against raw cblas_sgemm and elementwise ops against
+# memory bandwidth (core_ref measures the C side); then the side-by-side
+# suite bench/run.lua, where present.
+$(BUILD)/bench/core_ref: bench/core/ref.c | $(BUILD)/.deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(LIBS)
+
+bench: all $(BUILD)/bench/core_ref
+	@$(BIN)/moongrad bench/core/run.lua --ref $(BUILD)/bench/core_ref
+ifneq ($(wildcard bench/run.lua),)
 	$(call need_debs,$(DEBS_BENCH))
 	@$(BIN)/moongrad bench/run.lua $(BENCH_ARGS)
+endif
 
 data: all
-	@sh data/fetch.sh
+	@MOONGRAD=$(abspath $(BIN)/moongrad) sh data/fetch.sh
 
 clean:
 	rm -rf $(BUILD) build-asan $(BIN)

@@ -1,22 +1,13 @@
 /*
  * Small system facilities Lua lacks, for progress bars, logs and run
- * folders: a monotonic wall clock, isatty, and mkdir -p.
+ * folders: isatty and mkdir -p. (The wall clock is in lua_core.c.)
  */
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lua_common.h"
-
-/* clock() -> seconds (float) on a monotonic clock, for measuring intervals */
-static int l_clock(lua_State *L) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
-    return 1;
-}
 
 /* isatty(fd) -> true when the file descriptor (1 stdout, 2 stderr) is a terminal */
 static int l_isatty(lua_State *L) {
@@ -50,6 +41,6 @@ static int l_mkdir(lua_State *L) {
 }
 
 void mgl_open_sys(lua_State *L) {
-    const luaL_Reg fns[] = {{"clock", l_clock}, {"isatty", l_isatty}, {"mkdir", l_mkdir}, {NULL, NULL}};
+    const luaL_Reg fns[] = {{"isatty", l_isatty}, {"mkdir", l_mkdir}, {NULL, NULL}};
     mgl_register(L, -1, fns, false);
 }

@@ -1,14 +1,30 @@
--- How the REPL shows results: tensors by shape and values, tables as a
--- short one-line listing, everything else as tostring does.
+-- How the REPL shows results and completes names: tensors by shape and
+-- values, tables as a short one-line listing, everything else as tostring
+-- does; tab completion over globals, table fields and Tensor methods.
 local M = {}
 
-local function show_table(t, depth)
-  if depth > 1 then return "{...}" end
+local MAX_ITEMS = 10 -- entries shown of a table before "..."
+
+local function is_tensor(v)
+  local mg = package.loaded.moongrad
+  return type(v) == "userdata" and mg ~= nil and mg.is_tensor(v)
+end
+
+-- A tensor inside a table: one short line.
+local function tensor_brief(t)
+  local ok, shape = pcall(t.shape, t)
+  if not ok then return tostring(t) end
+  return string.format("Tensor[%s] %s", table.concat(shape, ", "), t.dtype)
+end
+
+local function show_table(t, depth, seen)
+  if depth > 1 or seen[t] then return "{...}" end
+  seen[t] = true
   local parts, n = {}, 0
   for i, v in ipairs(t) do
     n = i
-    if #parts >= 10 then parts[#parts + 1] = "..."; break end
-    parts[#parts + 1] = M.format(v, depth + 1)
+    if #parts >= MAX_ITEMS then parts[#parts + 1] = "..."; break end
+    parts[#parts + 1] = M.format(v, depth + 1, seen)
   end
   local keys = {}
   for k in pairs(t) do
@@ -16,25 +32,99 @@ local function show_table(t, depth)
   end
   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   for i, k in ipairs(keys) do
-    if i > 10 then parts[#parts + 1] = "..."; break end
-    local name = type(k) == "string" and k:match("^[%a_][%w_]*$") and k or "[" .. tostring(k) .. "]"
-    parts[#parts + 1] = name .. " = " .. M.format(t[k], depth + 1)
+    if i > MAX_ITEMS then parts[#parts + 1] = "..."; break end
+    local name = type(k) == "string" and k:match("^[%a_][%w_]*$") and k or "[" .. M.format(k, depth + 1, seen) .. "]"
+    parts[#parts + 1] = name .. " = " .. M.format(t[k], depth + 1, seen)
   end
   return "{" .. table.concat(parts, ", ") .. "}"
 end
 
-function M.format(v, depth)
+-- format(v) -> string: how the REPL shows one value.
+function M.format(v, depth, seen)
   depth = depth or 0
-  if type(v) == "table" and not getmetatable(v) then return show_table(v, depth) end
+  if type(v) == "table" and not getmetatable(v) then return show_table(v, depth, seen or {}) end
   if type(v) == "string" and depth > 0 then return string.format("%q", v) end
+  if depth > 0 and is_tensor(v) then return tensor_brief(v) end
   return tostring(v)
 end
 
+-- print(...): prints values separated by tabs, as the REPL shows them.
 function M.print(...)
   local n = select("#", ...)
   local parts = {}
   for i = 1, n do parts[i] = M.format((select(i, ...))) end
   print(table.concat(parts, "\t"))
+end
+
+-- ---- completion -------------------------------------------------------------
+
+local KEYWORDS = {
+  "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
+  "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
+}
+local TENSOR_FIELDS = { "grad", "requires_grad", "is_leaf", "grad_fn", "dtype" }
+
+-- Field k of v without running user code: raw reads along __index tables;
+-- the moongrad module itself may load a submodule on first use.
+local function field(v, k)
+  if is_tensor(v) then return nil end
+  if type(v) ~= "table" then return nil end
+  local mg = package.loaded.moongrad
+  if v == mg then
+    local ok, r = pcall(function() return mg[k] end)
+    return ok and r or nil
+  end
+  for _ = 1, 16 do
+    local r = rawget(v, k)
+    if r ~= nil then return r end
+    local mt = getmetatable(v)
+    local index = type(mt) == "table" and rawget(mt, "__index")
+    if type(index) ~= "table" then return nil end
+    v = index
+  end
+end
+
+-- Names that v offers after "." (or ":" when methods is true).
+local function names_of(v, methods, out)
+  if is_tensor(v) then
+    for k in pairs(package.loaded.moongrad.methods) do out[k] = true end
+    if not methods then for _, k in ipairs(TENSOR_FIELDS) do out[k] = true end end
+    return
+  end
+  for _ = 1, 16 do
+    if type(v) ~= "table" then return end
+    for k in pairs(v) do
+      if type(k) == "string" then out[k] = true end
+    end
+    local mt = getmetatable(v)
+    v = type(mt) == "table" and rawget(mt, "__index") or nil
+  end
+end
+
+-- complete(text [, env]) -> sorted list of completions of text, a name
+-- path such as "mg.ze" or "x:su" (env: where names start, default _G).
+function M.complete(text, env)
+  env = env or _G
+  local path, sep, partial = text:match("^([%w_%.]-)([%.:]?)([%w_]*)$")
+  if not path then return {} end
+  local candidates = {}
+  if sep == "" then
+    names_of(env, false, candidates)
+    for _, k in ipairs(KEYWORDS) do candidates[k] = true end
+  else
+    local v = env
+    for name in path:gmatch("[^%.]+") do
+      v = field(v, name)
+      if v == nil then return {} end
+    end
+    names_of(v, sep == ":", candidates)
+  end
+  local out = {}
+  for k in pairs(candidates) do
+    if k:match("^[%a_][%w_]*$") and k:sub(1, #partial) == partial then out[#out + 1] = path .. sep .. k end
+  end
+  table.sort(out)
+  return out
 end
 
 return M
