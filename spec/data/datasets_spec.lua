@@ -156,3 +156,15 @@ describe("mg.data datasets", function()
     end)
   end)
 end)
+
+describe("dataset source option", function()
+  local mg = require("helpers").mg
+  local H = require "helpers"
+  it("picks the bundled sample on request and refuses bad values", function()
+    local ds = mg.data.mnist { split = "test", source = "sample", quiet = true }
+    assert.are.equal("sample", ds.source)
+    assert.are.equal(500, #ds)
+    H.assert_error(function() mg.data.mnist { source = "web" } end,
+      "mnist: source must be \"auto\", \"full\" or \"sample\", got web")
+  end)
+end)

@@ -95,14 +95,14 @@ end
 
 local announced = {} -- name -> true once the source was reported on stderr
 
-local OPTIONS = { split = true, root = true, limit = true, quiet = true }
+local OPTIONS = { split = true, root = true, limit = true, quiet = true, source = true }
 
 local function check_opts(name, opts)
   if opts == nil then return {} end
   if type(opts) ~= "table" then error(name .. ": options must be a table, got " .. type(opts), 4) end
   for k in pairs(opts) do
     if not OPTIONS[k] then
-      error(string.format("%s: unknown option '%s' (expected split, root, limit, quiet)", name, tostring(k)), 4)
+      error(string.format("%s: unknown option '%s' (expected split, root, limit, quiet, source)", name, tostring(k)), 4)
     end
   end
   local split = opts.split or "train"
@@ -116,7 +116,11 @@ local function check_opts(name, opts)
   if opts.root ~= nil and type(opts.root) ~= "string" then
     error(name .. ": root must be a string (the data folder), got " .. type(opts.root), 4)
   end
-  return { split = split, limit = limit and math.tointeger(limit), root = opts.root, quiet = opts.quiet }
+  local source = opts.source or "auto"
+  if source ~= "auto" and source ~= "full" and source ~= "sample" then
+    error(string.format("%s: source must be \"auto\", \"full\" or \"sample\", got %s", name, tostring(source)), 4)
+  end
+  return { split = split, limit = limit and math.tointeger(limit), root = opts.root, quiet = opts.quiet, source = source }
 end
 
 -- Loads one split of a 28x28 grey set. spec: name, folder, classes.
@@ -124,10 +128,14 @@ local function load(spec, opts)
   local o = check_opts(spec.name, opts)
   local data = M.data_dir(o.root)
   local source, dir = "full", data .. "/full/" .. spec.folder
-  local images_file, labels_file = split_files(dir, o.split)
-  if not images_file then
+  local images_file, labels_file
+  if o.source ~= "sample" then images_file, labels_file = split_files(dir, o.split) end
+  if not images_file and o.source ~= "full" then
     source, dir = "sample", data .. "/sample/" .. spec.folder
     images_file, labels_file = split_files(dir, o.split)
+  end
+  if not images_file and o.source == "full" then
+    error(string.format("%s: the full set is not in %s/full/%s; run `make data`", spec.name, data, spec.folder), 3)
   end
   if not images_file then
     error(string.format("%s: no %s files in %s/full/%s or %s/sample/%s; run `make data`, or point MOONGRAD_DATA "
@@ -179,12 +187,14 @@ local DIGITS = { "0", "1", "2", "3", "4", "5", "6", "7", "8", "9" }
 local FASHION = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
   "Ankle boot" }
 
--- mnist{split = "train"|"test", root = nil, limit = nil, quiet = false}:
+-- mnist{split = "train"|"test", root = nil, limit = nil, quiet = false,
+-- source = "auto"|"full"|"sample"}:
 -- MNIST digits. Returns a dataset: images float32 [N, 1, 28, 28] in [0, 1],
 -- labels int64 [N] (digit d is class d + 1), classes {"0", ..., "9"},
 -- name, split, source ("full" or "sample"), dir; #ds is N. limit keeps
 -- the first `limit` images; quiet skips the note on stderr saying which
--- files are used.
+-- files are used; source picks the full set or the bundled sample (auto:
+-- the full set when `make data` fetched it, else the sample).
 function M.mnist(opts)
   return load({ name = "mnist", folder = "mnist", classes = DIGITS }, opts)
 end
