@@ -1,0 +1,97 @@
+/*
+ * Kernels of the convolution and pooling ops (nn_conv.c, nn_winograd.c,
+ * nn_pool.c) over contiguous float buffers, each with its naive twin so
+ * that a C test can compare the two. Internal to the core; mg.h holds the
+ * public ops.
+ *
+ * Layouts: x (N,C,H,W), conv weight (K,C,kh,kw), output (N,K,OH,OW). A
+ * transposed convolution is the adjoint of a convolution: its kernels are
+ * stated in the geometry of the convolution it transposes (see
+ * mg_conv_transpose_geom).
+ */
+#ifndef MG_NN_CONV_H
+#define MG_NN_CONV_H
+
+#include "internal.h"
+
+/* Geometry of one convolution: input (N,C,H,W), weight (K,C,kh,kw),
+ * output (N,K,OH,OW). OH and OW are given, not derived, so the kernels also
+ * serve transposed convolutions whose output_padding makes the input larger
+ * than the formula says. */
+typedef struct {
+    int64_t N, C, H, W, K, kh, kw, OH, OW;
+    int64_t sh, sw, ph, pw, dh, dw;
+} mg_conv_geom;
+
+/* Fills g for conv2d of x (N,C,H,W) with weight (K,C,kh,kw) and checks the
+ * options and the output size; MG_ERR with a message naming `op` otherwise. */
+int mg_conv_geom_init(mg_conv_geom *g, const char *op, const mg_tensor *x, const mg_tensor *w,
+                      const mg_conv_opts *o);
+/* conv_transpose2d of x (N, Cin, H, W) with w (Cin, Cout, kh, kw) is the
+ * input gradient of a convolution; fills g with that convolution's
+ * geometry and checks: input (N, C = Cout, H = output height, W), weight
+ * (K = Cin, C = Cout, kh, kw), which is w's own layout, output (N, K = Cin,
+ * OH = x's H, OW = x's W). */
+int mg_conv_transpose_geom(mg_conv_geom *g, const mg_tensor *x, const mg_tensor *w, const mg_conv_opts *o);
+
+/* inp (N,C,H,W), w (K,C,kh,kw), b (K) or NULL -> out (N,K,OH,OW).
+ * Returns MG_ERR only when scratch memory cannot be had. */
+int mg_conv2d_fwd(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g);
+void mg_conv2d_fwd_naive(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g);
+/* dout (N,K,OH,OW) -> dinp (N,C,H,W), dw (K,C,kh,kw), db (K); each output
+ * may be NULL (not computed) and is overwritten, not accumulated. inp is
+ * read only for dw, w only for dinp. */
+int mg_conv2d_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                  const mg_conv_geom *g);
+void mg_conv2d_bwd_naive(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                         const float *w, const mg_conv_geom *g);
+/* The same through im2col + GEMM only (mg_conv2d_fwd/bwd choose between
+ * this and Winograd's F(2x2, 3x3)). */
+int mg_conv2d_fwd_gemm(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g);
+int mg_conv2d_bwd_gemm(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                       const mg_conv_geom *g);
+/* Winograd's F(2x2, 3x3) (nn_winograd.c): for 3x3 kernels, stride 1,
+ * dilation 1, padding at most 2, where it saves enough multiplications. */
+bool mg_winograd_fits(const mg_conv_geom *g);
+int mg_conv2d_winograd_fwd(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g);
+int mg_conv2d_winograd_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                           const mg_conv_geom *g);
+/* Transposed convolution stated directly (scatter form), to test the tuned
+ * path, which is mg_conv2d_bwd's input gradient. g is the geometry of the
+ * convolution transposed (see mg_conv_transpose_geom): inp (N,K,OH,OW) ->
+ * out (N,C,H,W), w (K,C,kh,kw) (conv_transpose2d's own weight layout,
+ * [in channels, out channels, kh, kw]), b (C) or NULL. */
+void mg_conv_transpose2d_fwd_naive(float *out, const float *inp, const float *w, const float *b,
+                                   const mg_conv_geom *g);
+/* db[k] = sum over n and positions of dout (N,K,P). */
+void mg_conv_bias_grad(float *db, const float *dout, int64_t N, int64_t K, int64_t P);
+
+/* Geometry of one pooling: x (N,C,H,W) -> out (N,C,OH,OW). */
+typedef struct {
+    int64_t N, C, H, W, OH, OW;
+    int64_t kh, kw, sh, sw, ph, pw;
+    bool ceil_mode, count_include_pad;
+} mg_pool_geom;
+
+int mg_pool_geom_init(mg_pool_geom *g, const char *op, const mg_tensor *x, const mg_pool_opts *o);
+/* One output size of a pooling, PyTorch's rule: with ceil_mode the last
+ * window must start inside the input or the left padding. */
+int64_t mg_pool_out_size(int64_t in, int64_t k, int64_t s, int64_t p, bool ceil_mode);
+
+/* inp (N,C,H,W) -> out (N,C,OH,OW); padding counts as -inf, NaN wins. */
+void mg_max_pool2d_fwd(float *out, const float *inp, const mg_pool_geom *g);
+void mg_max_pool2d_fwd_naive(float *out, const float *inp, const mg_pool_geom *g);
+/* dout (N,C,OH,OW) -> dinp (N,C,H,W): each window's gradient goes to its
+ * first maximum (recomputed from inp). dinp is overwritten. */
+void mg_max_pool2d_bwd(float *dinp, const float *dout, const float *inp, const mg_pool_geom *g);
+void mg_max_pool2d_bwd_naive(float *dinp, const float *dout, const float *inp, const mg_pool_geom *g);
+/* The same as the tuned kernels, with the portable loops for 2x2 windows
+ * (the tuned ones use AVX-512 where the build has it). */
+void mg_max_pool2d_fwd_portable(float *out, const float *inp, const mg_pool_geom *g);
+void mg_max_pool2d_bwd_portable(float *dinp, const float *dout, const float *inp, const mg_pool_geom *g);
+void mg_avg_pool2d_fwd(float *out, const float *inp, const mg_pool_geom *g);
+void mg_avg_pool2d_fwd_naive(float *out, const float *inp, const mg_pool_geom *g);
+void mg_avg_pool2d_bwd(float *dinp, const float *dout, const mg_pool_geom *g);
+void mg_avg_pool2d_bwd_naive(float *dinp, const float *dout, const mg_pool_geom *g);
+
+#endif
