@@ -97,8 +97,21 @@ void mg_sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 /* Reserves n consecutive counters of the global stream; returns the first. */
 uint64_t mg_rng_reserve(uint64_t n);
 uint64_t mg_rng_seed(void);
-/* Four 32-bit random words for counter c (Philox 4x32-10). */
-void mg_philox(uint64_t seed, uint64_t c, uint32_t out[4]);
+/* Four 32-bit random words for counter c (Philox 4x32-10). Inline, so a
+ * loop over a tile of counters runs as one vector loop. */
+static inline void mg_philox(uint64_t seed, uint64_t c, uint32_t out[4]) {
+    uint32_t x0 = (uint32_t)c, x1 = (uint32_t)(c >> 32), x2 = 0x9E3779B9u, x3 = 0x243F6A88u;
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * x0, p1 = (uint64_t)0xCD9E8D57u * x2;
+        uint32_t y0 = (uint32_t)(p1 >> 32) ^ x1 ^ k0, y1 = (uint32_t)p1;
+        uint32_t y2 = (uint32_t)(p0 >> 32) ^ x3 ^ k1, y3 = (uint32_t)p0;
+        x0 = y0, x1 = y1, x2 = y2, x3 = y3;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    out[0] = x0, out[1] = x1, out[2] = x2, out[3] = x3;
+}
 static inline float mg_u01(uint32_t x) { return (float)(x >> 8) * (1.0f / 16777216.0f); }
 
 /* ---- autograd (autograd.c) ------------------------------------------------- */

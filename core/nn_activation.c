@@ -208,24 +208,6 @@ int mg_bw_log_softmax(mg_node *n, mg_tensor *g, const bool *needs, mg_tensor **g
 /* Philox blocks per dropout task (4 draws each). */
 #define DROP_TILE 64
 
-/* The core's Philox 4x32-10 (mg_philox in rng.c), inlined here so that a
- * tile of blocks runs as one vector loop (about 4x faster than a call per
- * block). Same words as mg_philox: the dropout spec checks its mask
- * against mg.rand under the same seed. */
-static inline void philox_inline(uint64_t seed, uint64_t c, uint32_t out[4]) {
-    uint32_t x0 = (uint32_t)c, x1 = (uint32_t)(c >> 32), x2 = 0x9E3779B9u, x3 = 0x243F6A88u;
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int r = 0; r < 10; r++) {
-        uint64_t p0 = (uint64_t)0xD2511F53u * x0, p1 = (uint64_t)0xCD9E8D57u * x2;
-        uint32_t y0 = (uint32_t)(p1 >> 32) ^ x1 ^ k0, y1 = (uint32_t)p1;
-        uint32_t y2 = (uint32_t)(p0 >> 32) ^ x3 ^ k1, y3 = (uint32_t)p0;
-        x0 = y0, x1 = y1, x2 = y2, x3 = y3;
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-    }
-    out[0] = x0, out[1] = x1, out[2] = x2, out[3] = x3;
-}
-
 /* out[i] = x[i] * scale where draw i >= p, else 0. Draw i is word i % 4 of
  * Philox block base + i / 4, so the mask depends on the RNG state only,
  * never on the thread count, and backward draws the same mask again. The
@@ -241,7 +223,7 @@ static void dropout_kernel(float *out, const float *x, int64_t n, uint64_t seed,
         uint64_t c0 = base + (uint64_t)(t * DROP_TILE);
         /* a whole tile of blocks, as one vector loop (the words past n are not used) */
 #pragma omp simd
-        for (int64_t b = 0; b < DROP_TILE; b++) philox_inline(seed, c0 + (uint64_t)b, w + 4 * b);
+        for (int64_t b = 0; b < DROP_TILE; b++) mg_philox(seed, c0 + (uint64_t)b, w + 4 * b);
         const float *xs = x + i0;
         float *o = out + i0;
 #pragma omp simd

@@ -13,19 +13,7 @@
 
 #include <omp.h>
 
-#if defined(__x86_64__) && defined(__GLIBC__) && defined(_OPENMP)
-#define MG_SIMD_MATH(decl) _Pragma("omp declare simd notinbranch") decl;
-MG_SIMD_MATH(float expf(float))
-MG_SIMD_MATH(float logf(float))
-MG_SIMD_MATH(float sinf(float))
-MG_SIMD_MATH(float cosf(float))
-MG_SIMD_MATH(float powf(float, float))
-#if __GLIBC_PREREQ(2, 35)
-MG_SIMD_MATH(float tanhf(float))
-MG_SIMD_MATH(float erff(float))
-MG_SIMD_MATH(float log1pf(float))
-#endif
-#endif
+#include "simd_math.h"
 
 typedef void (*kern2)(float *restrict o, const float *a, int64_t sa, const float *b, int64_t sb,
                       int64_t n, const float *p);

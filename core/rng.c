@@ -5,6 +5,7 @@
  * thread count, and the state is two numbers that checkpoints can store.
  */
 #include "internal.h"
+#include "simd_math.h"
 
 static uint64_t rng_seed = 0x5eedULL, rng_counter;
 
@@ -31,44 +32,38 @@ uint64_t mg_rng_reserve(uint64_t n) {
     return c;
 }
 
-void mg_philox(uint64_t seed, uint64_t c, uint32_t out[4]) {
-    uint32_t x0 = (uint32_t)c, x1 = (uint32_t)(c >> 32), x2 = 0x9E3779B9u, x3 = 0x243F6A88u;
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int r = 0; r < 10; r++) {
-        uint64_t p0 = (uint64_t)0xD2511F53u * x0, p1 = (uint64_t)0xCD9E8D57u * x2;
-        uint32_t y0 = (uint32_t)(p1 >> 32) ^ x1 ^ k0;
-        uint32_t y1 = (uint32_t)p1;
-        uint32_t y2 = (uint32_t)(p0 >> 32) ^ x3 ^ k1;
-        uint32_t y3 = (uint32_t)p0;
-        x0 = y0, x1 = y1, x2 = y2, x3 = y3;
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-    }
-    out[0] = x0, out[1] = x1, out[2] = x2, out[3] = x3;
-}
 
-/* Fills n floats of a contiguous buffer. kind 0: uniform [0,1); 1: normal. */
+/* Philox blocks per task: 256 draws. */
+#define RNG_TILE 64
+
+/* Fills n floats of a contiguous buffer. kind 0: uniform [a, b); 1: normal
+ * with mean a and std b. Draw i is word i % 4 of block base + i / 4; a
+ * normal pair comes from the words (2j, 2j+1) by Box-Muller in float, so
+ * each tile is a few vector loops (libmvec's logf, sinf and cosf). */
 static void fill_random(float *dst, int64_t n, int kind, double a, double b) {
     uint64_t seed = rng_seed, base = mg_rng_reserve((uint64_t)(n + 3) / 4);
-    int64_t blocks = (n + 3) / 4;
+    int64_t tiles = (n + 4 * RNG_TILE - 1) / (4 * RNG_TILE);
+    float fa = (float)a, fb = (float)b;
 #pragma omp parallel for if (n > MG_PAR_GRAIN) schedule(static)
-    for (int64_t blk = 0; blk < blocks; blk++) {
-        uint32_t w[4];
-        mg_philox(seed, base + (uint64_t)blk, w);
-        float v[4];
+    for (int64_t t = 0; t < tiles; t++) {
+        uint32_t w[4 * RNG_TILE];
+        float v[4 * RNG_TILE];
+        uint64_t c0 = base + (uint64_t)(t * RNG_TILE);
+#pragma omp simd
+        for (int64_t k = 0; k < RNG_TILE; k++) mg_philox(seed, c0 + (uint64_t)k, w + 4 * k);
         if (kind == 0) {
-            for (int k = 0; k < 4; k++) v[k] = (float)(a + (b - a) * mg_u01(w[k]));
+            for (int k = 0; k < 4 * RNG_TILE; k++) v[k] = (float)(a + (b - a) * mg_u01(w[k]));
         } else {
-            /* Box-Muller on two pairs; u1 in (0, 1] so the log is finite */
-            for (int k = 0; k < 4; k += 2) {
-                double u1 = 1.0 - mg_u01(w[k]), u2 = mg_u01(w[k + 1]);
-                double r = sqrt(-2.0 * log(u1)), th = 6.283185307179586 * u2;
-                v[k] = (float)(a + b * r * cos(th));
-                v[k + 1] = (float)(a + b * r * sin(th));
+#pragma omp simd
+            for (int j = 0; j < 2 * RNG_TILE; j++) {
+                float u1 = 1.0f - mg_u01(w[2 * j]), u2 = mg_u01(w[2 * j + 1]); /* u1 in (0, 1] */
+                float r = sqrtf(-2.0f * logf(u1)), th = 6.28318530718f * u2;
+                v[2 * j] = fa + fb * r * cosf(th);
+                v[2 * j + 1] = fa + fb * r * sinf(th);
             }
         }
-        int64_t i0 = blk * 4;
-        for (int k = 0; k < 4 && i0 + k < n; k++) dst[i0 + k] = v[k];
+        int64_t i0 = t * 4 * RNG_TILE, m = n - i0 < 4 * RNG_TILE ? n - i0 : 4 * RNG_TILE;
+        memcpy(dst + i0, v, (size_t)m * sizeof(float));
     }
 }
 

@@ -34,7 +34,7 @@ local submodules = {
   train = "moongrad.train", viz = "moongrad.viz", ssl = "moongrad.ssl",
   attack = "moongrad.attack", gan = "moongrad.gan", da = "moongrad.da",
   text = "moongrad.text", class = "moongrad.class", json = "moongrad.json",
-  cli = "moongrad.cli",
+  cli = "moongrad.cli", recon = "moongrad.recon",
 }
 
 return setmetatable(mg, {

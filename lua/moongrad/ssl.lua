@@ -119,14 +119,23 @@ local function train_steps(model, x, y, opts)
 end
 
 --- linear_probe(trunk, train_ds, test_ds, opts) -> test accuracy of a
--- linear classifier trained on the frozen trunk's features.
--- opts: steps (500), lr (1e-3), batch_size (64), classes (10).
+-- linear classifier trained on the frozen trunk's features. Features are
+-- standardised with the training features' mean and std (so feature
+-- scale does not decide the result) and the probe, being cheap on
+-- precomputed features, trains for opts.probe_steps (3000) Adam steps.
+-- opts: probe_steps, lr (1e-3), batch_size (64), classes (10).
 function M.linear_probe(trunk, train_ds, test_ds, opts)
   opts = opts or {}
   local ftrain = M.features(trunk, train_ds.images)
   local ftest = M.features(trunk, test_ds.images)
+  local mean = ftrain:mean(1, true)
+  local std = ftrain:var(1, true, 0):sqrt() + 1e-6
+  ftrain, ftest = (ftrain - mean) / std, (ftest - mean) / std
   local probe = nn.Linear(ftrain:size(2), opts.classes or 10)
-  train_steps(probe, ftrain, train_ds.labels, opts)
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.steps = opts.probe_steps or 3000
+  train_steps(probe, ftrain, train_ds.labels, o)
   return mg.no_grad(function() return probe(ftest):argmax(2):eq(test_ds.labels):float():mean():item() end)
 end
 
@@ -146,8 +155,9 @@ end
 --- evaluate(make_trunk, pretrained_state, train_ds, test_ds, opts) -> rows
 -- {labels = n, probe = acc, fine_tune = acc, scratch = acc} for each label
 -- count in opts.labels (default {100, 1000, "all"}). The same balanced
--- subset serves all three. opts.steps(n) may give the step budget per
--- label count; opts.seed seeds the subsets and initialisations.
+-- subset serves all three. opts.steps(n) may give the fine-tuning step
+-- budget per label count (opts.probe_steps the probe's); opts.seed seeds
+-- the subsets and initialisations.
 function M.evaluate(make_trunk, state, train_ds, test_ds, opts)
   opts = opts or {}
   local rows = {}

@@ -66,7 +66,7 @@ describe("ssl models and subsets", function()
     local ds = mg.data.TensorDataset(x, y)
     local trunk = mg.nn.Sequential { mg.nn.Linear(2, 8) } -- linear features keep the problem separable
     local before = trunk:state_dict()["1.weight"]:clone()
-    local acc = ssl.linear_probe(trunk, ds, ds, { classes = 2, steps = 300, lr = 1e-2 })
+    local acc = ssl.linear_probe(trunk, ds, ds, { classes = 2, probe_steps = 300, lr = 1e-2 })
     assert.is_true(acc > 0.9, "probe accuracy " .. acc)
     H.assert_near(trunk:state_dict()["1.weight"], before, 0, 0)
   end)

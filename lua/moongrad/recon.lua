@@ -1,0 +1,283 @@
+-- Reconstruction as self-supervision: models that learn by rebuilding their
+-- input, and the pieces that train and judge them.
+--   Autoencoder      the seed autoencoder 784 -> 32 (ReLU) -> 784 (Sigmoid);
+--                    trained on noisy inputs it is the denoising variant
+--   denoise_noise    the denoising variant's corruption (Gaussian, clipped)
+--   ConvVAE          a small convolutional variational autoencoder
+--   reparameterize   z = mu + exp(logvar / 2) * eps, eps ~ N(0, I)
+--   kl_normal        KL(N(mu, exp(logvar)) || N(0, I)), per example, batch mean
+--   vae_loss         BCE (summed over pixels) + KL, per example
+--   InpaintNet       the seed inpainting CNN (32*24*24 features, not 32*12*12)
+--   block_mask, mask_block, ARTICLE_BLOCK   a block of pixels at an explicit place
+--   masked_mse       MSE over the masked pixels only
+--   Apply            a module that applies a function (input preparation in a trunk)
+--   probe            linear probes on a frozen encoder for several label counts
+-- Images are [B, 1, 28, 28] in [0, 1]; rows and columns are 1-based.
+local mg = require "moongrad"
+local nn = mg.nn
+local F = nn.functional
+
+local M = {}
+
+-- ---- the seed autoencoder ----------------------------------------------------------
+
+local Autoencoder = nn.Module:extend("recon.Autoencoder")
+M.Autoencoder = Autoencoder
+
+--- Autoencoder([inputs = 784 [, code = 32]]): encoder Flatten, Linear(inputs,
+-- code), ReLU; decoder Linear(code, inputs), Sigmoid. forward(x) returns a
+-- reconstruction shaped like x; encode(x) -> [B, code].
+function Autoencoder:init(inputs, code)
+  nn.Module.init(self)
+  inputs, code = inputs or 784, code or 32
+  self.encoder = nn.Sequential { nn.Flatten(), nn.Linear(inputs, code), nn.ReLU() }
+  self.decoder = nn.Sequential { nn.Linear(code, inputs), nn.Sigmoid() }
+end
+
+function Autoencoder:encode(x) return self.encoder(x) end
+
+function Autoencoder:forward(x) return self.decoder(self.encoder(x)):view_as(x) end
+
+--- denoise_noise([std = 0.3]) -> transform(images) -> images + std * N(0, 1)
+-- per pixel, clipped to [0, 1]: the denoising autoencoder's corruption (it
+-- sees the noisy image and is scored against the clean one).
+function M.denoise_noise(std)
+  return mg.data.transforms.gaussian_noise(std or 0.3, { clamp = { 0, 1 } })
+end
+
+-- ---- the variational autoencoder -----------------------------------------------------
+
+--- reparameterize(mu, logvar) -> z = mu + exp(logvar / 2) * eps with eps ~
+-- N(0, I) from the global RNG; gradients flow to mu and logvar.
+function M.reparameterize(mu, logvar)
+  return mu + (logvar * 0.5):exp() * mg.randn_like(mu)
+end
+
+--- kl_normal(mu, logvar) -> scalar: KL(N(mu, diag exp(logvar)) || N(0, I)) =
+-- -0.5 * sum(1 + logvar - mu^2 - exp(logvar)) over each example's latent
+-- dims, averaged over the batch. mu, logvar [B, D].
+function M.kl_normal(mu, logvar)
+  if not (mg.is_tensor(mu) and mg.is_tensor(logvar)) then
+    error("kl_normal: expected mu and logvar Tensors [B, D]", 2)
+  end
+  if mu:dim() ~= 2 or logvar:dim() ~= 2 or mu:size(1) ~= logvar:size(1) or mu:size(2) ~= logvar:size(2) then
+    error(string.format("kl_normal: mu and logvar must both be [B, D], got [%s] and [%s]",
+      table.concat(mu:shape(), ", "), table.concat(logvar:shape(), ", ")), 2)
+  end
+  return ((logvar + 1) - mu:square() - logvar:exp()):sum() * (-0.5 / mu:size(1))
+end
+
+--- vae_loss(recon, x, mu, logvar) -> loss, bce, kl (scalar tensors, per
+-- example, batch mean): bce is the binary cross-entropy summed over the
+-- pixels, loss = bce + kl (the negative evidence lower bound).
+function M.vae_loss(recon, x, mu, logvar)
+  local bce = F.binary_cross_entropy(recon, x, { reduction = "sum" }) / x:size(1)
+  local kl = M.kl_normal(mu, logvar)
+  return bce + kl, bce, kl
+end
+
+local ConvVAE = nn.Module:extend("recon.ConvVAE")
+M.ConvVAE = ConvVAE
+
+--- ConvVAE([latent = 16]): a small convolutional VAE for 1x28x28 images.
+-- Encoder: Conv(1,16,4,s2,p1)+ReLU (14x14), Conv(16,32,4,s2,p1)+ReLU (7x7),
+-- Flatten (1568), then fc_mu and fc_logvar (1568 -> latent).
+-- Decoder: Linear(latent,1568)+ReLU, Unflatten to 32x7x7,
+-- ConvT(32,16,4,s2,p1)+ReLU (14x14), ConvT(16,1,4,s2,p1) (28x28), Sigmoid.
+-- forward(x) -> recon, mu, logvar; z is sampled in training mode, z = mu in
+-- eval mode.
+function ConvVAE:init(latent)
+  nn.Module.init(self)
+  latent = latent or 16
+  self.latent = latent
+  local s2 = { stride = 2, padding = 1 }
+  self.encoder = nn.Sequential {
+    nn.Conv2d(1, 16, 4, s2), nn.ReLU(), nn.Conv2d(16, 32, 4, s2), nn.ReLU(), nn.Flatten(),
+  }
+  self.fc_mu = nn.Linear(32 * 7 * 7, latent)
+  self.fc_logvar = nn.Linear(32 * 7 * 7, latent)
+  self.decoder = nn.Sequential {
+    nn.Linear(latent, 32 * 7 * 7), nn.ReLU(), nn.Unflatten(2, { 32, 7, 7 }),
+    nn.ConvTranspose2d(32, 16, 4, s2), nn.ReLU(), nn.ConvTranspose2d(16, 1, 4, s2), nn.Sigmoid(),
+  }
+end
+
+--- vae:encode(x) -> mu, logvar [B, latent]
+function ConvVAE:encode(x)
+  local h = self.encoder(x)
+  return self.fc_mu(h), self.fc_logvar(h)
+end
+
+--- vae:decode(z) -> images [B, 1, 28, 28] in (0, 1)
+function ConvVAE:decode(z) return self.decoder(z) end
+
+function ConvVAE:forward(x)
+  local mu, logvar = self:encode(x)
+  local z = self.training and M.reparameterize(mu, logvar) or mu
+  return self:decode(z), mu, logvar
+end
+
+--- vae:sample(n) -> n images decoded from z ~ N(0, I) (no grad, eval mode)
+function ConvVAE:sample(n)
+  local was = self.training
+  self:eval()
+  local out = mg.no_grad(function() return self:decode(mg.randn(n, self.latent)) end)
+  if was then self:train() end
+  return out
+end
+
+--- vae:mu_encoder() -> a module x -> mu sharing the VAE's weights (a trunk
+-- for the linear probe).
+function ConvVAE:mu_encoder() return nn.Sequential { self.encoder, self.fc_mu } end
+
+-- ---- inpainting ---------------------------------------------------------------------------
+
+--- The article's block: rows and columns 10..19 0-based, i.e. 11..20 here.
+-- (mg.data.transforms.center_mask{size = 10} would put it at 10..19 1-based.)
+M.ARTICLE_BLOCK = { top = 11, left = 11, rows = 10, cols = 10 }
+
+local function block_opts(op, opts)
+  opts = opts or M.ARTICLE_BLOCK
+  if type(opts) ~= "table" then error(op .. ": options must be a table {top, left, rows, cols}", 3) end
+  for k in pairs(opts) do
+    if k ~= "top" and k ~= "left" and k ~= "rows" and k ~= "cols" and k ~= "size" and k ~= "value" then
+      error(string.format("%s: unknown option '%s' (top, left, rows, cols, size, value)", op, tostring(k)), 3)
+    end
+  end
+  local b = { top = opts.top, left = opts.left, rows = opts.rows or opts.size, cols = opts.cols or opts.size }
+  for _, k in ipairs({ "top", "left", "rows", "cols" }) do
+    local least = (k == "rows" or k == "cols") and 0 or 1
+    if math.type(b[k]) ~= "integer" or b[k] < least then
+      error(string.format("%s: %s must be an integer >= %d, got %s", op, k, least, tostring(b[k])), 3)
+    end
+  end
+  return b
+end
+
+--- block_mask(h, w [, {top, left, rows, cols}]) -> [1, 1, h, w] float32,
+-- 1 on rows top..top+rows-1 and columns left..left+cols-1 (1-based), 0
+-- elsewhere. size = n stands for rows = cols = n. Default: ARTICLE_BLOCK.
+function M.block_mask(h, w, opts)
+  if math.type(h) ~= "integer" or math.type(w) ~= "integer" or h < 1 or w < 1 then
+    error("block_mask: h and w must be positive integers", 2)
+  end
+  local b = block_opts("block_mask", opts)
+  if b.top + b.rows - 1 > h or b.left + b.cols - 1 > w then
+    error(string.format("block_mask: rows %d..%d, columns %d..%d do not fit %dx%d images",
+      b.top, b.top + b.rows - 1, b.left, b.left + b.cols - 1, h, w), 2)
+  end
+  local ri = mg.arange(1, h + 1):float():view(1, 1, h, 1)
+  local ci = mg.arange(1, w + 1):float():view(1, 1, 1, w)
+  return mg.ge(ri, b.top) * mg.lt(ri, b.top + b.rows) * mg.ge(ci, b.left) * mg.lt(ci, b.left + b.cols)
+end
+
+--- mask_block([{top, left, rows, cols, value = 0}]) -> transform(images,
+-- labels) -> images with the block set to value (default: ARTICLE_BLOCK).
+function M.mask_block(opts)
+  local b = block_opts("mask_block", opts)
+  local value = opts and opts.value or 0
+  if type(value) ~= "number" then error("mask_block: value must be a number", 2) end
+  local cache = {}
+  return function(x, y)
+    if not mg.is_tensor(x) or x:dim() ~= 4 then error("mask_block: expected a batch [B, C, H, W]", 2) end
+    local h, w = x:size(3), x:size(4)
+    local key = h .. "x" .. w
+    if not cache[key] then
+      local ok, mask = pcall(M.block_mask, h, w, b)
+      if not ok then error((tostring(mask):gsub("^[^:\n]*:%d+: ", ""):gsub("^block_mask", "mask_block")), 2) end
+      cache[key] = mask
+    end
+    return x:masked_fill(cache[key], value), y
+  end
+end
+
+--- masked_mse(pred, target, mask) -> scalar: the mean of (pred - target)^2
+-- over the pixels where mask is nonzero. mask broadcasts to pred (e.g.
+-- [1, 1, H, W] from block_mask); it must not be all zeros.
+function M.masked_mse(pred, target, mask)
+  local d = (pred - target):square()
+  local count = mask:sum():item() * (d:numel() // mask:numel())
+  if count <= 0 then error("masked_mse: the mask selects no pixel", 2) end
+  return (d * mask):sum() / count
+end
+
+local Apply = nn.Module:extend("recon.Apply")
+M.Apply = Apply
+
+--- Apply(fn [, name]): a module without parameters whose forward is fn(x)
+-- (e.g. the masking and normalisation in front of an inpainting trunk).
+function Apply:init(fn, name)
+  nn.Module.init(self)
+  if type(fn) ~= "function" then error("recon.Apply: expected a function, got " .. type(fn), 3) end
+  self.fn, self.name = fn, name
+end
+
+function Apply:forward(x) return (self.fn(x)) end
+
+function Apply:extra_repr() return self.name or "" end
+
+--- inpaint_input([block]) -> fn(images) -> the inpainting model's input:
+-- the block zeroed (black), then normalised with mean 0.5, std 0.5 (so the
+-- hole reads -1). The target stays the original image in [0, 1].
+function M.inpaint_input(block)
+  local mask = M.mask_block(block)
+  local norm = mg.data.transforms.normalize(0.5, 0.5)
+  return function(x) return (norm(mask(x))) end
+end
+
+local InpaintNet = nn.Module:extend("recon.InpaintNet")
+M.InpaintNet = InpaintNet
+
+--- InpaintNet(): the seed inpainting CNN. features: Conv(1,16,3)+ReLU,
+-- Conv(16,32,3)+ReLU, Flatten (32*24*24 = 18432), Linear(18432,128)+ReLU;
+-- head: Linear(128,784)+Sigmoid, reshaped to [B, 1, 28, 28].
+function InpaintNet:init()
+  nn.Module.init(self)
+  self.features = nn.Sequential {
+    nn.Conv2d(1, 16, 3), nn.ReLU(), nn.Conv2d(16, 32, 3), nn.ReLU(),
+    nn.Flatten(), nn.Linear(32 * 24 * 24, 128), nn.ReLU(),
+  }
+  self.head = nn.Sequential { nn.Linear(128, 784), nn.Sigmoid(), nn.Unflatten(2, { 1, 28, 28 }) }
+end
+
+function InpaintNet:forward(x) return self.head(self.features(x)) end
+
+-- ---- evaluation ------------------------------------------------------------------------------
+
+--- batched(images, fn [, batch_size = 500]) -> sum over batches of fn(x)
+-- (a number), with grad mode off. For test losses: fn returns a batch's
+-- loss times its size.
+function M.batched(images, fn, batch_size)
+  batch_size = batch_size or 500
+  local total = 0
+  mg.no_grad(function()
+    for s = 1, images:size(1), batch_size do
+      total = total + fn(images:narrow(1, s, math.min(batch_size, images:size(1) - s + 1)), s)
+    end
+  end)
+  return total
+end
+
+--- probe(trunk, train_ds, test_ds, {labels = {100, 1000, "all"}, seed,
+-- steps, on_row}) -> rows {labels = n, probe = test accuracy}: a linear
+-- classifier on the frozen trunk's features (mg.ssl.linear_probe) trained
+-- on a class-balanced subset of n labelled training images (the subsets
+-- and seeds of mg.ssl.evaluate). steps: a number or a function(n) (default:
+-- linear_probe's budget); on_row(row) is called as each row is done.
+function M.probe(trunk, train_ds, test_ds, opts)
+  opts = opts or {}
+  local ssl = mg.ssl
+  local rows = {}
+  for _, n in ipairs(opts.labels or { 100, 1000, "all" }) do
+    local subset = ssl.balanced_subset(train_ds, n, opts.seed)
+    local count = #subset.labels
+    mg.manual_seed((opts.seed or 0) + count)
+    local steps = type(opts.steps) == "function" and opts.steps(count) or opts.steps
+    local acc = ssl.linear_probe(trunk, subset, test_ds, { probe_steps = steps })
+    rows[#rows + 1] = { labels = count, probe = acc }
+    if opts.on_row then opts.on_row(rows[#rows]) end
+  end
+  return rows
+end
+
+return M
