@@ -1,0 +1,569 @@
+-- The side-by-side benchmark: every workload as a moongrad script
+-- (bench/workloads/NAME.lua) and the same model in PyTorch
+-- (bench/torch/NAME.py, run with Debian's /usr/bin/python3), at 1 and 2
+-- threads. Prints a table and writes a JSON file.
+--
+--   moongrad bench/run.lua [--threads 1,2] [--reps N] [--steps N] [--warmup N]
+--                          [--workloads a,b] [--quick] [--no-torch]
+--                          [--json FILE] [--peak PROGRAM]
+--
+-- Fairness: each measurement is a fresh process (its own peak memory);
+-- moongrad and PyTorch runs alternate (A B A B ...), repetitions are spread
+-- over the whole run, and figures are medians; a ratio is the median of
+-- the ratios of runs made side by side in the same repetition (a shared
+-- machine's load drifts, neighbours see about the same). Both sides read the same
+-- data file (uniform [0, 1] images, random labels), build the same layers
+-- with the same shapes, batch, optimizer, warm-up and step count, in
+-- float32. PyTorch is tuned: torch.set_num_threads(n) and OMP_NUM_THREADS=n,
+-- and at 2 threads both OPENBLAS_NUM_THREADS=1 and =2 are tried (its linear
+-- layers run on OpenBLAS, its convolutions on oneDNN); the better setting
+-- per workload is kept and named in the table. moongrad: mg.set_num_threads.
+--
+-- Figures: images/s (and steps/s), the ratio moongrad/PyTorch, the peak
+-- resident memory of each process (VmHWM), effective GFLOP/s from the
+-- analytic counts of bench/flops.lua against the machine's FMA peak
+-- (bench/peak.c, given with --peak; `make bench` builds it) and against
+-- sgemm (mg.matmul on large matrices), and the start-up time of a process
+-- to a first tensor op. At 1 thread the same figures per CPU-second of each
+-- process are shown too: what each does on a core of its own, which the
+-- load of other processes hardly changes (at 2 threads CPU time counts the
+-- workers' spinning, so there it is not used). The project's targets are
+-- checked at the end.
+local mg = require "moongrad"
+
+local here = arg[0]:match("^(.*)/") or "."
+local flops = dofile(here .. "/flops.lua")
+
+-- The host program running this script: the lowest index of arg.
+local prog
+do
+  local i = -1
+  while arg[i - 1] do i = i - 1 end
+  prog = arg[i] or "moongrad"
+end
+
+-- ---- workloads -------------------------------------------------------------------
+
+-- name, what it is, batch (images per step), steps and warm-up (about a
+-- second of timed work each at 1 thread), kind ("conv" or "small") and
+-- the 2-thread speed target. A Transformer workload joins this list when
+-- its example exists.
+local WORKLOADS = {
+  { name = "rotation", what = "rotation CNN train step, 128 imgs x 4 rotations", batch = 512,
+    steps = 5, warmup = 1, kind = "conv", goal = 1.5, train = true },
+  { name = "classifier", what = "seed CNN classifier train step, batch 128", batch = 128,
+    steps = 15, warmup = 2, kind = "conv", goal = 1.5, train = true },
+  { name = "fgsm", what = "FGSM attack, batch 128", batch = 128,
+    steps = 20, warmup = 2, kind = "conv", goal = 1.5 },
+  { name = "pgd", what = "PGD-10 attack (+ final forward), batch 128", batch = 128,
+    steps = 2, warmup = 1, kind = "conv", goal = 1.5 },
+  { name = "gan_mlp", what = "MLP GAN step (D real+fake, G), batch 128", batch = 128,
+    steps = 100, warmup = 10, kind = "small", goal = 1.3 },
+  { name = "gan_bn", what = "BatchNorm GAN step (D real+fake, G), batch 256", batch = 256,
+    steps = 10, warmup = 2, kind = "small", goal = 1.0 },
+  { name = "ae", what = "autoencoder 784-32-784 train step, batch 256", batch = 256,
+    steps = 300, warmup = 20, kind = "small", goal = 2.0 },
+  { name = "inpaint", what = "inpainting CNN train step, batch 64", batch = 64,
+    steps = 15, warmup = 2, kind = "conv", goal = 1.5, train = true },
+}
+local BY_NAME = {}
+for _, w in ipairs(WORKLOADS) do BY_NAME[w.name] = w end
+
+-- ---- options ---------------------------------------------------------------------
+
+local function usage(msg)
+  io.stderr:write("bench/run.lua: ", msg, "\n",
+    "usage: moongrad bench/run.lua [--threads 1,2] [--reps N] [--steps N] [--warmup N]\n",
+    "       [--workloads a,b,...] [--quick] [--no-torch] [--json FILE] [--peak PROGRAM]\n",
+    "workloads: ")
+  local names = {}
+  for _, w in ipairs(WORKLOADS) do names[#names + 1] = w.name end
+  io.stderr:write(table.concat(names, ", "), "\n")
+  os.exit(2)
+end
+
+local function int_list(s, what)
+  local out = {}
+  for item in s:gmatch("[^,]+") do
+    local v = math.tointeger(tonumber(item))
+    if not v or v < 1 then usage(what .. " takes positive integers, got " .. s) end
+    out[#out + 1] = v
+  end
+  if #out == 0 then usage(what .. " is empty") end
+  return out
+end
+
+local opts = { json = "bench/results/latest.json", torch = true, quick = false }
+do
+  local i = 1
+  local function value()
+    i = i + 1
+    if arg[i] == nil then usage(arg[i - 1] .. " needs a value") end
+    return arg[i]
+  end
+  while i <= #arg do
+    local a = arg[i]
+    if a == "--threads" then opts.threads = int_list(value(), "--threads")
+    elseif a == "--reps" then opts.reps = int_list(value(), "--reps")[1]
+    elseif a == "--steps" then opts.steps = int_list(value(), "--steps")[1]
+    elseif a == "--warmup" then
+      opts.warmup = math.tointeger(tonumber(value()))
+      if not opts.warmup or opts.warmup < 0 then usage("--warmup takes an integer >= 0") end
+    elseif a == "--workloads" then
+      opts.workloads = {}
+      for name in value():gmatch("[^,]+") do
+        if not BY_NAME[name] then usage("unknown workload " .. name) end
+        opts.workloads[#opts.workloads + 1] = BY_NAME[name]
+      end
+    elseif a == "--quick" then opts.quick = true
+    elseif a == "--no-torch" then opts.torch = false
+    elseif a == "--json" then opts.json = value()
+    elseif a == "--peak" then opts.peak = value()
+    elseif a == "--help" or a == "-h" then usage("side-by-side benchmark of moongrad and PyTorch")
+    else usage("unknown argument " .. a) end
+    i = i + 1
+  end
+end
+if opts.quick then
+  -- a smoke run: one repetition of a couple of steps, small peak probes
+  opts.reps = opts.reps or 1
+  opts.steps = opts.steps or 2
+  opts.warmup = opts.warmup or 1
+  opts.threads = opts.threads or { 1 }
+end
+opts.reps = opts.reps or 5
+opts.threads = opts.threads or { 1, 2 }
+opts.workloads = opts.workloads or WORKLOADS
+local target_threads = 0 -- the thread count the speed targets are read at: 2, else the most measured
+for _, t in ipairs(opts.threads) do
+  if t == 2 then target_threads = 2 end
+end
+if target_threads == 0 then
+  for _, t in ipairs(opts.threads) do target_threads = math.max(target_threads, t) end
+end
+
+local function say(fmt, ...) io.stderr:write(string.format(fmt, ...), "\n"); io.stderr:flush() end
+
+local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- ---- helpers ---------------------------------------------------------------------
+
+local function median(xs)
+  local v = {}
+  for _, x in ipairs(xs) do v[#v + 1] = x end
+  if #v == 0 then return nil end
+  table.sort(v)
+  local m = (#v + 1) // 2
+  return #v % 2 == 1 and v[m] or (v[m] + v[m + 1]) / 2
+end
+
+-- Runs a command; returns its output and whether it exited with 0.
+local function capture(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok = p:close()
+  return out, ok == true
+end
+
+-- The last line of out that decodes as a JSON object, or nil.
+local function last_json(out)
+  local found
+  for line in out:gmatch("[^\n]+") do
+    if line:match("^%s*{") then
+      local ok, v = pcall(mg.json.decode, line)
+      if ok and type(v) == "table" then found = v end
+    end
+  end
+  return found
+end
+
+-- ---- the shared data -------------------------------------------------------------
+
+local data_path = os.tmpname()
+do
+  mg.manual_seed(1234)
+  mg.save(data_path, { images = mg.rand(256, 1, 28, 28), labels = mg.randint(0, 10, 256) })
+end
+
+-- ---- PyTorch: available? ---------------------------------------------------------
+
+local PY = "/usr/bin/python3"
+local torch = { available = false }
+if not opts.torch then
+  torch.reason = "--no-torch given"
+else
+  local out, ok = capture(PY .. " -c 'import torch; print(torch.__version__)'")
+  if ok then
+    torch.available, torch.version = true, out:match("([^\n]+)%s*$")
+  else
+    torch.reason = "PyTorch cannot be imported by " .. PY .. " (Debian package python3-torch)"
+  end
+end
+if not torch.available then say("PyTorch columns skipped: %s", torch.reason) end
+
+-- The PyTorch settings tried at n threads: OMP_NUM_THREADS = n always;
+-- OpenBLAS with 1 thread, and at n > 1 also with n.
+local function torch_settings(n)
+  local list = { { omp = n, openblas = 1 } }
+  if n > 1 then list[2] = { omp = n, openblas = n } end
+  return list
+end
+local function settings_key(s) return string.format("OMP=%d BLAS=%d", s.omp, s.openblas) end
+
+-- ---- start-up --------------------------------------------------------------------
+
+local startup = { launches = opts.quick and 3 or 15 }
+do
+  -- The wall time of each launch (less the median time to spawn
+  -- /bin/true the same way), and the CPU time the process reports for
+  -- itself after its first op (Lua's os.clock, Python's
+  -- time.process_time): the second is far less disturbed by other load.
+  local function launch(cmd)
+    local t0 = mg.clock()
+    local p = io.popen(cmd .. " 2>/dev/null")
+    local out = p:read("a")
+    p:close()
+    return (mg.clock() - t0) * 1000, (tonumber(out:match("([%d%.eE+-]+)%s*$")) or 0) * 1000
+  end
+  local mg_cmd = shell_quote(prog) .. " -e 'require(\"moongrad\").ones(2):sum()'"
+  local torch_cmd = PY .. " -c 'import torch; torch.ones(2).sum()'"
+  local mg_probe = shell_quote(prog) .. " -e 'require(\"moongrad\").ones(2):sum(); print(os.clock())'"
+  local torch_probe = PY .. " -c 'import torch; torch.ones(2).sum(); import time; print(time.process_time())'"
+  local spawn, wall_mg, cpu_mg, wall_torch, cpu_torch = {}, {}, {}, {}, {}
+  for _ = 1, startup.launches do
+    spawn[#spawn + 1] = launch("/bin/true")
+    wall_mg[#wall_mg + 1], cpu_mg[#cpu_mg + 1] = launch(mg_probe)
+    if torch.available then wall_torch[#wall_torch + 1], cpu_torch[#cpu_torch + 1] = launch(torch_probe) end
+  end
+  startup.spawn_ms = median(spawn)
+  startup.moongrad_raw_ms = median(wall_mg)
+  startup.moongrad_ms = math.max(0, startup.moongrad_raw_ms - startup.spawn_ms)
+  startup.moongrad_cpu_ms = median(cpu_mg)
+  if torch.available then
+    startup.torch_raw_ms = median(wall_torch)
+    startup.torch_ms = math.max(0, startup.torch_raw_ms - startup.spawn_ms)
+    startup.torch_cpu_ms = median(cpu_torch)
+  end
+  startup.moongrad_cmd, startup.torch_cmd = mg_cmd, torch_cmd
+  say("start-up to a first tensor op: moongrad %.1f ms (CPU %.1f ms), PyTorch %s", startup.moongrad_ms,
+    startup.moongrad_cpu_ms, startup.torch_ms and string.format("%.0f ms (CPU %.0f ms)", startup.torch_ms,
+      startup.torch_cpu_ms) or "skipped")
+end
+
+-- ---- the machine's peaks ---------------------------------------------------------
+
+local machine = { fma_gflops = {}, sgemm_gflops = {}, sgemm_size = opts.quick and 512 or 1024 }
+do
+  local f = io.open("/proc/cpuinfo", "r")
+  if f then
+    machine.cpu = (f:read("a"):match("model name%s*:%s*([^\n]+)"))
+    f:close()
+  end
+  local max_t = 1
+  for _, t in ipairs(opts.threads) do max_t = math.max(max_t, t) end
+  if opts.peak then
+    local out, ok = capture(shell_quote(opts.peak) .. " " .. max_t)
+    if not ok then say("FMA peak: %s failed:\n%s", opts.peak, out) end
+    -- per thread CPU time (robust to other load), and the wall clock
+    for t, v in out:gmatch("fma (%d+) ([%d%.]+)") do machine.fma_gflops[tonumber(t)] = tonumber(v) end
+    machine.fma_wall_gflops = {}
+    for t, v in out:gmatch("fma_wall (%d+) ([%d%.]+)") do machine.fma_wall_gflops[tonumber(t)] = tonumber(v) end
+  end
+  -- sgemm through mg.matmul: best of several timed products per thread
+  -- count on the wall clock; at 1 thread also per CPU-second
+  local n = machine.sgemm_size
+  local a, b = mg.randn(n, n), mg.randn(n, n)
+  local flop = 2 * n ^ 3
+  local calls = math.max(1, math.floor(3e9 / flop))
+  local saved = mg.get_num_threads()
+  for t = 1, max_t do
+    mg.set_num_threads(t)
+    mg.matmul(a, b)
+    local best, best_cpu = math.huge, math.huge
+    for _ = 1, opts.quick and 2 or 10 do
+      local t0, c0 = mg.clock(), os.clock()
+      for _ = 1, calls do mg.matmul(a, b) end
+      best = math.min(best, (mg.clock() - t0) / calls)
+      best_cpu = math.min(best_cpu, (os.clock() - c0) / calls)
+    end
+    machine.sgemm_gflops[t] = flop / best / 1e9
+    if t == 1 then machine.sgemm_cpu_gflops = flop / best_cpu / 1e9 end
+  end
+  mg.set_num_threads(saved)
+  a, b = nil, nil
+  collectgarbage()
+  -- The reference for n threads: n times the best figure a core reached
+  -- on its own CPU time (a shared machine rarely gives two quiet cores).
+  local function per_core(by_threads)
+    local best
+    for t, v in pairs(by_threads) do best = math.max(best or 0, v / t) end
+    return best
+  end
+  machine.fma_core = per_core(machine.fma_gflops)
+  machine.sgemm_core = math.max(per_core(machine.sgemm_gflops), machine.sgemm_cpu_gflops or 0)
+end
+local function fma_peak(t) return machine.fma_core and machine.fma_core * t end
+local function sgemm_peak(t) return machine.sgemm_core * t end
+
+-- ---- the measurements ------------------------------------------------------------
+
+-- runs[name][threads] = {moongrad = {records}, torch = {[key] = {records}}}
+local runs = {}
+local failures = {}
+
+local function measure(w, framework, threads, setting, rep)
+  local steps = opts.steps or w.steps
+  local warmup = opts.warmup or w.warmup
+  local args = string.format(" --threads %d --warmup %d --steps %d --data %s", threads, warmup, steps,
+    shell_quote(data_path))
+  local cmd
+  if framework == "moongrad" then
+    cmd = shell_quote(prog) .. " " .. shell_quote(here .. "/workloads/" .. w.name .. ".lua") .. args
+  else
+    cmd = string.format("env PYTHONDONTWRITEBYTECODE=1 OMP_NUM_THREADS=%d OPENBLAS_NUM_THREADS=%d %s %s%s",
+      setting.omp, setting.openblas, PY, shell_quote(here .. "/torch/" .. w.name .. ".py"), args)
+  end
+  local out, ok = capture(cmd)
+  local rec = ok and last_json(out)
+  if not rec then
+    failures[#failures + 1] = { workload = w.name, framework = framework, threads = threads, command = cmd,
+      output = out:sub(-2000) }
+    say("  %s %s t=%d FAILED:\n%s", w.name, framework, threads, out:sub(-1500))
+    return nil
+  end
+  rec.images_per_s = rec.images / rec.seconds
+  rec.steps_per_s = rec.steps / rec.seconds
+  rec.rep = rep
+  return rec
+end
+
+for rep = 1, opts.reps do
+  for _, w in ipairs(opts.workloads) do
+    runs[w.name] = runs[w.name] or {}
+    for _, t in ipairs(opts.threads) do
+      local slot = runs[w.name][t] or { moongrad = {}, torch = {} }
+      runs[w.name][t] = slot
+      -- moongrad, then each PyTorch setting, then moongrad again on the
+      -- next repetition: A B A B ...
+      local r = measure(w, "moongrad", t, nil, rep)
+      if r then slot.moongrad[#slot.moongrad + 1] = r end
+      local line = string.format("[%d/%d] %-10s t=%d  moongrad %s img/s", rep, opts.reps, w.name, t,
+        r and string.format("%.0f", r.images_per_s) or "failed")
+      if torch.available then
+        for _, s in ipairs(torch_settings(t)) do
+          local key = settings_key(s)
+          slot.torch[key] = slot.torch[key] or {}
+          local tr = measure(w, "torch", t, s, rep)
+          if tr then table.insert(slot.torch[key], tr) end
+          line = line .. string.format("  torch[%s] %s", key, tr and string.format("%.0f", tr.images_per_s) or "failed")
+        end
+      end
+      say("%s", line)
+    end
+  end
+end
+os.remove(data_path)
+
+-- ---- summary ---------------------------------------------------------------------
+
+local function summarize(records, flop_per_step, images_per_step, t)
+  if not records or #records == 0 then return nil end
+  local ips, sps, peak, base, ipc = {}, {}, {}, {}, {}
+  for _, r in ipairs(records) do
+    ips[#ips + 1], sps[#sps + 1] = r.images_per_s, r.steps_per_s
+    if r.cpu_seconds and r.cpu_seconds > 0 then ipc[#ipc + 1] = r.images / r.cpu_seconds end
+    peak[#peak + 1], base[#base + 1] = r.peak_rss_kb / 1024, r.base_rss_kb / 1024
+  end
+  local s = {
+    images_per_s = median(ips), steps_per_s = median(sps), peak_rss_mb = median(peak),
+    base_rss_mb = median(base), reps = #records, images_per_s_all = ips,
+    images_per_cpu_s = median(ipc),
+  }
+  s.gflops = flop_per_step * s.steps_per_s / 1e9
+  s.pct_sgemm_peak = 100 * s.gflops / sgemm_peak(t)
+  if fma_peak(t) then s.pct_fma_peak = 100 * s.gflops / fma_peak(t) end
+  -- per CPU-second of the process (at 1 thread: the rate on a core of its own)
+  if s.images_per_cpu_s then
+    s.gflops_per_cpu_s = flop_per_step * s.images_per_cpu_s / images_per_step / 1e9
+    if fma_peak(1) then s.pct_fma_peak_cpu = 100 * s.gflops_per_cpu_s / fma_peak(1) end
+  end
+  return s
+end
+
+local results = {}
+local targets = {}
+local function target(name, value, goal, met, unit)
+  targets[#targets + 1] = { name = name, value = value, goal = goal, met = met, unit = unit }
+end
+
+for _, w in ipairs(opts.workloads) do
+  for _, t in ipairs(opts.threads) do
+    local slot = runs[w.name] and runs[w.name][t]
+    local fl = flops.per_step[w.name]
+    local row = { workload = w.name, what = w.what, threads = t, images_per_step = w.batch,
+      steps = opts.steps or w.steps, warmup = opts.warmup or w.warmup, flop_per_step = fl }
+    row.moongrad = summarize(slot and slot.moongrad, fl, w.batch, t)
+    if torch.available and slot then
+      row.torch_candidates = {}
+      local best
+      for _, s in ipairs(torch_settings(t)) do
+        local key = settings_key(s)
+        local sm = summarize(slot.torch[key], fl, w.batch, t)
+        if sm then
+          sm.settings = { omp_num_threads = s.omp, openblas_num_threads = s.openblas, torch_threads = t }
+          row.torch_candidates[key] = sm
+          if not best or sm.images_per_s > best.images_per_s then best, row.torch_settings = sm, key end
+        end
+      end
+      row.torch = best
+    end
+    if row.moongrad and row.torch then
+      -- The ratio is the median over repetitions of moongrad's run against
+      -- the PyTorch run of the same repetition (run right after it, under
+      -- about the same load), with PyTorch's best setting; the ratio of
+      -- the two medians is kept as well.
+      local theirs = {}
+      for _, tr in ipairs(slot.torch[row.torch_settings]) do theirs[tr.rep] = tr end
+      local pairs_wall, pairs_cpu = {}, {}
+      for _, mr in ipairs(slot.moongrad) do
+        local tr = theirs[mr.rep]
+        if tr then
+          pairs_wall[#pairs_wall + 1] = mr.images_per_s / tr.images_per_s
+          if (mr.cpu_seconds or 0) > 0 and (tr.cpu_seconds or 0) > 0 then
+            pairs_cpu[#pairs_cpu + 1] = (mr.images / mr.cpu_seconds) / (tr.images / tr.cpu_seconds)
+          end
+        end
+      end
+      row.ratio_of_medians = row.moongrad.images_per_s / row.torch.images_per_s
+      row.ratios = pairs_wall
+      row.ratio = median(pairs_wall) or row.ratio_of_medians
+      row.mem_ratio = row.moongrad.peak_rss_mb / row.torch.peak_rss_mb
+      -- images per CPU-second: robust to other load at 1 thread (at more
+      -- threads it counts spinning workers too, so it is kept for 1 only)
+      if t == 1 then row.cpu_ratio = median(pairs_cpu) end
+      target(string.format("%s t=%d: not slower than PyTorch", w.name, t), row.ratio, 1.0, row.ratio >= 1.0, "x")
+      if t == target_threads then
+        if w.goal > 1.0 then
+          target(string.format("%s t=%d: %s workload speed-up", w.name, t, w.kind == "conv" and "convolutional" or "small model"),
+            row.ratio, w.goal, row.ratio >= w.goal, "x")
+        end
+        target(string.format("%s t=%d: peak memory at most half of PyTorch's", w.name, t), row.mem_ratio, 0.5,
+          row.mem_ratio <= 0.5, "x (moongrad/PyTorch)")
+      end
+    end
+    -- convolution training against the FMA peak: on the wall clock at the
+    -- target thread count, and at 1 thread per CPU-second (the rate on a
+    -- core of its own, which other load does not distort)
+    if row.moongrad and w.train and w.kind == "conv" then
+      local m = row.moongrad
+      if t == target_threads and m.pct_fma_peak then
+        target(string.format("%s t=%d: conv training above 60%% of FMA peak (wall)", w.name, t), m.pct_fma_peak, 60,
+          m.pct_fma_peak >= 60, "%")
+      end
+      if t == 1 and m.pct_fma_peak_cpu then
+        target(string.format("%s t=1: conv training above 60%% of FMA peak (per CPU-s)", w.name), m.pct_fma_peak_cpu,
+          60, m.pct_fma_peak_cpu >= 60, "%")
+      end
+    end
+    results[#results + 1] = row
+  end
+end
+if startup.moongrad_ms then
+  target("start-up to a first tensor op under 10 ms", startup.moongrad_ms, 10, startup.moongrad_ms < 10, "ms")
+end
+
+-- ---- the table -------------------------------------------------------------------
+
+local function fmt(v, f) return v and string.format(f, v) or "-" end
+
+print()
+print(string.format("moongrad vs PyTorch %s: median of %d run%s each, interleaved, separate processes",
+  torch.version or "(skipped)", opts.reps, opts.reps > 1 and "s" or ""))
+print(string.format("%-10s %3s %10s %10s %7s %6s %7s  %15s %6s  %14s %14s  %s",
+  "workload", "thr", "mg img/s", "pt img/s", "ratio", "goal", "cpu", "peak MB mg/pt", "mem", "mg GFLOP/s", "pt GFLOP/s",
+  "PyTorch settings"))
+for _, r in ipairs(results) do
+  local m, p = r.moongrad, r.torch
+  local goal = r.threads == target_threads and BY_NAME[r.workload].goal or 1.0
+  local function gf(s)
+    if not s then return "-" end
+    local pct = s.pct_fma_peak or s.pct_sgemm_peak
+    return string.format("%6.1f (%3.0f%%)", s.gflops, pct)
+  end
+  print(string.format("%-10s %3d %10s %10s %7s %6s %7s  %15s %6s  %14s %14s  %s",
+    r.workload, r.threads, fmt(m and m.images_per_s, "%.0f"), fmt(p and p.images_per_s, "%.0f"),
+    r.ratio and string.format("%.2fx", r.ratio) or "-",
+    r.ratio and string.format("%.1f%s", goal, r.ratio >= goal and "" or "!") or "-",
+    r.cpu_ratio and string.format("%.2fx", r.cpu_ratio) or "-",
+    string.format("%s / %s", fmt(m and m.peak_rss_mb, "%.0f"), fmt(p and p.peak_rss_mb, "%.0f")),
+    fmt(r.mem_ratio, "%.2f"), gf(m), gf(p), r.torch_settings or "-"))
+end
+-- The same at 1 thread per CPU-second of each process: what each does on
+-- a core of its own, far less disturbed by other load than wall time.
+local cpu_rows = {}
+for _, r in ipairs(results) do
+  if r.threads == 1 and r.moongrad and r.moongrad.gflops_per_cpu_s then cpu_rows[#cpu_rows + 1] = r end
+end
+if #cpu_rows > 0 then
+  print(string.format("\n%-10s %12s %12s %7s  %16s %16s   (1 thread, per CPU-second)", "workload", "mg img/cpu-s",
+    "pt img/cpu-s", "ratio", "mg GFLOP/cpu-s", "pt GFLOP/cpu-s"))
+  for _, r in ipairs(cpu_rows) do
+    local m, p = r.moongrad, r.torch
+    local function gf(x)
+      if not (x and x.gflops_per_cpu_s) then return "-" end
+      if not x.pct_fma_peak_cpu then return string.format("%7.1f", x.gflops_per_cpu_s) end
+      return string.format("%7.1f (%3.0f%%)", x.gflops_per_cpu_s, x.pct_fma_peak_cpu)
+    end
+    print(string.format("%-10s %12.0f %12s %7s  %16s %16s", r.workload, m.images_per_cpu_s,
+      fmt(p and p.images_per_cpu_s, "%.0f"), r.cpu_ratio and string.format("%.2fx", r.cpu_ratio) or "-", gf(m), gf(p)))
+  end
+end
+print("ratio: moongrad/PyTorch images per second, median of the ratios of runs side by side (goal: the target; ! missed);")
+print("  cpu: the same per CPU-second (1 thread)")
+print(string.format("GFLOP/s: convolutions and matrix products only (bench/flops.lua); %% of %s",
+  machine.fma_core and string.format("the FMA peak, %.1f GFLOP/s a core x threads (bench/peak.c)", machine.fma_core)
+  or string.format("sgemm, %.1f GFLOP/s a core x threads", machine.sgemm_core)))
+print(string.format("sgemm (mg.matmul %dx%d): %s GFLOP/s%s", machine.sgemm_size, machine.sgemm_size,
+  (function()
+    local v = {}
+    for t = 1, #machine.sgemm_gflops do v[#v + 1] = string.format("%.1f at %d thread%s", machine.sgemm_gflops[t], t, t > 1 and "s" or "") end
+    return table.concat(v, ", ")
+  end)(),
+  machine.fma_gflops[2] and string.format("; FMA %.1f at 1 thread, %.1f at 2 (per CPU-second; wall clock %.1f, %.1f)",
+    machine.fma_gflops[1], machine.fma_gflops[2], machine.fma_wall_gflops[1] or 0 / 0, machine.fma_wall_gflops[2] or 0 / 0) or ""))
+print(string.format("start-up to a first tensor op (median wall time of %d launches less %.1f ms of process spawn; median CPU time):",
+  startup.launches, startup.spawn_ms))
+print(string.format("  moongrad %.1f ms (CPU %.1f ms), PyTorch %s", startup.moongrad_ms, startup.moongrad_cpu_ms,
+  startup.torch_ms and string.format("%.0f ms (CPU %.0f ms)", startup.torch_ms, startup.torch_cpu_ms) or "skipped"))
+if not torch.available then print("PyTorch columns skipped: " .. torch.reason) end
+
+local met = 0
+for _, tg in ipairs(targets) do if tg.met then met = met + 1 end end
+print(string.format("\ntargets: %d met, %d missed (speed goals read at %d thread%s)", met, #targets - met,
+  target_threads, target_threads > 1 and "s" or ""))
+for _, tg in ipairs(targets) do
+  local cmp = tg.unit == "ms" and "<" or (tg.name:match("memory") and "<=" or ">=")
+  print(string.format("  %-4s %-62s %8.2f %s (goal %s %g)", tg.met and "ok" or "MISS", tg.name, tg.value, tg.unit, cmp, tg.goal))
+end
+if #failures > 0 then print(string.format("%d measurement%s failed (see the JSON file)", #failures, #failures > 1 and "s" or "")) end
+
+-- ---- the JSON file ---------------------------------------------------------------
+
+local dir = opts.json:match("^(.*)/")
+if dir then mg.mkdir(dir) end
+local doc = {
+  version = 1,
+  created = os.date("!%Y-%m-%dT%H:%M:%SZ"),
+  config = { threads = opts.threads, reps = opts.reps, quick = opts.quick, steps = opts.steps,
+    warmup = opts.warmup, target_threads = target_threads },
+  machine = machine,
+  torch = torch,
+  startup = startup,
+  workloads = results,
+  targets = targets,
+  failures = failures,
+}
+local f = assert(io.open(opts.json, "w"))
+f:write(mg.json.encode(doc), "\n")
+f:close()
+print("JSON: " .. opts.json)
