@@ -24,7 +24,9 @@ typedef void (*kern1)(float *restrict o, const float *a, int64_t sa, int64_t n, 
 #define DEF2(fname, EXPR)                                                                       \
     static void fname(float *restrict o, const float *a, int64_t sa, const float *b, int64_t sb, \
                       int64_t n, const float *p) {                                              \
-        (void)p;                                                                                \
+        /* parameters in locals: a load inside the loop keeps it scalar */                     \
+        const float P0 = p ? p[0] : 0.0f, P1 = p ? p[1] : 0.0f;                                 \
+        (void)P0, (void)P1;                                                                     \
         if (sa == 1 && sb == 1) {                                                               \
             SIMD for (int64_t i = 0; i < n; i++) { float x = a[i], y = b[i]; o[i] = (EXPR); }   \
         } else if (sa == 1 && sb == 0) {                                                        \
@@ -39,7 +41,8 @@ typedef void (*kern1)(float *restrict o, const float *a, int64_t sa, int64_t n, 
     }
 #define DEF1(fname, EXPR)                                                                       \
     static void fname(float *restrict o, const float *a, int64_t sa, int64_t n, const float *p) { \
-        (void)p;                                                                                \
+        const float P0 = p ? p[0] : 0.0f, P1 = p ? p[1] : 0.0f;                                 \
+        (void)P0, (void)P1;                                                                     \
         if (sa == 1) {                                                                          \
             SIMD for (int64_t i = 0; i < n; i++) { float x = a[i]; o[i] = (EXPR); }             \
         } else {                                                                                \
@@ -69,11 +72,11 @@ DEF2(k_div, x / y)
 DEF2(k_pow, powf(x, y))
 DEF2(k_max, x > y || isnan(x) ? x : y)
 DEF2(k_min, x < y || isnan(x) ? x : y)
-DEF1(k_add_s, x + p[0])
-DEF1(k_mul_s, x *p[0])
-DEF1(k_pow_s, p[0] == 2.0f ? x * x : powf(x, p[0]))
-DEF1(k_rsub_s, p[0] - x)
-DEF1(k_rdiv_s, p[0] / x)
+DEF1(k_add_s, x + P0)
+DEF1(k_mul_s, x *P0)
+DEF1(k_pow_s, P0 == 2.0f ? x * x : powf(x, P0))
+DEF1(k_rsub_s, P0 - x)
+DEF1(k_rdiv_s, P0 / x)
 DEF1(k_neg, -x)
 DEF1(k_exp, expf(x))
 DEF1(k_log, logf(x))
@@ -83,17 +86,17 @@ DEF1(k_sign, (float)((x > 0) - (x < 0)))
 DEF1(k_sin, sinf(x))
 DEF1(k_cos, cosf(x))
 DEF1(k_relu, x > 0 ? x : 0.0f)
-DEF1(k_leaky, x > 0 ? x : x * p[0])
+DEF1(k_leaky, x > 0 ? x : x * P0)
 DEF1(k_sigmoid, sigmoidf(x))
 DEF1(k_tanh, tanhf(x))
 DEF1(k_gelu, 0.5f * x * (1.0f + erff(x * INV_SQRT2)))
 DEF1(k_softplus, softplusf(x))
-DEF1(k_clamp, clampf(x, p[0], p[1]))
+DEF1(k_clamp, clampf(x, P0, P1))
 DEF1(k_copy, x)
 
 /* backward: x is the incoming gradient g, y the saved tensor */
 DEF2(kb_relu, y > 0 ? x : 0.0f)           /* y = output */
-DEF2(kb_leaky, y > 0 ? x : x * p[0])      /* y = input */
+DEF2(kb_leaky, y > 0 ? x : x * P0)      /* y = input */
 DEF2(kb_sigmoid, x *y * (1.0f - y))       /* y = output */
 DEF2(kb_tanh, x *(1.0f - y * y))          /* y = output */
 DEF2(kb_exp, x *y)                        /* y = output */
@@ -104,9 +107,9 @@ DEF2(kb_sin, x *cosf(y))
 DEF2(kb_cos, -x * sinf(y))
 DEF2(kb_gelu, x *(0.5f * (1.0f + erff(y * INV_SQRT2)) + y * INV_SQRT_2PI * expf(-0.5f * y * y)))
 DEF2(kb_softplus, x *sigmoidf(y))
-DEF2(kb_clamp, (y < p[0] || y > p[1]) ? 0.0f : x)
-DEF2(kb_pow_s, x *p[0] * (p[0] == 2.0f ? y : powf(y, p[0] - 1.0f)))
-DEF2(kb_rdiv_s, p[0] == 0 ? 0.0f : -x * y * y / p[0]) /* y = s/a; d/da = -s/a^2 = -y^2/s */
+DEF2(kb_clamp, (y < P0 || y > P1) ? 0.0f : x)
+DEF2(kb_pow_s, x *P0 * (P0 == 2.0f ? y : powf(y, P0 - 1.0f)))
+DEF2(kb_rdiv_s, P0 == 0 ? 0.0f : -x * y * y / P0) /* y = s/a; d/da = -s/a^2 = -y^2/s */
 DEF2(kb_div_b, -x * y)                    /* g * (-out/b) needs out/b: computed as y = out/b */
 DEF2(kb_ge, x >= y ? 1.0f : 0.0f)
 
@@ -406,23 +409,23 @@ static mg_tensor *unary(int op, const char *name, mg_tensor *a, kern1 k, const f
 }
 
 mg_tensor *mg_add_scalar(mg_tensor *a, double s) {
-    float p[1] = {(float)s};
+    float p[2] = {(float)s, 0.0f};
     return unary(MG_OP_add_scalar, "add", a, k_add_s, p, 1, false, false);
 }
 mg_tensor *mg_mul_scalar(mg_tensor *a, double s) {
-    float p[1] = {(float)s};
+    float p[2] = {(float)s, 0.0f};
     return unary(MG_OP_mul_scalar, "mul", a, k_mul_s, p, 1, false, false);
 }
 mg_tensor *mg_pow_scalar(mg_tensor *a, double e) {
-    float p[1] = {(float)e};
+    float p[2] = {(float)e, 0.0f};
     return unary(MG_OP_pow_scalar, "pow", a, k_pow_s, p, 1, true, false);
 }
 mg_tensor *mg_rsub_scalar(mg_tensor *a, double s) {
-    float p[1] = {(float)s};
+    float p[2] = {(float)s, 0.0f};
     return unary(MG_OP_rsub_scalar, "sub", a, k_rsub_s, p, 1, false, false);
 }
 mg_tensor *mg_rdiv_scalar(mg_tensor *a, double s) {
-    float p[1] = {(float)s};
+    float p[2] = {(float)s, 0.0f};
     return unary(MG_OP_rdiv_scalar, "div", a, k_rdiv_s, p, 1, false, true);
 }
 mg_tensor *mg_neg(mg_tensor *a) { return unary(MG_OP_neg, "neg", a, k_neg, NULL, 0, false, false); }
@@ -435,7 +438,7 @@ mg_tensor *mg_sin(mg_tensor *a) { return unary(MG_OP_sin, "sin", a, k_sin, NULL,
 mg_tensor *mg_cos(mg_tensor *a) { return unary(MG_OP_cos, "cos", a, k_cos, NULL, 0, true, false); }
 mg_tensor *mg_relu(mg_tensor *a) { return unary(MG_OP_relu, "relu", a, k_relu, NULL, 0, false, true); }
 mg_tensor *mg_leaky_relu(mg_tensor *a, double slope) {
-    float p[1] = {(float)slope};
+    float p[2] = {(float)slope, 0.0f};
     return unary(MG_OP_leaky_relu, "leaky_relu", a, k_leaky, p, 1, true, false);
 }
 mg_tensor *mg_sigmoid(mg_tensor *a) { return unary(MG_OP_sigmoid, "sigmoid", a, k_sigmoid, NULL, 0, false, true); }
@@ -464,7 +467,7 @@ static int bw_unary(mg_node *n, mg_tensor *g, const bool *needs, mg_tensor **gin
 /* gin[0] = k(g) with the node's parameters. */
 static int bw_map(mg_node *n, mg_tensor *g, const bool *needs, mg_tensor **gin, kern1 k, float s) {
     if (!needs[0]) return MG_OK;
-    float p[1] = {s};
+    float p[2] = {s, 0.0f};
     gin[0] = map1(mg_op_name(n->op), g, k, p);
     return gin[0] ? MG_OK : MG_ERR;
 }
