@@ -46,13 +46,18 @@ static int l_set_rng_state(lua_State *L) {
     return 0;
 }
 
-/* memory() -> {live = bytes held by tensors, cached = bytes kept for reuse} */
+/* memory([{reset_peak = true}]) -> {live = bytes held by tensors, cached =
+ * bytes kept for reuse, peak = the most live bytes since the start or the
+ * last reset_peak} */
 static int l_memory(lua_State *L) {
-    lua_createtable(L, 0, 2);
+    bool reset = mgl_opt_bool(L, 1, "reset_peak", false, "memory");
+    lua_createtable(L, 0, 3);
     lua_pushinteger(L, (lua_Integer)mg_live_bytes());
     lua_setfield(L, -2, "live");
     lua_pushinteger(L, (lua_Integer)mg_cached_bytes());
     lua_setfield(L, -2, "cached");
+    lua_pushinteger(L, (lua_Integer)mg_peak_live_bytes(reset));
+    lua_setfield(L, -2, "peak");
     return 1;
 }
 

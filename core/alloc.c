@@ -19,7 +19,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static void *free_list[N_CLASSES]; /* next pointer stored in the block */
-static size_t live_bytes, cached_bytes, cache_limit, allocated_total;
+static size_t live_bytes, cached_bytes, cache_limit, allocated_total, peak_live;
 
 /* Rounds n up to its class size; returns the class index (-1: uncached). */
 static int size_class(size_t n, size_t *rounded) {
@@ -62,12 +62,14 @@ void *mg_alloc(size_t nbytes, size_t *got) {
     }
     if (p) live_bytes += rounded;
     allocated_total += rounded;
+    if (live_bytes > peak_live) peak_live = live_bytes;
     pthread_mutex_unlock(&lock);
     if (!p) {
         p = aligned_alloc(ALIGN, rounded);
         if (!p) return NULL;
         pthread_mutex_lock(&lock);
         live_bytes += rounded;
+        if (live_bytes > peak_live) peak_live = live_bytes;
         pthread_mutex_unlock(&lock);
     }
     *got = rounded;
@@ -105,6 +107,11 @@ void mg_empty_cache(void) {
 
 size_t mg_live_bytes(void) { return live_bytes; }
 size_t mg_allocated_bytes(void) { return allocated_total; }
+size_t mg_peak_live_bytes(bool reset) {
+    size_t p = peak_live;
+    if (reset) peak_live = live_bytes;
+    return p;
+}
 size_t mg_cached_bytes(void) { return cached_bytes; }
 
 static size_t physical_memory(void) {

@@ -365,6 +365,12 @@ static int run_backward(const char *op, int n_roots, mg_tensor *const *roots, mg
         if (n->useful && n->grad) rc = run_node(n, sink);
         mg_release(n->grad);
         n->grad = NULL;
+        /* Nothing else reads what this node saved: free it now rather than
+         * after the whole pass, so activations go while gradients come. */
+        if (!retain_graph && rc == MG_OK && n->useful) {
+            release_saved(n);
+            n->released = true;
+        }
     }
     for (int i = 0; i < order.n; i++) {
         mg_release(order.v[i]->grad);

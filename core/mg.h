@@ -300,6 +300,8 @@ void mg_rng_set_state(uint64_t seed, uint64_t counter);
 size_t mg_live_bytes(void);
 /* Bytes handed out since the start (never decreases): a clock of allocation. */
 size_t mg_allocated_bytes(void);
+/* The most live bytes since the start or the last reset (reset: start over). */
+size_t mg_peak_live_bytes(bool reset);
 size_t mg_cached_bytes(void);
 void mg_empty_cache(void);
 

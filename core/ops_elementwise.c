@@ -15,14 +15,14 @@
 
 #include "simd_math.h"
 
-typedef void (*kern2)(float *restrict o, const float *a, int64_t sa, const float *b, int64_t sb,
+typedef void (*kern2)(float *o, const float *a, int64_t sa, const float *b, int64_t sb,
                       int64_t n, const float *p);
-typedef void (*kern1)(float *restrict o, const float *a, int64_t sa, int64_t n, const float *p);
+typedef void (*kern1)(float *o, const float *a, int64_t sa, int64_t n, const float *p);
 
 /* Row kernels: EXPR reads x (from a), y (from b) and p[] (parameters). */
 #define SIMD _Pragma("omp simd")
 #define DEF2(fname, EXPR)                                                                       \
-    static void fname(float *restrict o, const float *a, int64_t sa, const float *b, int64_t sb, \
+    static void fname(float *o, const float *a, int64_t sa, const float *b, int64_t sb, \
                       int64_t n, const float *p) {                                              \
         /* parameters in locals: a load inside the loop keeps it scalar */                     \
         const float P0 = p ? p[0] : 0.0f, P1 = p ? p[1] : 0.0f;                                 \
@@ -40,7 +40,7 @@ typedef void (*kern1)(float *restrict o, const float *a, int64_t sa, int64_t n, 
         }                                                                                       \
     }
 #define DEF1(fname, EXPR)                                                                       \
-    static void fname(float *restrict o, const float *a, int64_t sa, int64_t n, const float *p) { \
+    static void fname(float *o, const float *a, int64_t sa, int64_t n, const float *p) { \
         const float P0 = p ? p[0] : 0.0f, P1 = p ? p[1] : 0.0f;                                 \
         (void)P0, (void)P1;                                                                     \
         if (sa == 1) {                                                                          \
@@ -355,7 +355,7 @@ int mg_bw_maximum(mg_node *n, mg_tensor *g, const bool *needs, mg_tensor **gin) 
     return bw_select(n, g, needs, gin, kb_ge);
 }
 
-static void kb_le(float *restrict o, const float *a, int64_t sa, const float *b, int64_t sb, int64_t n,
+static void kb_le(float *o, const float *a, int64_t sa, const float *b, int64_t sb, int64_t n,
                   const float *p) {
     kb_ge(o, b, sb, a, sa, n, p);
 }
@@ -455,11 +455,38 @@ mg_tensor *mg_clamp(mg_tensor *a, double lo, double hi) {
 }
 
 /* gin[0] = k(g, saved[0]) with the node's parameters. */
+/* True when the backward pass holds the only reference to the incoming
+ * gradient and nothing shares its storage: a backward may then write its
+ * result over it instead of allocating another buffer of the same size
+ * (the engine drops its reference right after). Kernels write o[i] from
+ * a[i] and b[i] only, so running them in place is exact. */
+static bool writable_grad(const mg_tensor *g) {
+    return g->refcount == 1 && g->storage->refcount == 1 && g->dtype == MG_F32 && !g->requires_grad &&
+           mg_is_contiguous(g);
+}
+
+/* Segments of a flat in-place kernel run, as map1/map2 split rows. */
+static int64_t segments(int64_t n) { return n > 2 * SEGMENT ? n / SEGMENT : 1; }
+
+/* gin[0] = k(g, saved[0]) with the node's parameters. */
 static int bw_unary(mg_node *n, mg_tensor *g, const bool *needs, mg_tensor **gin, kern2 k) {
     if (!needs[0]) return MG_OK;
     mg_tensor *y = mg_saved(n, 0);
     if (!y) return MG_ERR;
     float p[2] = {(float)n->f[0], (float)n->f[1]};
+    if (writable_grad(g) && y->dtype == MG_F32 && mg_is_contiguous(y) && mg_same_shape(g, y)) {
+        float *pg = mg_f32(g);
+        const float *py = mg_f32(y);
+        int64_t total = mg_numel(g), nseg = segments(total);
+#pragma omp parallel for if (total > MG_PAR_GRAIN && nseg > 1) schedule(static)
+        for (int64_t sg = 0; sg < nseg; sg++) {
+            int64_t lo = total * sg / nseg, hi = total * (sg + 1) / nseg;
+            k(pg + lo, pg + lo, 1, py + lo, 1, hi - lo, p);
+        }
+        mg_bump_version(g);
+        gin[0] = mg_retain(g);
+        return MG_OK;
+    }
     gin[0] = map2(mg_op_name(n->op), g, y, k, p);
     return gin[0] ? MG_OK : MG_ERR;
 }
@@ -468,6 +495,18 @@ static int bw_unary(mg_node *n, mg_tensor *g, const bool *needs, mg_tensor **gin
 static int bw_map(mg_node *n, mg_tensor *g, const bool *needs, mg_tensor **gin, kern1 k, float s) {
     if (!needs[0]) return MG_OK;
     float p[2] = {s, 0.0f};
+    if (writable_grad(g)) {
+        float *pg = mg_f32(g);
+        int64_t total = mg_numel(g), nseg = segments(total);
+#pragma omp parallel for if (total > MG_PAR_GRAIN && nseg > 1) schedule(static)
+        for (int64_t sg = 0; sg < nseg; sg++) {
+            int64_t lo = total * sg / nseg, hi = total * (sg + 1) / nseg;
+            k(pg + lo, pg + lo, 1, hi - lo, p);
+        }
+        mg_bump_version(g);
+        gin[0] = mg_retain(g);
+        return MG_OK;
+    }
     gin[0] = map1(mg_op_name(n->op), g, k, p);
     return gin[0] ? MG_OK : MG_ERR;
 }
