@@ -108,9 +108,9 @@ asan: $(BUILD)/.deps-test
 	  MOONGRAD_BIN=$(abspath $(ASAN_BUILD)/bin/moongrad) MOONGRAD_CTEST=$(abspath $(ASAN_BUILD)/ctest) \
 	  MOONGRAD_ASAN=1 $(ASAN_BUILD)/bin/moongrad $(BUSTED) --run=asan $(SPEC)
 
-# The demo is examples/demo.lua; until it exists, a short tour of the API.
+# Rotation pretraining + probe and an attack table, on the bundled sample.
 demo: all
-	@$(BIN)/moongrad $(if $(wildcard examples/demo.lua),examples/demo.lua,examples/tour.lua)
+	@$(BIN)/moongrad examples/demo.lua
 
 # bench/core: matmul against raw cblas_sgemm and elementwise ops against
 # memory bandwidth (core_ref measures the C side); then the side-by-side

@@ -1,0 +1,271 @@
+-- Workload 2: adversarial examples and adversarial training.
+-- The seed CNN with 10 outputs is trained normally, then adversarially with
+-- four recipes: the seed article's (clean plus FGSM examples at eps 0.1),
+-- FGSM from a random start ("fast", Wong et al.), PGD (Madry et al.) and
+-- TRADES (Zhang et al.). Each model is then attacked with FGSM and PGD-40
+-- with restarts at several radii: accuracy per radius and attack, and a
+-- robust accuracy that counts an image only if every attack failed on it.
+-- The attacks use the classifier's own labels and loss (the seed article
+-- attacked a rotation model with digit labels, through its output); the
+-- seed's own attack (plain gradient ascent, 100 small steps) is run on the
+-- normally trained model too.
+-- Schedules: normal and seed train as in the article (Adam 1e-3, --epochs).
+-- fast / pgd / trades train for --adv-epochs at --train-eps, which grows
+-- from 0 over the first --eps-warmup epochs (PGD training from scratch at
+-- eps 0.3 otherwise stalls at chance), with the learning rate divided by
+-- 10 for the last quarter (--lr-drop).
+--
+--   bin/moongrad examples/adversarial.lua --data mnist --adv-epochs 20 --eval-limit 2000
+--   bin/moongrad examples/adversarial.lua --data fashion --pgd-steps 5
+local mg = require "moongrad"
+local attack, viz, train = mg.attack, mg.viz, mg.train
+
+local opts = mg.cli.parse(arg, mg.cli.common("adversarial",
+  "Attacks (FGSM, PGD) on the seed CNN, and adversarial training: seed recipe, fast FGSM, PGD, TRADES",
+  { epochs = 10, batch_size = 64 }, {
+    { "methods", "normal,seed,fast,pgd,trades", "training methods (comma-separated: normal, seed, fast, pgd, trades)" },
+    { "eps", "", "evaluation radii, comma-separated (default: mnist 0.1,0.2,0.3; fashion 0.05,0.1,0.15)" },
+    { "train-eps", 0.0, "L-inf radius of fast / pgd / trades training (0: mnist 0.3, fashion 0.1)" },
+    { "seed-eps", 0.1, "FGSM radius of the seed recipe (the article's 0.1)" },
+    { "pgd-steps", 10, "PGD steps when training with pgd / trades (step 2.5 * eps / steps)" },
+    { "beta", 6.0, "TRADES weight of the KL term" },
+    { "lr", 1e-3, "Adam learning rate" },
+    { "adv-epochs", 0, "epochs of fast / pgd / trades training (0: as --epochs)" },
+    { "eps-warmup", 3.0, "fast / pgd / trades: epochs over which the training radius grows linearly from 0" },
+    { "lr-drop", 0.75, "fast / pgd / trades: divide the learning rate by 10 after this fraction of the epochs (0: never)" },
+    { "eval-steps", 40, "PGD steps of the evaluation attack (step 2.5 * eps / steps)" },
+    { "restarts", 2, "random restarts of the evaluation PGD" },
+    { "eval-limit", 1000, "attack the first N test images (0: all)" },
+    { "test-limit", 0, "use only the first N test images for clean accuracy (0: all)" },
+    { "ga-steps", 100, "steps of the seed's gradient-ascent attack on the normal model (0: skip it)" },
+    { "ga-step", 0.01, "its step: x += step * grad_x(loss)" },
+  }))
+
+local METHOD_INFO = {
+  normal = "normal training",
+  seed = "seed recipe: clean + FGSM",
+  fast = "fast: FGSM, random start",
+  pgd = "PGD training (Madry)",
+  trades = "TRADES",
+}
+local methods = {}
+for m in opts.methods:gmatch("[^,%s]+") do
+  if not METHOD_INFO[m] then error("--methods: unknown method '" .. m .. "' (normal, seed, fast, pgd, trades)", 0) end
+  methods[#methods + 1] = m
+end
+if #methods == 0 then error("--methods: give at least one method", 0) end
+
+local function number_list(text, what)
+  local out = {}
+  for item in text:gmatch("[^,%s]+") do
+    local v = tonumber(item)
+    if not v or v < 0 then error(what .. ": expected numbers >= 0, got '" .. item .. "'", 0) end
+    out[#out + 1] = v
+  end
+  return out
+end
+local eps_list = opts.eps ~= "" and number_list(opts.eps, "--eps")
+  or (opts.data == "fashion" and { 0.05, 0.1, 0.15 } or { 0.1, 0.2, 0.3 })
+local train_eps = opts.train_eps > 0 and opts.train_eps or (opts.data == "fashion" and 0.1 or 0.3)
+
+mg.manual_seed(opts.seed)
+if opts.threads > 0 then mg.set_num_threads(opts.threads) end
+mg.mkdir(opts.out)
+local started = mg.clock()
+
+local load = opts.data == "fashion" and mg.data.fashion_mnist or mg.data.mnist
+local train_ds = load { split = "train", limit = opts.limit > 0 and opts.limit or nil }
+local test_ds = load { split = "test", limit = opts.test_limit > 0 and opts.test_limit or nil }
+local eval_n = opts.eval_limit > 0 and math.min(opts.eval_limit, #test_ds) or #test_ds
+local classes = test_ds.classes or {}
+
+-- The methods trained at --train-eps (the seed recipe keeps its own FGSM radius).
+local ROBUST = { fast = true, pgd = true, trades = true }
+
+local function new_model()
+  local trunk, dim = mg.ssl.conv_trunk(1)
+  return mg.ssl.TrunkHead(trunk, mg.ssl.mlp_head(dim, 10))
+end
+
+local log = train.MetricsLog(opts.out .. "/metrics.jsonl", { append = false })
+local test_loader = mg.data.DataLoader(test_ds, { batch_size = 500 })
+local eval_loader = mg.data.DataLoader(test_ds, { batch_size = 250 })
+local eval_attacks = {
+  { name = "fgsm", label = "fgsm" },
+  { name = "pgd", label = "pgd", steps = opts.eval_steps, restarts = opts.restarts },
+}
+
+-- Training radius at a fractional epoch position (linear warm-up).
+local function eps_at(progress_epochs, eps)
+  if opts.eps_warmup <= 0 then return eps end
+  return eps * math.min(1, progress_epochs / opts.eps_warmup)
+end
+
+local function train_method(method)
+  mg.manual_seed(opts.seed) -- every method starts from the same weights and data order
+  local model = new_model()
+  local opt = mg.optim.Adam(model:parameters(), { lr = opts.lr })
+  local loader = mg.data.DataLoader(train_ds, { batch_size = opts.batch_size, shuffle = true })
+  local t0 = mg.clock()
+  local batches = #loader
+  local epochs = ROBUST[method] and opts.adv_epochs > 0 and opts.adv_epochs or opts.epochs
+  for epoch = 1, epochs do
+    if ROBUST[method] and opts.lr_drop > 0 and epoch > math.floor(opts.lr_drop * epochs) then
+      opt.param_groups[1].lr = opts.lr / 10
+    end
+    local progress = train.Progress { total = batches,
+      desc = string.format("%s epoch %d/%d", method, epoch, epochs), unit = "img" }
+    local sum, count, hits, b = 0, 0, 0, 0
+    for images, labels in loader:iter() do
+      local eps = method == "seed" and opts.seed_eps or eps_at(epoch - 1 + b / batches, train_eps)
+      local loss, logits, targets = attack.training_loss(model, images, labels, {
+        method = method, eps = eps, steps = opts.pgd_steps, beta = opts.beta })
+      opt:zero_grad()
+      loss:backward()
+      opt:step()
+      b = b + 1
+      local n = targets:size(1)
+      sum, count = sum + loss:item() * n, count + n
+      hits = hits + logits:argmax(2):eq(targets):sum():item()
+      progress:update(1, images:size(1), { loss = sum / count, acc = hits / count })
+    end
+    local test = train.evaluate(model, test_loader)
+    progress:close { loss = sum / count, acc = hits / count, test_acc = test.accuracy }
+    log:write { phase = "train", method = method, epoch = epoch, train_loss = sum / count,
+      train_acc = hits / count, test_acc = test.accuracy }
+  end
+  return model, mg.clock() - t0, epochs
+end
+
+-- Evaluation under attack, with a progress line per batch of attacked images.
+local function robustness(method, model)
+  local t0 = mg.clock()
+  local progress = train.Progress { total = math.ceil(eval_n / 250), desc = method .. " attacks", unit = "img" }
+  local done = 0
+  local r = attack.evaluate(model, eval_loader, {
+    eps = eps_list, attacks = eval_attacks, limit = eval_n,
+    on_batch = function(n) progress:update(1, n - done); done = n end,
+  })
+  local row = { clean = r.clean, fgsm = {}, pgd = {}, robust = {} }
+  for i, e in ipairs(r.by_eps) do
+    row.fgsm[i], row.pgd[i], row.robust[i] = e.fgsm, e.pgd, e.robust
+  end
+  progress:close { clean = r.clean, pgd = row.pgd[#row.pgd] }
+  return row, mg.clock() - t0
+end
+
+-- Picture: clean images, FGSM and PGD versions at the training radius and
+-- their perturbations, with the predicted classes (red when wrong).
+local function picture(method, model)
+  local k = math.min(10, #test_ds)
+  local x, y = test_ds.images:narrow(1, 1, k), test_ds.labels:narrow(1, 1, k)
+  local eps = method == "seed" and math.max(opts.seed_eps, train_eps) or train_eps
+  local fgsm = attack.fgsm(model, x, y, { eps = eps })
+  local pgd = attack.pgd(model, x, y, { eps = eps, steps = opts.eval_steps, restarts = opts.restarts })
+  local truth = y:totable()
+  local function captions(images)
+    local pred = mg.no_grad(function() model:eval(); return model(images):argmax(2):totable() end)
+    local text, colors = {}, {}
+    for i, p in ipairs(pred) do
+      text[i] = tostring(classes[p] or p)
+      colors[i] = p == truth[i] and "black" or "red"
+    end
+    return text, colors
+  end
+  local rows = {}
+  local function add(label, images, perturbation)
+    local text, colors
+    if not perturbation then text, colors = captions(images) end
+    rows[#rows + 1] = { label = label, images = images, captions = text, caption_colors = colors,
+      normalize = perturbation and "symmetric" or nil, cmap = perturbation and "diverging" or nil,
+      range = (not perturbation) and { 0, 1 } or nil }
+  end
+  add("clean", x)
+  add(string.format("FGSM %.2g", eps), fgsm)
+  add("FGSM delta", fgsm - x, true)
+  add(string.format("PGD-%d %.2g", opts.eval_steps, eps), pgd)
+  add("PGD delta", pgd - x, true)
+  return viz.image_rows(rows, string.format("%s/adversarial_%s.png", opts.out, method), {
+    scale = 2, title = string.format("%s on %s: predictions under attack (red: wrong)", METHOD_INFO[method], test_ds.name) })
+end
+
+-- The seed article's attack, x += step * grad_x(loss) with no eps bound, on
+-- the attacked test images: accuracy and how far the images moved.
+local function seed_attack(model)
+  local x, y = test_ds.images:narrow(1, 1, eval_n), test_ds.labels:narrow(1, 1, eval_n)
+  local right, linf, l2 = 0, 0, 0
+  for s = 1, eval_n, 250 do
+    local k = math.min(250, eval_n - s + 1)
+    local xb, yb = x:narrow(1, s, k), y:narrow(1, s, k)
+    local adv = attack.gradient_ascent(model, xb, yb, { steps = opts.ga_steps, step = opts.ga_step })
+    right = right + mg.no_grad(function() return model(adv):argmax(2):eq(yb):sum():item() end)
+    linf = linf + attack.distance(adv, xb):sum():item()
+    l2 = l2 + attack.distance(adv, xb, "l2"):sum():item()
+  end
+  return { steps = opts.ga_steps, step = opts.ga_step, accuracy = right / eval_n,
+    mean_linf = linf / eval_n, mean_l2 = l2 / eval_n }
+end
+
+local results, pictures = {}, {}
+for _, method in ipairs(methods) do
+  local model, train_seconds, epochs = train_method(method)
+  mg.save(string.format("%s/%s.safetensors", opts.out, method), model:state_dict())
+  local clean = train.evaluate(model, test_loader).accuracy
+  local row, eval_seconds = robustness(method, model)
+  row.method, row.test_acc = method, clean
+  row.epochs, row.train_seconds, row.eval_seconds = epochs, train_seconds, eval_seconds
+  if method == "normal" and opts.ga_steps > 0 then row.gradient_ascent = seed_attack(model) end
+  results[#results + 1] = row
+  pictures[#pictures + 1] = picture(method, model)
+  log:write { phase = "evaluation", method = method, test_acc = clean, clean = row.clean,
+    fgsm = row.fgsm, pgd = row.pgd, robust = row.robust, eps = eps_list }
+  io.stderr:write(string.format("%s: test accuracy %.4f, PGD at eps %g: %.4f (train %.0f s, attacks %.0f s)\n",
+    method, clean, eps_list[#eps_list], row.pgd[#row.pgd], train_seconds, eval_seconds))
+end
+log:close()
+
+-- Accuracy under PGD against the radius, one line per method.
+local series = {}
+for _, r in ipairs(results) do
+  local xs, ys = { 0 }, { r.clean }
+  for i, e in ipairs(eps_list) do xs[#xs + 1], ys[#ys + 1] = e, r.pgd[i] end
+  series[#series + 1] = { name = r.method, x = xs, y = ys }
+end
+local curve = viz.plot(series, opts.out .. "/accuracy_vs_eps.png", {
+  title = string.format("%s: accuracy under PGD-%d (%d restarts)", test_ds.name, opts.eval_steps, opts.restarts),
+  xlabel = "eps (L-inf)", ylabel = "accuracy", ymin = 0, ymax = 1 })
+pictures[#pictures + 1] = curve
+
+-- The table.
+print(string.format("\nAdversarial training on %s (%s set, %d train images, %d epochs, fast/pgd/trades %d); " ..
+  "training eps %g (seed recipe: FGSM %g), PGD training %d steps", train_ds.name, train_ds.source, #train_ds,
+  opts.epochs, opts.adv_epochs > 0 and opts.adv_epochs or opts.epochs, train_eps, opts.seed_eps, opts.pgd_steps))
+print(string.format("Accuracy under attack on the first %d test images (clean: all %d); PGD-%d with %d restart%s",
+  eval_n, #test_ds, opts.eval_steps, opts.restarts, opts.restarts == 1 and "" or "s"))
+local head = { string.format("%-8s %7s", "method", "clean") }
+for _, e in ipairs(eps_list) do head[#head + 1] = string.format("%9s", "FGSM " .. e) end
+for _, e in ipairs(eps_list) do head[#head + 1] = string.format("%9s", "PGD " .. e) end
+print(table.concat(head, " "))
+for _, r in ipairs(results) do
+  local cells = { string.format("%-8s %7.4f", r.method, r.test_acc) }
+  for i = 1, #eps_list do cells[#cells + 1] = string.format("%9.4f", r.fgsm[i]) end
+  for i = 1, #eps_list do cells[#cells + 1] = string.format("%9.4f", r.pgd[i]) end
+  print(table.concat(cells, " "))
+end
+for _, r in ipairs(results) do
+  local ga = r.gradient_ascent
+  if ga then
+    print(string.format("seed's gradient ascent (%d steps of %g * gradient, no eps bound) on the %s model: " ..
+      "accuracy %.4f, mean distance L-inf %.4f, L2 %.4f", ga.steps, ga.step, r.method, ga.accuracy, ga.mean_linf, ga.mean_l2))
+  end
+end
+print("pictures: " .. table.concat(pictures, ", "))
+
+print(mg.json.encode({
+  example = "adversarial", data = opts.data, source = train_ds.source, train_images = #train_ds,
+  test_images = #test_ds, eval_images = eval_n, epochs = opts.epochs, batch_size = opts.batch_size,
+  train_eps = train_eps, seed_eps = opts.seed_eps, pgd_train_steps = opts.pgd_steps, beta = opts.beta,
+  adv_epochs = opts.adv_epochs, eps_warmup = opts.eps_warmup, lr = opts.lr, lr_drop = opts.lr_drop,
+  eval_steps = opts.eval_steps, restarts = opts.restarts, eps = eps_list,
+  methods = results, seconds = mg.clock() - started, pictures = pictures,
+}))

@@ -1,0 +1,155 @@
+-- The demo (`make demo`): what moongrad is for, in about two minutes on
+-- the bundled digits.
+--  1. Self-supervised: a CNN learns to tell how an image was rotated (no
+--     labels), then a linear probe on its features with 100 labels is
+--     compared with the same network trained from scratch on those labels.
+--  2. Adversarial: a classifier trained normally and one trained on PGD
+--     adversarial examples, attacked with FGSM and PGD at several eps.
+-- Pictures go to out/demo/; the last line is the figures as JSON.
+local mg = require "moongrad"
+local nn, ssl, attack, viz, train = mg.nn, mg.ssl, mg.attack, mg.viz, mg.train
+
+local opts = mg.cli.parse(arg, mg.cli.common("demo", "A short tour of what moongrad runs", { epochs = 3, batch_size = 128 }, {
+  { "adv-epochs", 8, "epochs of the adversarially trained classifier" },
+  { "attack-limit", 500, "test images attacked" },
+}))
+mg.manual_seed(opts.seed)
+if opts.threads > 0 then mg.set_num_threads(opts.threads) end
+mg.mkdir(opts.out)
+local started = mg.clock()
+
+-- The bundled sample keeps the demo short and the same on every machine.
+local load = opts.data == "fashion" and mg.data.fashion_mnist or mg.data.mnist
+local train_ds = load { split = "train", limit = opts.limit > 0 and opts.limit or nil, source = "sample" }
+local test_ds = load { split = "test", source = "sample" }
+print(string.format("moongrad demo on %d %s training images, %d test images (%d threads)\n",
+  #train_ds, train_ds.name, #test_ds, mg.get_num_threads()))
+
+---------------------------------------------------------------- 1. rotations
+print("1. Rotation prediction: learn features without labels")
+local rotnet = ssl.RotNet(4)
+local opt = mg.optim.Adam(rotnet:parameters(), { lr = 1e-3 })
+local loader = mg.data.DataLoader(train_ds, { batch_size = opts.batch_size, shuffle = true })
+for epoch = 1, opts.epochs do
+  local progress = train.Progress { total = #loader, desc = string.format("   pretext epoch %d/%d", epoch, opts.epochs), unit = "img" }
+  local hits, n = 0, 0
+  for images in loader:iter() do
+    local x, r = ssl.rotations(images)
+    local logits = rotnet(x)
+    local loss = mg.cross_entropy(logits, r)
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+    hits, n = hits + logits:detach():argmax(2):eq(r):sum():item(), n + #x
+    progress:update(1, #x, { loss = loss:item(), acc = hits / n })
+  end
+  progress:close()
+end
+rotnet:eval()
+local sample_x, sample_r = ssl.rotations(test_ds.images:narrow(1, 1, 8))
+local sample_pred = mg.no_grad(function() return rotnet(sample_x):argmax(2) end)
+local degrees, captions, colours = { "0", "90", "180", "270" }, {}, {}
+local pred_list = sample_pred:totable()
+for i, t in ipairs(sample_r:totable()) do
+  captions[i] = degrees[pred_list[i]]
+  colours[i] = t == pred_list[i] and "black" or "red"
+end
+local rot_png = viz.image_grid(sample_x, opts.out .. "/rotations.png", { nrow = 8, scale = 2,
+  captions = captions, caption_colors = colours, title = "predicted rotation (red: wrong)" })
+local rot_acc = mg.no_grad(function()
+  local x, r = ssl.rotations(test_ds.images)
+  return rotnet(x):argmax(2):eq(r):float():mean():item()
+end)
+print(string.format("   test rotation accuracy %.3f", rot_acc))
+
+local few = ssl.balanced_subset(train_ds, 100, opts.seed)
+mg.manual_seed(opts.seed)
+local probe = ssl.linear_probe(rotnet.trunk, few, test_ds)
+mg.manual_seed(opts.seed)
+local scratch = ssl.fine_tune(ssl.conv_trunk, nil, few, test_ds, { steps = 300 })
+print(string.format("   100 labels: linear probe on rotation features %.3f, same CNN from scratch %.3f\n", probe, scratch))
+
+---------------------------------------------------------------- 2. attacks
+print("2. Adversarial examples: a normal and an adversarially trained classifier")
+local function classifier()
+  local trunk, dim = ssl.conv_trunk(1)
+  return ssl.TrunkHead(trunk, ssl.mlp_head(dim, 10))
+end
+
+-- fit(model, epochs, desc, method): Adam on the training loss of
+-- attack.training_loss ("normal" or "pgd"). PGD training grows its radius
+-- from 0 to eps_train over the first half of the epochs: from scratch at
+-- the full radius the network stays at chance.
+local eps_train = opts.data == "fashion" and 0.1 or 0.3
+local function fit(model, epochs, desc, method)
+  local o = mg.optim.Adam(model:parameters(), { lr = 1e-3 })
+  local batches, warmup = #loader, math.max(1, epochs / 2)
+  for epoch = 1, epochs do
+    local progress = train.Progress { total = batches, desc = string.format("   %s epoch %d/%d", desc, epoch, epochs), unit = "img" }
+    local b = 0
+    for x, y in loader:iter() do
+      local eps = eps_train * math.min(1, (epoch - 1 + b / batches) / warmup)
+      local loss = attack.training_loss(model, x, y, { method = method, eps = eps, steps = 7 })
+      o:zero_grad()
+      loss:backward()
+      o:step()
+      b = b + 1
+      progress:update(1, #x, { loss = loss:item(), eps = method == "pgd" and eps or nil })
+    end
+    progress:close()
+  end
+  model:eval()
+  return model
+end
+
+local normal = fit(classifier(), opts.epochs + 2, "normal training", "normal")
+local robust = fit(classifier(), opts.adv_epochs, "PGD training", "pgd")
+
+local eval_ds = mg.data.TensorDataset(test_ds.images:narrow(1, 1, math.min(opts.attack_limit, #test_ds)),
+  test_ds.labels:narrow(1, 1, math.min(opts.attack_limit, #test_ds)))
+local eval_loader = mg.data.DataLoader(eval_ds, { batch_size = 250 })
+local eps_list = opts.data == "fashion" and { 0.05, 0.1, 0.2 } or { 0.1, 0.2, 0.3 }
+local attacks = { { name = "fgsm" }, { name = "pgd", steps = 20, restarts = 1 } }
+local results = {}
+for _, m in ipairs({ { "normal", normal }, { "PGD-trained", robust } }) do
+  results[#results + 1] = { name = m[1], r = attack.evaluate(m[2], eval_loader, { eps = eps_list, attacks = attacks }) }
+end
+local header = string.format("   %-12s %7s", "model", "clean")
+for _, e in ipairs(eps_list) do header = header .. string.format("  FGSM@%.2f  PGD@%.2f", e, e) end
+print(header)
+for _, row in ipairs(results) do
+  local line = string.format("   %-12s %7.3f", row.name, row.r.clean)
+  for i = 1, #eps_list do line = line .. string.format("  %9.3f  %8.3f", row.r.by_eps[i].fgsm, row.r.by_eps[i].pgd) end
+  print(line)
+end
+
+-- Clean images, PGD adversarial versions and the perturbation, for the
+-- normal model; predictions under each image.
+local x, y = eval_ds.images:narrow(1, 1, 10), eval_ds.labels:narrow(1, 1, 10)
+local eps_show = eps_list[#eps_list]
+local adv = attack.pgd(normal, x, y, { eps = eps_show, steps = 20 })
+local function preds(model, imgs)
+  local p = mg.no_grad(function() return model(imgs):argmax(2) end):totable()
+  local caps, cols, truth = {}, {}, y:totable()
+  for i, c in ipairs(p) do
+    caps[i] = train_ds.classes[c]
+    cols[i] = c == truth[i] and "black" or "red"
+  end
+  return caps, cols
+end
+local clean_caps, clean_cols = preds(normal, x)
+local adv_caps, adv_cols = preds(normal, adv)
+local adv_png = viz.image_rows({
+  { label = "clean", images = x, captions = clean_caps, caption_colors = clean_cols },
+  { label = string.format("PGD eps %.2f", eps_show), images = adv, captions = adv_caps, caption_colors = adv_cols },
+  { label = "perturbation", images = adv - x, cmap = "diverging", normalize = "symmetric" },
+}, opts.out .. "/adversarial.png", { scale = 2, title = "normal classifier: predictions (red: wrong)" })
+
+local seconds = mg.clock() - started
+print(string.format("\npictures:\n   %s\n   %s\ndone in %.0f s", rot_png, adv_png, seconds))
+print(mg.json.encode({
+  example = "demo", data = opts.data, train_images = #train_ds, rotation_test_acc = rot_acc,
+  probe_100 = probe, scratch_100 = scratch,
+  attacks = { eps = eps_list, normal = results[1].r, pgd_trained = results[2].r },
+  pictures = { rot_png, adv_png }, seconds = seconds,
+}))

@@ -1,0 +1,401 @@
+-- Domain adaptation: a labelled source domain, an unlabelled shifted target
+-- domain, and domain-adversarial training (DANN, Ganin et al. 2016) that
+-- learns features the label head can use but a domain head cannot tell
+-- apart, through a gradient reversal layer.
+--
+-- The target domain (mg.da.shift, recipe version 1), in the spirit of
+-- MNIST-M, built from real images only. For digit image d (MNIST, [0, 1]):
+--   1. texture: a Fashion-MNIST image t picked uniformly at random from the
+--      texture set; a square window of side 28 / z (zoom z uniform in
+--      [zoom_min, zoom_max] = [1.5, 2.5]) placed uniformly at random inside
+--      the central region [margin, 28 - margin] of t (margin 4, where the
+--      garments have their fabric), resampled to 28x28 with bilinear
+--      interpolation (sample points at pixel centres), and scaled by a
+--      contrast c uniform in [contrast_min, contrast_max] = [0.3, 0.8];
+--   2. blend: x = |d - c * texture|, MNIST-M's |digit - photo patch|: the
+--      strokes invert the texture beneath them, so they are light on dark
+--      fabric and darker than light fabric;
+--   3. invert: with probability `invert` (0 by default), x = 1 - x.
+-- Values stay in [0, 1]; the label is the digit's. The random choices are
+-- drawn in this order from mg.manual_seed(seed) (texture index, zoom,
+-- window row, window column, contrast, inversion), with the global RNG
+-- state saved and restored around them: the same seed and inputs give the
+-- same images whatever ran before.
+--
+-- The domains of examples/dann.lua: the MNIST training digits are split in
+-- two halves (split_halves): the first half is the labelled source set;
+-- the second half, shifted with Fashion-MNIST training images as textures
+-- (seed s), is the target training set, whose labels only the target-
+-- trained upper bound reads. Test sets: the MNIST test digits (source) and
+-- the same digits shifted with Fashion-MNIST test images (seed s + 1).
+--
+-- The model (Ganin et al.'s MNIST network): feature extractor
+-- Conv(1,32,5)+ReLU, MaxPool(2), Conv(32,48,5)+ReLU, MaxPool(2), Flatten
+-- (768 features); label head Linear(768,100)+ReLU, Linear(100,100)+ReLU,
+-- Linear(100,10); domain head behind nn.GradientReversal:
+-- Linear(768,100)+ReLU [+Dropout], Linear(100,1) (logit of "target").
+-- Schedules over training progress p in [0, 1]: lambda_p = 2 / (1 +
+-- exp(-10 p)) - 1 for the reversal, lr_p = lr0 / (1 + 10 p)^0.75 for SGD.
+local mg = require "moongrad"
+local nn = mg.nn
+
+local M = {}
+
+M.RECIPE = {
+  version = 1, zoom_min = 1.5, zoom_max = 2.5, margin = 4, contrast_min = 0.3, contrast_max = 0.8, invert = 0,
+  text = "x = |digit - c * texture|: texture a bilinear zoom (x1.5-2.5) of a random window in the central 20x20 "
+    .. "of a random Fashion-MNIST image, contrast c uniform in [0.3, 0.8]; x = 1 - x with probability invert (0)",
+}
+
+local function check_images(x, who, what)
+  if not mg.is_tensor(x) or x.dtype ~= "float32" or x:dim() ~= 4 or x:size(2) ~= 1 then
+    error(string.format("%s: %s must be a float32 Tensor [N, 1, H, W], got %s", who, what,
+      mg.is_tensor(x) and (x.dtype .. " [" .. table.concat(x:shape(), ", ") .. "]") or type(x)), 3)
+  end
+end
+
+local CHUNK = 1024 -- digits shifted at a time
+
+-- Runs fn() with the global RNG seeded by seed; restores the state after.
+local function with_seed(seed, fn)
+  local saved = mg.get_rng_state()
+  mg.manual_seed(seed)
+  local results = table.pack(pcall(fn))
+  mg.set_rng_state(saved)
+  if not results[1] then error(results[2], 0) end
+  return table.unpack(results, 2, results.n)
+end
+
+--- shift(digits, textures, {seed = 0, zoom_min, zoom_max, margin,
+-- contrast_min, contrast_max, invert})
+-- -> images [N, 1, H, W] in [0, 1], info {texture = int64 [N] (1-based
+-- index into textures), inverted = float32 [N] of 0/1}.
+-- digits: float32 [N, 1, H, W] in [0, 1]; textures: float32 [M, 1, H, W]
+-- of the same H, W. Defaults are M.RECIPE's (see the file header).
+function M.shift(digits, textures, opts)
+  opts = opts or {}
+  check_images(digits, "da.shift", "digits")
+  check_images(textures, "da.shift", "textures")
+  local n, h, w = digits:size(1), digits:size(3), digits:size(4)
+  if textures:size(3) ~= h or textures:size(4) ~= w then
+    error(string.format("da.shift: textures are %dx%d, digits %dx%d", textures:size(3), textures:size(4), h, w), 2)
+  end
+  local m = textures:size(1)
+  if n < 1 or m < 1 then error(string.format("da.shift: expected digits and textures, got %d and %d images", n, m), 2) end
+  local zmin, zmax = opts.zoom_min or M.RECIPE.zoom_min, opts.zoom_max or M.RECIPE.zoom_max
+  local margin = opts.margin or M.RECIPE.margin
+  local pinv = opts.invert or M.RECIPE.invert
+  local cmin, cmax = opts.contrast_min or M.RECIPE.contrast_min, opts.contrast_max or M.RECIPE.contrast_max
+  if not (zmin >= 1 and zmax >= zmin) then
+    error(string.format("da.shift: expected 1 <= zoom_min <= zoom_max, got %g, %g", zmin, zmax), 2)
+  end
+  if not (margin >= 0 and 2 * margin < math.min(h, w)) then
+    error(string.format("da.shift: margin must be in [0, %d), got %g", math.min(h, w) // 2, margin), 2)
+  end
+  if not (pinv >= 0 and pinv <= 1) then error("da.shift: invert must be a probability in [0, 1], got " .. pinv, 2) end
+
+  if not (cmin >= 0 and cmax >= cmin and cmax <= 1) then
+    error(string.format("da.shift: expected 0 <= contrast_min <= contrast_max <= 1, got %g, %g", cmin, cmax), 2)
+  end
+
+  -- every random choice first, in a fixed order, so results do not depend
+  -- on the chunking below
+  local pick, inv_zoom, uy, ux, contrast, inverted = with_seed(opts.seed or 0, function()
+    return mg.randint(0, m, { n }),                             -- 0-based texture index
+      1 / (mg.rand(n) * (zmax - zmin) + zmin),
+      mg.rand(n), mg.rand(n),                                    -- window position
+      mg.rand(n) * (cmax - cmin) + cmin,
+      mg.rand(n):lt(pinv):float()
+  end)
+  -- window of side h / zoom, w / zoom inside the central region: its corner
+  local ry, rx = h - 2 * margin, w - 2 * margin
+  local oy = (uy * (ry - inv_zoom * h)):clamp(0, ry) + margin
+  local ox = (ux * (rx - inv_zoom * w)):clamp(0, rx) + margin
+  local gy = (mg.arange(h):float() + 0.5):view(1, h, 1)         -- pixel centres
+  local gx = (mg.arange(w):float() + 0.5):view(1, 1, w)
+  local flat = textures:contiguous():view(-1)
+  local parts = {}
+  for s = 1, n, CHUNK do -- in chunks: the index tensors are 8 bytes a pixel
+    local k = math.min(CHUNK, n - s + 1)
+    local function part(t) return t:narrow(1, s, k):view(k, 1, 1) end
+    -- sample points: corner + (pixel centre) / zoom - half a pixel, clamped
+    local sy = (part(oy) + gy * part(inv_zoom) - 0.5):clamp(0, h - 1) -- [k, h, 1]
+    local sx = (part(ox) + gx * part(inv_zoom) - 0.5):clamp(0, w - 1) -- [k, 1, w]
+    local y0, x0 = sy:long(), sx:long()                         -- floor (values >= 0)
+    local fy, fx = sy - y0:float(), sx - x0:float()
+    local y1, x1 = (y0 + 1):clamp(0, h - 1):long(), (x0 + 1):clamp(0, w - 1):long()
+    local base = part(pick) * (h * w) + 1                       -- 1-based flat index
+    local function at(yy, xx)
+      return flat:index_select(1, (base + yy * w + xx):view(-1)):view(k, h, w)
+    end
+    local top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx
+    local bottom = at(y1, x0) * (1 - fx) + at(y1, x1) * fx
+    local texture = ((top * (1 - fy) + bottom * fy) * part(contrast)):view(k, 1, h, w)
+    local x = (digits:narrow(1, s, k) - texture):abs()
+    local flip = inverted:narrow(1, s, k):view(k, 1, 1, 1)
+    parts[#parts + 1] = (x + flip * (1 - 2 * x)):clamp(0, 1)   -- 1 - x where flipped
+  end
+  local x = #parts == 1 and parts[1] or mg.cat(parts, 1)
+  return x, { texture = pick + 1, inverted = inverted }
+end
+
+--- split_halves(ds) -> first, second: two TensorDatasets, the first
+-- ceil(N/2) and the last floor(N/2) samples of ds (images and labels).
+function M.split_halves(ds)
+  local n = #ds.images
+  if n < 2 then error("da.split_halves: need at least 2 samples, got " .. n, 2) end
+  local a = (n + 1) // 2
+  local first = mg.data.TensorDataset(ds.images:narrow(1, 1, a), ds.labels:narrow(1, 1, a))
+  local second = mg.data.TensorDataset(ds.images:narrow(1, a + 1, n - a), ds.labels:narrow(1, a + 1, n - a))
+  first.classes, second.classes = ds.classes, ds.classes
+  return first, second
+end
+
+--- target_domain(ds, textures, opts) -> TensorDataset of ds's images
+-- shifted by M.shift(ds.images, textures, opts), with ds's labels (for
+-- evaluation and the upper bound only); fields classes, inverted, texture.
+function M.target_domain(ds, textures, opts)
+  local images, info = M.shift(ds.images, textures, opts)
+  local out = mg.data.TensorDataset(images, ds.labels)
+  out.name, out.classes = "target", ds.classes
+  out.texture, out.inverted = info.texture, info.inverted
+  return out
+end
+
+-- ---- schedules ------------------------------------------------------------------
+
+--- lambda_schedule(p [, gamma = 10]) -> 2 / (1 + exp(-gamma p)) - 1: the
+-- reversal factor at training progress p in [0, 1] (0 at the start, near
+-- 1 at the end), which keeps the domain head's noisy early signal small.
+function M.lambda_schedule(p, gamma)
+  return 2 / (1 + math.exp(-(gamma or 10) * p)) - 1
+end
+
+--- lr_schedule(p, {lr = 0.01, alpha = 10, beta = 0.75}) -> lr / (1 +
+-- alpha p)^beta, Ganin et al.'s annealing for SGD.
+function M.lr_schedule(p, opts)
+  opts = opts or {}
+  return (opts.lr or 0.01) / (1 + (opts.alpha or 10) * p) ^ (opts.beta or 0.75)
+end
+
+-- ---- model -----------------------------------------------------------------------
+
+--- feature_extractor({channels = {32, 48}, batch_norm = false}) -> module,
+-- feature size (48 * 4 * 4 = 768 for 28x28 inputs): Conv(1,c1,5)+ReLU,
+-- MaxPool(2), Conv(c1,c2,5)+ReLU, MaxPool(2), Flatten; batch_norm puts a
+-- BatchNorm2d after each convolution.
+function M.feature_extractor(opts)
+  opts = opts or {}
+  local c = opts.channels or { 32, 48 }
+  local layers = {}
+  local function add(m) layers[#layers + 1] = m end
+  add(nn.Conv2d(1, c[1], 5)); if opts.batch_norm then add(nn.BatchNorm2d(c[1])) end
+  add(nn.ReLU()); add(nn.MaxPool2d(2))
+  add(nn.Conv2d(c[1], c[2], 5)); if opts.batch_norm then add(nn.BatchNorm2d(c[2])) end
+  add(nn.ReLU()); add(nn.MaxPool2d(2)); add(nn.Flatten())
+  return nn.Sequential(layers), c[2] * 4 * 4
+end
+
+--- label_head(dim, classes = 10, hidden = 100): two hidden ReLU layers.
+function M.label_head(dim, classes, hidden)
+  hidden = hidden or 100
+  return nn.Sequential {
+    nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, classes or 10),
+  }
+end
+
+--- domain_head(dim, hidden = 100, dropout = 0) -> Linear(dim,hidden)+ReLU
+-- [+Dropout], Linear(hidden,1): one logit, "the input is from the target
+-- domain".
+function M.domain_head(dim, hidden, dropout)
+  hidden = hidden or 100
+  local layers = { nn.Linear(dim, hidden), nn.ReLU() }
+  if dropout and dropout > 0 then layers[#layers + 1] = nn.Dropout(dropout) end
+  layers[#layers + 1] = nn.Linear(hidden, 1)
+  return nn.Sequential(layers)
+end
+
+--- DANN{classes = 10, label_hidden = 100, domain_hidden = 100, lambda = 0,
+-- channels = {32, 48}, batch_norm = false}:
+-- fields features, classifier, reverse (nn.GradientReversal), domain.
+-- model(x) -> class logits [N, classes]; model:domain_logits(f) -> [N]
+-- for features f (through the reversal layer); model:forward_all(x) ->
+-- class logits, domain logits, features.
+local DANN = nn.Module:extend("da.DANN")
+M.DANN = DANN
+
+function DANN:init(opts)
+  nn.Module.init(self)
+  opts = opts or {}
+  local features, dim = M.feature_extractor { channels = opts.channels, batch_norm = opts.batch_norm }
+  if opts.bottleneck then -- a Linear+ReLU layer ending the extractor: alignment of a smaller code
+    features = nn.Sequential { features, nn.Linear(dim, opts.bottleneck), nn.ReLU() }
+    dim = opts.bottleneck
+  end
+  self.features = features
+  self.classifier = M.label_head(dim, opts.classes or 10, opts.label_hidden)
+  self.reverse = nn.GradientReversal(opts.lambda or 0)
+  self.domain = M.domain_head(dim, opts.domain_hidden, opts.domain_dropout)
+  self.center = opts.center or 0
+end
+
+-- features(x): the feature extractor's output (inputs shifted by -center).
+function DANN:extract(x)
+  if self.center ~= 0 then x = x - self.center end
+  return self.features(x)
+end
+
+function DANN:forward(x) return self.classifier(self:extract(x)) end
+
+function DANN:domain_logits(f) return self.domain(self.reverse(f)):view(-1) end
+
+function DANN:forward_all(x)
+  local f = self:extract(x)
+  return self.classifier(f), self:domain_logits(f), f
+end
+
+--- set_lambda(lambda): the reversal factor.
+function DANN:set_lambda(lambda) self.reverse:set_lambda(lambda) end
+
+-- ---- training ----------------------------------------------------------------------
+
+--- accuracy(model, ds [, batch_size = 500]) -> fraction of ds's images
+-- whose argmax class is the label; model in eval mode meanwhile.
+function M.accuracy(model, ds, batch_size)
+  batch_size = batch_size or 500
+  local was = model.training
+  model:eval()
+  local correct = 0
+  mg.no_grad(function()
+    for s = 1, #ds.images, batch_size do
+      local k = math.min(batch_size, #ds.images - s + 1)
+      correct = correct + model(ds.images:narrow(1, s, k)):argmax(2):eq(ds.labels:narrow(1, s, k)):sum():item()
+    end
+  end)
+  if was then model:train() end
+  return correct / #ds.images
+end
+
+local METHODS = { source = true, dann = true, target = true }
+
+--- default_lr(optimizer) -> 0.01 for "sgd" (Ganin et al.), 2e-4 for "adam".
+function M.default_lr(optimizer) return optimizer == "sgd" and 0.01 or 2e-4 end
+
+--- features(model, images [, batch_size = 500]) -> [N, D] features of a
+-- DANN model (model:extract) in eval mode, without recording gradients.
+function M.features(model, images, batch_size)
+  batch_size = batch_size or 500
+  local was = model.training
+  model:eval()
+  local parts = {}
+  mg.no_grad(function()
+    for s = 1, #images, batch_size do
+      parts[#parts + 1] = model:extract(images:narrow(1, s, math.min(batch_size, #images - s + 1)))
+    end
+  end)
+  if was then model:train() end
+  return #parts == 1 and parts[1] or mg.cat(parts, 1)
+end
+
+--- train(method, model, sets, opts) -> history
+-- method: "source" (labelled source only), "dann" (labelled source +
+-- unlabelled target images with the domain loss behind the reversal
+-- layer), or "target" (labelled target: the upper bound).
+-- sets: source (images, labels), target (images; labels read only by
+-- "target"), optional eval = {name = dataset, ...} measured every epoch.
+-- opts: epochs (10), batch_size (64 per domain), optimizer ("sgd": momentum
+-- 0.9 and the annealed lr_schedule; "adam": constant lr), lr
+-- (default_lr(optimizer)), lambda_max (1: the schedule's factor), gamma (10),
+-- domain_weight (1), on_step(step, total, metrics), on_epoch(epoch, record).
+-- An epoch is one pass over the labelled set (the target set for "target");
+-- the unlabelled target images are drawn in a cycle beside it.
+-- history: list per epoch of {epoch, loss, acc, domain_loss, domain_acc,
+-- lambda, lr, [eval name] = accuracy}.
+function M.train(method, model, sets, opts)
+  if not METHODS[method] then
+    error("da.train: method must be \"source\", \"dann\" or \"target\", got " .. tostring(method), 2)
+  end
+  opts = opts or {}
+  local epochs, bs = opts.epochs or 10, opts.batch_size or 64
+  local kind = opts.optimizer or "sgd"
+  local lr0 = opts.lr or M.default_lr(kind)
+  local opt
+  if kind == "sgd" then
+    opt = mg.optim.SGD(model:parameters(), { lr = lr0, momentum = opts.momentum or 0.9 })
+  elseif kind == "adam" then
+    opt = mg.optim.Adam(model:parameters(), { lr = lr0 })
+  else
+    error("da.train: optimizer must be \"sgd\" or \"adam\", got " .. tostring(kind), 2)
+  end
+  local labelled = method == "target" and sets.target or sets.source
+  local loader = mg.data.DataLoader(labelled, { batch_size = bs, shuffle = true, drop_last = #labelled.images >= bs })
+  local unlabelled, target_iter
+  if method == "dann" then
+    -- only the images: the target labels never reach DANN
+    unlabelled = mg.data.DataLoader(mg.data.TensorDataset(sets.target.images),
+      { batch_size = bs, shuffle = true, drop_last = #sets.target.images >= bs })
+  end
+  local function next_target()
+    local x = target_iter and target_iter()
+    if not x then target_iter = unlabelled:iter(); x = target_iter() end
+    return x
+  end
+  local total, step = epochs * #loader, 0
+  local lambda_max, gamma, dw = opts.lambda_max or 1, opts.gamma or 10, opts.domain_weight or 1
+  local history = {}
+  model:train()
+  for epoch = 1, epochs do
+    local sum, hits, count, dsum, dhits, dcount = 0, 0, 0, 0, 0, 0
+    local lambda, lr = 0, lr0
+    for x, y in loader:iter() do
+      local p = step / total
+      if kind == "sgd" then
+        lr = M.lr_schedule(p, { lr = lr0 })
+        for _, g in ipairs(opt.param_groups) do g.lr = lr end
+      end
+      local loss, logits, closs
+      if method == "dann" then
+        lambda = lambda_max * M.lambda_schedule(p, gamma)
+        model:set_lambda(lambda)
+        local xt = next_target()
+        local ns, nt = #x, #xt
+        local f = model:extract(mg.cat({ x, xt }, 1))
+        logits = model.classifier(f:narrow(1, 1, ns))
+        closs = mg.cross_entropy(logits, y)
+        local dlogits = model:domain_logits(f)
+        local dlabels = mg.cat({ mg.zeros(ns), mg.ones(nt) }, 1)
+        local dloss = mg.binary_cross_entropy_with_logits(dlogits, dlabels)
+        loss = closs + dloss * dw
+        local dl = dloss:item()
+        dsum, dcount = dsum + dl * (ns + nt), dcount + ns + nt
+        dhits = dhits + dlogits:detach():gt(0):float():eq(dlabels):sum():item()
+      else
+        logits = model(x)
+        closs = mg.cross_entropy(logits, y)
+        loss = closs
+      end
+      opt:zero_grad()
+      loss:backward()
+      opt:step()
+      step = step + 1
+      local l = closs:item()
+      sum, count = sum + l * #x, count + #x
+      hits = hits + logits:detach():argmax(2):eq(y):sum():item()
+      if opts.on_step then
+        opts.on_step(step, total, { loss = sum / count, acc = hits / count,
+          domain_acc = dcount > 0 and dhits / dcount or nil, lambda = method == "dann" and lambda or nil })
+      end
+    end
+    local record = { epoch = epoch, loss = sum / count, acc = hits / count, lr = lr }
+    if method == "dann" then
+      record.domain_loss, record.domain_acc, record.lambda = dsum / dcount, dhits / dcount, lambda
+    end
+    for name, ds in pairs(sets.eval or {}) do record[name] = M.accuracy(model, ds) end
+    history[#history + 1] = record
+    if opts.on_epoch then opts.on_epoch(epoch, record) end
+  end
+  model:eval()
+  return history
+end
+
+return M

@@ -1,0 +1,62 @@
+-- Smoke run of examples/adversarial.lua: every method trains for one epoch
+-- on 64 images, is attacked, and the JSON line and the pictures come out.
+local H = require "helpers"
+local mg = H.mg
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  mg.mkdir(d)
+  return d
+end
+
+local function is_png(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local head = f:read(8)
+  f:close()
+  return head == "\137PNG\r\n\26\n"
+end
+
+describe("examples/adversarial.lua", function()
+  it("runs in smoke mode and prints its figures as the last line of JSON", function()
+    local dir = tmpdir()
+    local out, code = H.run(H.bin .. " examples/adversarial.lua --limit 64 --epochs 1 --batch-size 32" ..
+      " --eval-limit 8 --test-limit 32 --eval-steps 2 --restarts 2 --pgd-steps 1 --ga-steps 2 --threads 1 --out " .. dir)
+    assert.are.equal(0, code, out)
+    local last = out:match("([^\n]+)\n*$")
+    local r = mg.json.decode(last)
+    assert.are.equal("adversarial", r.example)
+    assert.are.equal(64, r.train_images)
+    assert.are.equal(8, r.eval_images)
+    assert.are.same({ 0.1, 0.2, 0.3 }, r.eps)
+    assert.are.equal(0.3, r.train_eps)
+    local names = {}
+    for i, m in ipairs(r.methods) do
+      names[i] = m.method
+      assert.is_true(m.test_acc >= 0 and m.test_acc <= 1)
+      assert.are.equal(3, #m.fgsm)
+      assert.are.equal(3, #m.pgd)
+      for k = 1, 3 do
+        assert.is_true(m.pgd[k] <= m.clean and m.fgsm[k] <= m.clean, m.method)
+        assert.is_true(m.robust[k] <= math.min(m.pgd[k], m.fgsm[k]), m.method)
+      end
+    end
+    assert.are.same({ "normal", "seed", "fast", "pgd", "trades" }, names)
+    local ga = r.methods[1].gradient_ascent
+    assert.are.equal(2, ga.steps)
+    assert.is_true(ga.accuracy >= 0 and ga.accuracy <= 1 and ga.mean_linf >= 0)
+    assert.are.equal(6, #r.pictures)
+    for _, p in ipairs(r.pictures) do assert.is_true(is_png(p), p) end
+    assert.truthy(out:find("method%s+clean%s+FGSM 0.1"), "the table is missing")
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("rejects an unknown method", function()
+    local dir = tmpdir()
+    local out, code = H.run(H.bin .. " examples/adversarial.lua --methods normal,free --out " .. dir)
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.are_not.equal(0, code)
+    assert.truthy(out:find("unknown method 'free'", 1, true), out)
+  end)
+end)
