@@ -485,7 +485,25 @@ static int starts_with_option(const char *a, const char *name) {
     return 1;                                               /* -e, -ecode */
 }
 
+/* OpenMP workers that wait for the next parallel region spin before they
+ * sleep. libgomp's default spin (300,000 rounds, a few hundred microseconds)
+ * hands work over fastest on an idle machine, but when other processes want
+ * the cores the spinners take the time slices of the thread with the work,
+ * and a 2-thread training step runs 10 to 50 times slower. A short spin
+ * keeps the quick hand-off between the many small kernels of a step and
+ * lets idle workers sleep. libgomp reads the setting once, when it is
+ * loaded (before main), so the host sets it and starts itself again; a
+ * setting of the user's own (GOMP_SPINCOUNT or OMP_WAIT_POLICY) wins. */
+#define OPENMP_SPIN_COUNT "10000"
+
+static void limit_openmp_spinning(char **argv) {
+    if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("GOMP_SPINCOUNT", OPENMP_SPIN_COUNT, 1) != 0) return;
+    execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
+}
+
 int main(int argc, char **argv) {
+    limit_openmp_spinning(argv);
     int script = 0, interactive = 0, has_e = 0, version = 0;
     int i;
     /* first pass: find the script, check the options, apply the settings */
