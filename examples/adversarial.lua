@@ -68,14 +68,9 @@ local eps_list = opts.eps ~= "" and number_list(opts.eps, "--eps")
   or (opts.data == "fashion" and { 0.05, 0.1, 0.15 } or { 0.1, 0.2, 0.3 })
 local train_eps = opts.train_eps > 0 and opts.train_eps or (opts.data == "fashion" and 0.1 or 0.3)
 
-mg.manual_seed(opts.seed)
-if opts.threads > 0 then mg.set_num_threads(opts.threads) end
-mg.mkdir(opts.out)
-local started = mg.clock()
+local started = mg.cli.start(opts)
 
-local load = opts.data == "fashion" and mg.data.fashion_mnist or mg.data.mnist
-local train_ds = load { split = "train", limit = opts.limit > 0 and opts.limit or nil }
-local test_ds = load { split = "test", limit = opts.test_limit > 0 and opts.test_limit or nil }
+local train_ds, test_ds = mg.cli.datasets(opts)
 local eval_n = opts.eval_limit > 0 and math.min(opts.eval_limit, #test_ds) or #test_ds
 local classes = test_ds.classes or {}
 

@@ -27,14 +27,9 @@ local opts = mg.cli.parse(arg, mg.cli.common("autoencoder",
     { "test-limit", 0, "use only the first N test images (0: all)" },
   }))
 
-mg.manual_seed(opts.seed)
-if opts.threads > 0 then mg.set_num_threads(opts.threads) end
-mg.mkdir(opts.out)
-local started = mg.clock()
+local started = mg.cli.start(opts)
 
-local load = opts.data == "fashion" and mg.data.fashion_mnist or mg.data.mnist
-local train_ds = load { split = "train", limit = opts.limit > 0 and opts.limit or nil }
-local test_ds = load { split = "test", limit = opts.test_limit > 0 and opts.test_limit or nil }
+local train_ds, test_ds = mg.cli.datasets(opts)
 local n_test = #test_ds.labels
 
 local kinds = opts.model == "all" and { "ae", "denoise", "vae" } or { opts.model }

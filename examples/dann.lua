@@ -43,10 +43,7 @@ for m in opts.method:gmatch("[^,%s]+") do
 end
 if #methods == 0 then error("dann: --method names no method", 0) end
 
-mg.manual_seed(opts.seed)
-if opts.threads > 0 then mg.set_num_threads(opts.threads) end
-mg.mkdir(opts.out)
-local started = mg.clock()
+local started = mg.cli.start(opts)
 
 -- Domains. Source: the first half of the training digits; target: the
 -- second half, shifted with Fashion-MNIST training images as textures.

@@ -13,15 +13,10 @@ local opts = mg.cli.parse(arg, mg.cli.common("demo", "A short tour of what moong
   { "adv-epochs", 8, "epochs of the adversarially trained classifier" },
   { "attack-limit", 500, "test images attacked" },
 }))
-mg.manual_seed(opts.seed)
-if opts.threads > 0 then mg.set_num_threads(opts.threads) end
-mg.mkdir(opts.out)
-local started = mg.clock()
+local started = mg.cli.start(opts)
 
 -- The bundled sample keeps the demo short and the same on every machine.
-local load = opts.data == "fashion" and mg.data.fashion_mnist or mg.data.mnist
-local train_ds = load { split = "train", limit = opts.limit > 0 and opts.limit or nil, source = "sample" }
-local test_ds = load { split = "test", source = "sample" }
+local train_ds, test_ds = mg.cli.datasets(opts, { source = "sample" })
 print(string.format("moongrad demo on %d %s training images, %d test images (%d threads)\n",
   #train_ds, train_ds.name, #test_ds, mg.get_num_threads()))
 

@@ -51,14 +51,9 @@ for key, least in pairs({ sample_every = 1, fid_samples = 2, noise_dim = 1, widt
   end
 end
 
-mg.manual_seed(opts.seed)
-if opts.threads > 0 then mg.set_num_threads(opts.threads) end
-mg.mkdir(opts.out)
-local started = mg.clock()
+local started = mg.cli.start(opts)
 
-local load = opts.data == "fashion" and mg.data.fashion_mnist or mg.data.mnist
-local train_ds = load { split = "train", limit = opts.limit > 0 and opts.limit or nil }
-local test_ds = load { split = "test", limit = opts.test_limit > 0 and opts.test_limit or nil }
+local train_ds, test_ds = mg.cli.datasets(opts)
 local classes = train_ds.classes
 
 local settings = gan.MODELS[opts.model]

@@ -18,14 +18,9 @@ local opts = mg.cli.parse(arg, mg.cli.common("rotnet",
     { "test-limit", 0, "use only the first N test images (0: all)" },
   }))
 
-mg.manual_seed(opts.seed)
-if opts.threads > 0 then mg.set_num_threads(opts.threads) end
-mg.mkdir(opts.out)
-local started = mg.clock()
+local started = mg.cli.start(opts)
 
-local load = opts.data == "fashion" and mg.data.fashion_mnist or mg.data.mnist
-local train_ds = load { split = "train", limit = opts.limit > 0 and opts.limit or nil }
-local test_ds = load { split = "test", limit = opts.test_limit > 0 and opts.test_limit or nil }
+local train_ds, test_ds = mg.cli.datasets(opts)
 
 -- Pretext training: each batch of B images becomes 4B rotated images.
 local model = ssl.RotNet(4)

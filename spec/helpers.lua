@@ -128,4 +128,21 @@ function H.run(cmd)
   return out, code
 end
 
+-- A fresh empty folder under the system's temporary folder.
+function H.tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  mg.mkdir(d)
+  return d
+end
+
+-- True when the file at path starts with the PNG signature.
+function H.is_png(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local head = f:read(8)
+  f:close()
+  return head == "\137PNG\r\n\26\n"
+end
+
 return H

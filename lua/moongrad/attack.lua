@@ -375,6 +375,18 @@ local function iter_defaults(o, steps, alpha_factor)
   return o
 end
 
+-- BIM and MI-FGSM: iterations from the clean images; the strongest point
+-- per image, or the last iterate with keep_best = false.
+local function from_clean(model, images, labels, o)
+  return attack_context(model, function()
+    local target = resolve_target(model, images, labels, o)
+    if o.keep_best == false then return iterate(model, images, labels, target, o, images:clone()) end
+    local best = {}
+    iterate(model, images, labels, target, o, images:clone(), best)
+    return best.x
+  end)
+end
+
 --- bim(model, images, labels, opts) -> adversarial images.
 -- The basic iterative method: FGSM steps of size alpha from the clean
 -- image, each projected back into the eps ball and [0, 1]. Returns per
@@ -384,13 +396,7 @@ end
 function M.bim(model, images, labels, opts)
   local o = iter_defaults(check_args("bim", model, images, labels, opts), 10, 1)
   check_pixels("bim", images)
-  return attack_context(model, function()
-    local target = resolve_target(model, images, labels, o)
-    if o.keep_best == false then return iterate(model, images, labels, target, o, images:clone()) end
-    local best = {}
-    iterate(model, images, labels, target, o, images:clone(), best)
-    return best.x
-  end)
+  return from_clean(model, images, labels, o)
 end
 
 --- mifgsm(model, images, labels, opts) -> adversarial images.
@@ -401,13 +407,7 @@ function M.mifgsm(model, images, labels, opts)
   local o = iter_defaults(check_args("mifgsm", model, images, labels, opts), 10, 1)
   check_pixels("mifgsm", images)
   o.decay = o.decay or 1.0
-  return attack_context(model, function()
-    local target = resolve_target(model, images, labels, o)
-    if o.keep_best == false then return iterate(model, images, labels, target, o, images:clone()) end
-    local best = {}
-    iterate(model, images, labels, target, o, images:clone(), best)
-    return best.x
-  end)
+  return from_clean(model, images, labels, o)
 end
 
 --- pgd(model, images, labels, opts) -> adversarial images.

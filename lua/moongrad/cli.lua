@@ -109,4 +109,30 @@ function M.common(name, description, defaults, extra)
   return spec
 end
 
+--- start(opts) -> the clock at the start: what every example does first
+-- with the common options: seed the RNG, set the thread count (0: leave
+-- the default) and make the output folder.
+function M.start(opts)
+  local mg = require "moongrad"
+  mg.manual_seed(opts.seed)
+  if opts.threads > 0 then mg.set_num_threads(opts.threads) end
+  mg.mkdir(opts.out)
+  return mg.clock()
+end
+
+--- datasets(opts [, extra]) -> train_ds, test_ds of opts.data ("mnist" or
+-- "fashion"), keeping the first opts.limit training and opts.test_limit
+-- test images when those are > 0; extra (a table) is passed to both
+-- loaders (e.g. {source = "sample"}).
+function M.datasets(opts, extra)
+  local mg = require "moongrad"
+  local load = opts.data == "fashion" and mg.data.fashion_mnist or mg.data.mnist
+  local function args(split, limit)
+    local a = { split = split, limit = (limit or 0) > 0 and limit or nil }
+    for k, v in pairs(extra or {}) do a[k] = v end
+    return a
+  end
+  return load(args("train", opts.limit)), load(args("test", opts.test_limit))
+end
+
 return M

@@ -3,24 +3,9 @@
 local H = require "helpers"
 local mg = H.mg
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  mg.mkdir(d)
-  return d
-end
-
-local function is_png(path)
-  local f = io.open(path, "rb")
-  if not f then return false end
-  local head = f:read(8)
-  f:close()
-  return head == "\137PNG\r\n\26\n"
-end
-
 describe("examples/adversarial.lua", function()
   it("runs in smoke mode and prints its figures as the last line of JSON", function()
-    local dir = tmpdir()
+    local dir = H.tmpdir()
     local out, code = H.run(H.bin .. " examples/adversarial.lua --limit 64 --epochs 1 --batch-size 32" ..
       " --eval-limit 8 --test-limit 32 --eval-steps 2 --restarts 2 --pgd-steps 1 --ga-steps 2 --threads 1 --out " .. dir)
     assert.are.equal(0, code, out)
@@ -47,13 +32,13 @@ describe("examples/adversarial.lua", function()
     assert.are.equal(2, ga.steps)
     assert.is_true(ga.accuracy >= 0 and ga.accuracy <= 1 and ga.mean_linf >= 0)
     assert.are.equal(6, #r.pictures)
-    for _, p in ipairs(r.pictures) do assert.is_true(is_png(p), p) end
+    for _, p in ipairs(r.pictures) do assert.is_true(H.is_png(p), p) end
     assert.truthy(out:find("method%s+clean%s+FGSM 0.1"), "the table is missing")
     os.execute("rm -rf '" .. dir .. "'")
   end)
 
   it("rejects an unknown method", function()
-    local dir = tmpdir()
+    local dir = H.tmpdir()
     local out, code = H.run(H.bin .. " examples/adversarial.lua --methods normal,free --out " .. dir)
     os.execute("rm -rf '" .. dir .. "'")
     assert.are_not.equal(0, code)

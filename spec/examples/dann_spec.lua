@@ -3,24 +3,9 @@
 local H = require "helpers"
 local mg = H.mg
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  mg.mkdir(d)
-  return d
-end
-
-local function is_png(path)
-  local f = io.open(path, "rb")
-  if not f then return false end
-  local head = f:read(8)
-  f:close()
-  return head == "\137PNG\r\n\26\n"
-end
-
 describe("examples/dann.lua", function()
   it("trains source-only, DANN and the target-trained bound and prints its JSON line", function()
-    local dir = tmpdir()
+    local dir = H.tmpdir()
     local out, code = H.run(H.bin .. " examples/dann.lua --limit 64 --test-limit 48 --epochs 1 --batch-size 16"
       .. " --threads 1 --out " .. dir)
     assert.are.equal(0, code, out)
@@ -42,14 +27,14 @@ describe("examples/dann.lua", function()
     assert.is_true(result.results[2].domain_acc >= 0 and result.results[2].domain_acc <= 1)
     assert.is_truthy(out:find("target-trained (bound)", 1, true))
     assert.are.equal(3, #result.pictures)
-    for _, p in ipairs(result.pictures) do assert.is_true(is_png(p), p .. " is not a PNG file") end
+    for _, p in ipairs(result.pictures) do assert.is_true(H.is_png(p), p .. " is not a PNG file") end
     local lines = 0
     for _ in io.lines(dir .. "/metrics.jsonl") do lines = lines + 1 end
     assert.are.equal(3, lines)
   end)
 
   it("rejects an unknown method", function()
-    local out, code = H.run(H.bin .. " examples/dann.lua --method dann,oracle --out " .. tmpdir())
+    local out, code = H.run(H.bin .. " examples/dann.lua --method dann,oracle --out " .. H.tmpdir())
     assert.are_not.equal(0, code)
     assert.is_truthy(out:find("oracle", 1, true), out)
   end)

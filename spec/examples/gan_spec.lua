@@ -4,14 +4,6 @@
 local H = require "helpers"
 local mg = H.mg
 
-local function is_png(path)
-  local f = io.open(path, "rb")
-  if not f then return false end
-  local sig = f:read(8)
-  f:close()
-  return sig == "\137PNG\r\n\26\n"
-end
-
 local function run(dir, model)
   local out, code = H.run(string.format(
     "MOONGRAD_DATA=%s %s examples/gan.lua --model %s --limit 64 --test-limit 64 --epochs 1 --classifier-epochs 1 --width 8 --out %s",
@@ -43,9 +35,9 @@ describe("examples/gan.lua", function()
       assert.is_true(type(r[k]) == "number" and r[k] == r[k], k)
     end
     for _, name in ipairs({ "samples_epoch_001.png", "losses.png", "coverage.png" }) do
-      assert.is_true(is_png(dir .. "/" .. name), name)
+      assert.is_true(H.is_png(dir .. "/" .. name), name)
     end
-    for _, png in ipairs(r.pictures) do assert.is_true(is_png(png), png) end
+    for _, png in ipairs(r.pictures) do assert.is_true(H.is_png(png), png) end
     assert.is_truthy(io.open(dir .. "/metrics.jsonl"))
 
     local m, out2 = run(dir, "mlp")

@@ -4,13 +4,6 @@ local H = require "helpers"
 local mg = H.mg
 local nn = mg.nn
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  mg.mkdir(d)
-  return d
-end
-
 -- A small classifier with dropout (so the RNG matters) on 256 bundled digits.
 local function setup(seed)
   mg.manual_seed(seed)
@@ -40,7 +33,7 @@ describe("train.checkpoint", function()
   after_each(function() mg.set_num_threads(threads) end)
 
   it("resumes bit for bit at an epoch boundary", function()
-    local dir = tmpdir()
+    local dir = H.tmpdir()
     local m1, o1, s1, l1 = setup(5)
     mg.train.fit(m1, l1, { optimizer = o1, scheduler = s1, epochs = 3, progress = false })
     local m2, o2, s2, l2 = setup(5)
@@ -55,7 +48,7 @@ describe("train.checkpoint", function()
   end)
 
   it("resumes bit for bit in the middle of an epoch", function()
-    local dir = tmpdir()
+    local dir = H.tmpdir()
     local m1, o1, _, l1 = setup(6)
     mg.train.fit(m1, l1, { optimizer = o1, epochs = 2, progress = false })
     -- stop after 5 of the 8 batches of epoch 2: checkpoint every 13 steps
@@ -78,7 +71,7 @@ describe("train.checkpoint", function()
   end)
 
   it("round-trips model, optimizer state and the RNG", function()
-    local dir = tmpdir()
+    local dir = H.tmpdir()
     local m, o, s, l = setup(3)
     mg.train.fit(m, l, { optimizer = o, scheduler = s, epochs = 1, progress = false })
     mg.train.checkpoint.save(dir .. "/ck", { model = m, optimizer = o, scheduler = s, epoch = 4, step = 32,
@@ -94,7 +87,7 @@ describe("train.checkpoint", function()
   end)
 
   it("refuses a file that is not a checkpoint", function()
-    local dir = tmpdir()
+    local dir = H.tmpdir()
     mg.save(dir .. "/w.safetensors", { a = mg.ones(2) })
     local m = setup(1)
     H.assert_error(function() mg.train.checkpoint.load(dir .. "/w", { model = m }) end, "is not a moongrad checkpoint")
@@ -102,7 +95,7 @@ describe("train.checkpoint", function()
 
   it("keeps the previous checkpoint loadable when a save is killed", function()
     if os.getenv("MOONGRAD_ASAN") then return end -- slow under the sanitizers; the atomic write is the same code
-    local dir = tmpdir()
+    local dir = H.tmpdir()
     local script = dir .. "/saver.lua"
     local f = io.open(script, "w")
     f:write([[

@@ -3,13 +3,6 @@ local H = require "helpers"
 local mg = H.mg
 local nn = mg.nn
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  mg.mkdir(d)
-  return d
-end
-
 -- A linearly separable 2-class problem.
 local function blobs(n)
   local x = mg.randn(n, 2)
@@ -21,7 +14,7 @@ describe("train.fit", function()
   before_each(H.reseed(11))
 
   it("trains a classifier and logs one JSON line per epoch", function()
-    local dir = tmpdir()
+    local dir = H.tmpdir()
     local ds = blobs(256)
     local model = nn.Sequential { nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2) }
     local opt = mg.optim.SGD(model:parameters(), { lr = 0.3 })
