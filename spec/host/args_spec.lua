@@ -18,11 +18,12 @@ local function tmpfile(text, suffix)
   return path
 end
 
--- Runs the host program with a shell-level argument string; returns
--- stdout, stderr and the exit status.
-local function run(args, stdin)
+-- Runs the host program with a shell-level argument string (after an
+-- optional command prefix such as `env ...`); returns stdout, stderr and
+-- the exit status.
+local function run(args, stdin, prefix)
   local err = os.tmpname()
-  local cmd = H.bin .. " " .. args .. " 2>" .. err
+  local cmd = (prefix and prefix .. " " or "") .. H.bin .. " " .. args .. " 2>" .. err
   if stdin then cmd = "printf '%s' " .. q(stdin) .. " | " .. cmd end
   local p = io.popen(cmd .. "; echo \"__exit $?\"")
   local out = p:read("a")
@@ -198,6 +199,20 @@ describe("host program", function()
     local out, _, code = run("-- " .. q(script) .. " --seed 1 -e")
     assert.are.equal(0, code)
     assert.are.equal("--seed\t1\t-e\n", out)
+  end)
+
+  it("shortens the OpenMP spin unless the user chose a setting, keeping arg", function()
+    local show = "-e " .. q('print(os.getenv("GOMP_SPINCOUNT"), arg[1])') .. " - x"
+    local cases = {
+      { "env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY", "10000\tx\n" },
+      { "env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=5", "5\tx\n" },
+      { "env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=passive", "nil\tx\n" },
+    }
+    for _, c in ipairs(cases) do
+      local out, err, code = run(show, "", c[1])
+      assert.are.equal(0, code, err)
+      assert.are.equal(c[2], out, c[1])
+    end
   end)
 
   it("opens the REPL after -e with -i", function()
