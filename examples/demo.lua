@@ -1,4 +1,4 @@
--- The demo (`make demo`): what moongrad is for, in about two minutes on
+-- The demo (`make demo`): what moongrad is for, in about a minute on
 -- the bundled digits.
 --  1. Self-supervised: a CNN learns to tell how an image was rotated (no
 --     labels), then a linear probe on its features with 100 labels is
@@ -9,8 +9,8 @@
 local mg = require "moongrad"
 local nn, ssl, attack, viz, train = mg.nn, mg.ssl, mg.attack, mg.viz, mg.train
 
-local opts = mg.cli.parse(arg, mg.cli.common("demo", "A short tour of what moongrad runs", { epochs = 3, batch_size = 128 }, {
-  { "adv-epochs", 8, "epochs of the adversarially trained classifier" },
+local opts = mg.cli.parse(arg, mg.cli.common("demo", "A short tour of what moongrad runs", { epochs = 5, batch_size = 128 }, {
+  { "adv-epochs", 24, "epochs of the adversarially trained classifier" },
   { "attack-limit", 500, "test images attacked" },
 }))
 local started = mg.cli.start(opts)
