@@ -309,8 +309,14 @@ static mg_tensor *class_loss_out(const mg_tensor *x, mg_reduction r, int64_t N) 
     return mg_empty(MG_F32, 0, NULL);
 }
 
-/* Finishes a reduction over per-row losses rl (N): sum, or mean over kept rows. */
-static void class_loss_reduce(mg_tensor *out, const double *rl, int64_t N, int64_t kept, mg_reduction r) {
+/* Writes the per-row losses rl into out: as they are (none), or summed or
+ * averaged over the kept rows. */
+static void class_loss_write(mg_tensor *out, const double *rl, int64_t N, int64_t kept, mg_reduction r) {
+    if (r == MG_REDUCE_NONE) {
+        float *po = mg_f32(out);
+        for (int64_t i = 0; i < N; i++) po[i] = (float)rl[i];
+        return;
+    }
     double total = 0;
     for (int64_t i = 0; i < N; i++) total += rl[i];
     mg_f32(out)[0] = (float)(r == MG_REDUCE_MEAN ? total / (double)kept : total);
@@ -378,12 +384,7 @@ mg_tensor *mg_cross_entropy(mg_tensor *logits, const mg_tensor *targets, mg_redu
     rl = malloc(sizeof(double) * (size_t)(N + 1));
     CHECK(rl, "cross_entropy: out of memory");
     ce_forward(rl, mg_f32(lse), mg_f32(xc), mg_i64(tc), N, C, (float)label_smoothing, ignore_index);
-    if (r == MG_REDUCE_NONE) {
-        float *po = mg_f32(out);
-        for (int64_t i = 0; i < N; i++) po[i] = (float)rl[i];
-    } else {
-        class_loss_reduce(out, rl, N, kept, r);
-    }
+    class_loss_write(out, rl, N, kept, r);
     free(rl);
     rl = NULL;
     if (mg_needs_grad(1, &logits)) {
@@ -470,12 +471,7 @@ mg_tensor *mg_nll_loss(mg_tensor *logp, const mg_tensor *targets, mg_reduction r
     const float *px = mg_f32(xc);
     const int64_t *pt = mg_i64(tc);
     for (int64_t i = 0; i < N; i++) rl[i] = -(double)px[i * C + pt[i]];
-    if (r == MG_REDUCE_NONE) {
-        float *po = mg_f32(out);
-        for (int64_t i = 0; i < N; i++) po[i] = (float)rl[i];
-    } else {
-        class_loss_reduce(out, rl, N, kept, r);
-    }
+    class_loss_write(out, rl, N, kept, r);
     free(rl);
     rl = NULL;
     if (mg_needs_grad(1, &logp)) {

@@ -224,6 +224,20 @@ static void max_fwd(float *out, const float *inp, const mg_pool_geom *g, fwd_row
     }
 }
 
+/* The 2x2 fast path writes every input gradient of the fh x fw full
+ * windows; this zeroes the rest of the plane dx (all of it when there are
+ * none), so that the general windows can accumulate into it. */
+static void zero_outside_full_windows(float *dx, const mg_pool_geom *g, int64_t fh, int64_t fw) {
+    const int64_t H = g->H, W = g->W;
+    if (fh == g->OH && fw == g->OW && 2 * fh == H && 2 * fw == W) return;
+    if (fh == 0) {
+        memset(dx, 0, (size_t)(H * W) * sizeof(float));
+        return;
+    }
+    for (int64_t h = 0; h < 2 * fh; h++) memset(dx + h * W + 2 * fw, 0, (size_t)(W - 2 * fw) * sizeof(float));
+    memset(dx + 2 * fh * W, 0, (size_t)((H - 2 * fh) * W) * sizeof(float));
+}
+
 /* dout (N,C,OH,OW) -> dinp (N,C,H,W) */
 static void max_bwd(float *dinp, const float *dout, const float *inp, const mg_pool_geom *g,
                     bwd_row_fn row) {
@@ -234,15 +248,7 @@ static void max_bwd(float *dinp, const float *dout, const float *inp, const mg_p
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *x = inp + pl * H * W, *go = dout + pl * OH * OW;
         float *dx = dinp + pl * H * W;
-        /* full windows write all four gradients, so only the rest needs zeros */
-        if (fh < OH || fw < OW || 2 * fh < H || 2 * fw < W) {
-            if (fh == 0) {
-                memset(dx, 0, (size_t)(H * W) * sizeof(float));
-            } else {
-                for (int64_t h = 0; h < 2 * fh; h++) memset(dx + h * W + 2 * fw, 0, (size_t)(W - 2 * fw) * sizeof(float));
-                memset(dx + 2 * fh * W, 0, (size_t)((H - 2 * fh) * W) * sizeof(float));
-            }
-        }
+        zero_outside_full_windows(dx, g, fh, fw);
         for (int64_t oh = 0; oh < fh; oh++) {
             const float *r0 = x + 2 * oh * W, *r1 = r0 + W, *grow = go + oh * OW;
             row(dx + 2 * oh * W, dx + 2 * oh * W + W, r0, r1, grow, fw);
@@ -358,14 +364,7 @@ void mg_avg_pool2d_bwd(float *dinp, const float *dout, const mg_pool_geom *g) {
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *go = dout + pl * OH * OW;
         float *dx = dinp + pl * H * W;
-        if (fh < OH || fw < OW || 2 * fh < H || 2 * fw < W) {
-            if (fh == 0) {
-                memset(dx, 0, (size_t)(H * W) * sizeof(float));
-            } else {
-                for (int64_t h = 0; h < 2 * fh; h++) memset(dx + h * W + 2 * fw, 0, (size_t)(W - 2 * fw) * sizeof(float));
-                memset(dx + 2 * fh * W, 0, (size_t)((H - 2 * fh) * W) * sizeof(float));
-            }
-        }
+        zero_outside_full_windows(dx, g, fh, fw);
         for (int64_t oh = 0; oh < fh; oh++) {
             const float *grow = go + oh * OW;
             float *d0 = dx + 2 * oh * W, *d1 = d0 + W;

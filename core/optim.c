@@ -46,13 +46,21 @@ static int check_param(const char *op, int i, const mg_tensor *p) {
     return MG_OK;
 }
 
-/* A contiguous float buffer for a parameter: the parameter itself, or a
- * copy written back by finish_param(). */
-static mg_tensor *param_work(mg_tensor *p) { return mg_as_contiguous(p); }
+/* Contiguous buffers of a parameter's gradient (*g) and of the parameter
+ * itself (*w: the parameter, or a copy that finish_param() writes back). */
+static int start_param(mg_tensor *p, mg_tensor **g, mg_tensor **w) {
+    *g = mg_as_contiguous(p->grad);
+    *w = mg_as_contiguous(p);
+    if (*g && *w) return MG_OK;
+    mg_release(*g);
+    mg_release(*w);
+    return MG_ERR;
+}
 
-static void finish_param(mg_tensor *p, mg_tensor *work) {
-    if (work != p) mg_strided_copy(p, work);
-    mg_release(work);
+static void finish_param(mg_tensor *p, mg_tensor *g, mg_tensor *w) {
+    mg_release(g);
+    if (w != p) mg_strided_copy(p, w);
+    mg_release(w);
     mg_bump_version(p);
 }
 
@@ -145,17 +153,12 @@ int mg_sgd_step(int n, mg_tensor *const *params, mg_tensor *const *bufs, const m
     for (int i = 0; i < n; i++) {
         mg_tensor *p = params[i];
         if (!p->grad) continue;
-        mg_tensor *g = mg_as_contiguous(p->grad), *w = param_work(p);
-        if (!g || !w) {
-            mg_release(g);
-            mg_release(w);
-            return MG_ERR;
-        }
+        mg_tensor *g, *w;
+        if (start_param(p, &g, &w)) return MG_ERR;
         float *buf = k.use_momentum ? mg_f32(bufs[i]) : NULL;
         sgd_kernel(mg_f32(w), mg_f32(g), buf, mg_numel(p), &k);
         if (buf) mg_bump_version(bufs[i]);
-        mg_release(g);
-        finish_param(p, w);
+        finish_param(p, g, w);
     }
     return MG_OK;
 }
@@ -249,19 +252,14 @@ int mg_adam_step(int n, mg_tensor *const *params, mg_tensor *const *m, mg_tensor
     for (int i = 0; i < n; i++) {
         mg_tensor *p = params[i];
         if (!p->grad) continue;
-        mg_tensor *g = mg_as_contiguous(p->grad), *w = param_work(p);
-        if (!g || !w) {
-            mg_release(g);
-            mg_release(w);
-            return MG_ERR;
-        }
+        mg_tensor *g, *w;
+        if (start_param(p, &g, &w)) return MG_ERR;
         adam_kernel(mg_f32(w), mg_f32(g), mg_f32(m[i]), mg_f32(v[i]), o->amsgrad ? mg_f32(vmax[i]) : NULL,
                     mg_numel(p), &k);
         mg_bump_version(m[i]);
         mg_bump_version(v[i]);
         if (o->amsgrad) mg_bump_version(vmax[i]);
-        mg_release(g);
-        finish_param(p, w);
+        finish_param(p, g, w);
     }
     return MG_OK;
 }

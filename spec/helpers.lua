@@ -128,6 +128,40 @@ function H.run(cmd)
   return out, code
 end
 
+-- Single-quotes s for the shell.
+function H.shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- Runs the host program with a shell-level argument string, standard input
+-- stdin (optional) and a command prefix such as `env ...` (optional);
+-- returns stdout, stderr and the exit status.
+function H.run_host(args, stdin, prefix)
+  local err = os.tmpname()
+  local cmd = (prefix and prefix .. " " or "") .. H.bin .. " " .. args .. " 2>" .. err
+  if stdin then cmd = "printf '%s' " .. H.shell_quote(stdin) .. " | " .. cmd end
+  local p = io.popen(cmd .. "; echo \"__exit $?\"")
+  local out = p:read("a")
+  p:close()
+  local f = io.open(err)
+  local errtext = f:read("a")
+  f:close()
+  os.remove(err)
+  local code = tonumber(out:match("__exit (%d+)%s*$"))
+  return out:gsub("__exit %d+%s*$", ""), errtext, code
+end
+
+-- Runs examples/<name>.lua through the host program with the shell-level
+-- argument string args (on the data folder the module uses); fails unless
+-- it exits with 0 and its last line is JSON. Returns that JSON decoded and
+-- the whole output.
+function H.run_example(name, args)
+  local out, code = H.run(string.format("MOONGRAD_DATA=%s %s examples/%s.lua %s", mg.data.data_dir(), H.bin, name, args))
+  if code ~= 0 then error(string.format("examples/%s.lua exited with %s:\n%s", name, tostring(code), out), 2) end
+  local last = out:match("([^\n]+)\n*$")
+  local ok, result = pcall(mg.json.decode, last or "")
+  if not ok then error("last line is not JSON: " .. tostring(last), 2) end
+  return result, out
+end
+
 -- A fresh empty folder under the system's temporary folder.
 function H.tmpdir()
   local d = os.tmpname()

@@ -6,11 +6,8 @@ local mg = H.mg
 describe("examples/adversarial.lua", function()
   it("runs in smoke mode and prints its figures as the last line of JSON", function()
     local dir = H.tmpdir()
-    local out, code = H.run(H.bin .. " examples/adversarial.lua --limit 64 --epochs 1 --batch-size 32" ..
+    local r, out = H.run_example("adversarial", "--limit 64 --epochs 1 --batch-size 32" ..
       " --eval-limit 8 --test-limit 32 --eval-steps 2 --restarts 2 --pgd-steps 1 --ga-steps 2 --threads 1 --out " .. dir)
-    assert.are.equal(0, code, out)
-    local last = out:match("([^\n]+)\n*$")
-    local r = mg.json.decode(last)
     assert.are.equal("adversarial", r.example)
     assert.are.equal(64, r.train_images)
     assert.are.equal(8, r.eval_images)

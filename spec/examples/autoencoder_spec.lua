@@ -11,13 +11,9 @@ end
 
 describe("examples/autoencoder.lua", function()
   it("trains ae, denoise and vae, probes them and prints one JSON line", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    local out, code = H.run(string.format(
-      "MOONGRAD_DATA=%s %s examples/autoencoder.lua --limit 64 --test-limit 32 --epochs 1 --batch-size 32 " ..
-      "--labels 20,all --probe-steps 5 --out %s", mg.data.data_dir(), H.bin, dir))
-    assert.are.equal(0, code, out)
-    local r = mg.json.decode(out:match("([^\n]+)\n*$"))
+    local dir = H.tmpdir()
+    local r, out = H.run_example("autoencoder", "--limit 64 --test-limit 32 --epochs 1 --batch-size 32 " ..
+      "--labels 20,all --probe-steps 5 --out " .. dir)
     assert.are.equal("autoencoder", r.example)
     assert.are.equal(64, r.train_images)
     assert.are.equal(32, r.test_images)
@@ -48,13 +44,8 @@ describe("examples/autoencoder.lua", function()
   end)
 
   it("trains one model when asked", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    local out, code = H.run(string.format(
-      "MOONGRAD_DATA=%s %s examples/autoencoder.lua --model ae --no-probe --limit 32 --test-limit 16 --epochs 2 --out %s",
-      mg.data.data_dir(), H.bin, dir))
-    assert.are.equal(0, code, out)
-    local r = mg.json.decode(out:match("([^\n]+)\n*$"))
+    local dir = H.tmpdir()
+    local r = H.run_example("autoencoder", "--model ae --no-probe --limit 32 --test-limit 16 --epochs 2 --out " .. dir)
     assert.are.equal(2, r.models.ae.epochs)
     assert.is_nil(r.models.vae)
     assert.is_nil(r.models.ae.probe)

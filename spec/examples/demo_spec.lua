@@ -5,12 +5,8 @@ local mg = H.mg
 
 describe("examples/demo.lua", function()
   it("runs the rotation and attack parts and prints one JSON line", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    local out, code = H.run(H.bin .. " examples/demo.lua --limit 256 --epochs 1 --adv-epochs 1" ..
-      " --attack-limit 20 --threads 1 --out " .. dir)
-    assert.are.equal(0, code, out)
-    local r = mg.json.decode(out:match("([^\n]+)\n*$"))
+    local dir = H.tmpdir()
+    local r, out = H.run_example("demo", "--limit 256 --epochs 1 --adv-epochs 1 --attack-limit 20 --threads 1 --out " .. dir)
     assert.are.equal("demo", r.example)
     assert.are.equal(256, r.train_images)
     assert.is_true(r.rotation_test_acc >= 0 and r.rotation_test_acc <= 1)

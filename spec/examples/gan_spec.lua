@@ -5,11 +5,8 @@ local H = require "helpers"
 local mg = H.mg
 
 local function run(dir, model)
-  local out, code = H.run(string.format(
-    "MOONGRAD_DATA=%s %s examples/gan.lua --model %s --limit 64 --test-limit 64 --epochs 1 --classifier-epochs 1 --width 8 --out %s",
-    mg.data.data_dir(), H.bin, model, dir))
-  assert.are.equal(0, code, out)
-  return mg.json.decode(out:match("([^\n]+)\n*$")), out
+  return H.run_example("gan", string.format(
+    "--model %s --limit 64 --test-limit 64 --epochs 1 --classifier-epochs 1 --width 8 --out %s", model, dir))
 end
 
 describe("examples/gan.lua", function()

@@ -4,13 +4,8 @@ local mg = H.mg
 
 describe("examples/inpaint.lua", function()
   it("trains, measures the hole, probes and prints one JSON line", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    local out, code = H.run(string.format(
-      "MOONGRAD_DATA=%s %s examples/inpaint.lua --limit 64 --test-limit 32 --epochs 1 --labels 20,all --probe-steps 5 --out %s",
-      mg.data.data_dir(), H.bin, dir))
-    assert.are.equal(0, code, out)
-    local r = mg.json.decode(out:match("([^\n]+)\n*$"))
+    local dir = H.tmpdir()
+    local r, out = H.run_example("inpaint", "--limit 64 --test-limit 32 --epochs 1 --labels 20,all --probe-steps 5 --out " .. dir)
     assert.are.equal("inpaint", r.example)
     assert.are.equal(64, r.train_images)
     assert.are.equal(32, r.test_images)

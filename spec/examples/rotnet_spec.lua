@@ -4,14 +4,8 @@ local mg = H.mg
 
 describe("examples/rotnet.lua", function()
   it("pretrains, evaluates and prints one JSON line", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    local out, code = H.run(string.format(
-      "MOONGRAD_DATA=%s %s examples/rotnet.lua --limit 64 --test-limit 64 --epochs 1 --labels 20 --eval-steps 5 --out %s",
-      mg.data.data_dir(), H.bin, dir))
-    assert.are.equal(0, code, out)
-    local last = out:match("([^\n]+)\n*$")
-    local r = mg.json.decode(last)
+    local dir = H.tmpdir()
+    local r, out = H.run_example("rotnet", "--limit 64 --test-limit 64 --epochs 1 --labels 20 --eval-steps 5 --out " .. dir)
     assert.are.equal("rotnet", r.example)
     assert.are.equal(64, r.train_images)
     assert.is_true(r.pretext_test_acc >= 0 and r.pretext_test_acc <= 1)

@@ -3,8 +3,7 @@
 -- --, and errors (traceback on stderr, exit status 1).
 local H = require "helpers"
 
--- Shell-quotes s.
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local q, run = H.shell_quote, H.run_host
 
 local tmpfiles = {}
 local function tmpfile(text, suffix)
@@ -16,24 +15,6 @@ local function tmpfile(text, suffix)
   f:close()
   tmpfiles[#tmpfiles + 1] = path
   return path
-end
-
--- Runs the host program with a shell-level argument string (after an
--- optional command prefix such as `env ...`); returns stdout, stderr and
--- the exit status.
-local function run(args, stdin, prefix)
-  local err = os.tmpname()
-  local cmd = (prefix and prefix .. " " or "") .. H.bin .. " " .. args .. " 2>" .. err
-  if stdin then cmd = "printf '%s' " .. q(stdin) .. " | " .. cmd end
-  local p = io.popen(cmd .. "; echo \"__exit $?\"")
-  local out = p:read("a")
-  p:close()
-  local f = io.open(err)
-  local errtext = f:read("a")
-  f:close()
-  os.remove(err)
-  local code = tonumber(out:match("__exit (%d+)%s*$"))
-  return out:gsub("__exit %d+%s*$", ""), errtext, code
 end
 
 describe("host program", function()

@@ -3,22 +3,9 @@
 -- run, multi-line input continues, errors are reported and the REPL goes on.
 local H = require "helpers"
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 -- Feeds lines to the REPL; returns stdout, stderr and the exit status.
-local function repl(input, args)
-  local err = os.tmpname()
-  local p = io.popen("printf '%s' " .. q(input) .. " | " .. H.bin .. " " .. (args or "") .. " 2>" .. err
-    .. "; echo \"__exit $?\"")
-  local out = p:read("a")
-  p:close()
-  local f = io.open(err)
-  local errtext = f:read("a")
-  f:close()
-  os.remove(err)
-  local code = tonumber(out:match("__exit (%d+)%s*$"))
-  return out:gsub("__exit %d+%s*$", ""), errtext, code
-end
+local function repl(input, args) return H.run_host(args or "", input) end
 
 describe("REPL on standard input", function()
   it("prints the value of an expression", function()
