@@ -125,18 +125,26 @@ static int check_f32(const char *op, const mg_tensor *t) {
  * short rows spread over the threads. */
 #define SEGMENT 16384
 
-static mg_tensor *map2(const char *op, const mg_tensor *a, const mg_tensor *b, kern2 k, const float *p) {
-    if (check_f32(op, a) || check_f32(op, b)) return NULL;
+/* The output of a binary op over the broadcast shape of a and b, and an
+ * iterator over (out, a, b) with a's and b's broadcast strides. */
+static mg_tensor *broadcast_out(const char *op, const mg_tensor *a, const mg_tensor *b, mg_dtype dtype, mg_iter *it) {
     int nd;
     int64_t shape[MG_MAX_DIMS], st[4][MG_MAX_DIMS];
     if (mg_broadcast_shape(op, a, b, &nd, shape)) return NULL;
-    mg_tensor *out = mg_empty(MG_F32, nd, shape);
+    mg_tensor *out = mg_empty(dtype, nd, shape);
     if (!out) return NULL;
     for (int d = 0; d < nd; d++) st[0][d] = out->stride[d];
     mg_broadcast_strides(a, nd, shape, st[1]);
     mg_broadcast_strides(b, nd, shape, st[2]);
+    mg_iter_init(it, 3, nd, shape, st);
+    return out;
+}
+
+static mg_tensor *map2(const char *op, const mg_tensor *a, const mg_tensor *b, kern2 k, const float *p) {
+    if (check_f32(op, a) || check_f32(op, b)) return NULL;
     mg_iter it;
-    mg_iter_init(&it, 3, nd, shape, st);
+    mg_tensor *out = broadcast_out(op, a, b, MG_F32, &it);
+    if (!out) return NULL;
     int64_t nseg = it.inner > 2 * SEGMENT ? it.inner / SEGMENT : 1, tasks = it.outer * nseg;
     float *po = mg_f32(out);
     const float *pa = mg_f32(a), *pb = mg_f32(b);
@@ -197,16 +205,9 @@ static int_kind int_kind_of(int op) {
 }
 
 static mg_tensor *map2_i64(const char *op, const mg_tensor *a, const mg_tensor *b, int_kind kind) {
-    int nd;
-    int64_t shape[MG_MAX_DIMS], st[4][MG_MAX_DIMS];
-    if (mg_broadcast_shape(op, a, b, &nd, shape)) return NULL;
-    mg_tensor *out = mg_empty(MG_I64, nd, shape);
-    if (!out) return NULL;
-    for (int d = 0; d < nd; d++) st[0][d] = out->stride[d];
-    mg_broadcast_strides(a, nd, shape, st[1]);
-    mg_broadcast_strides(b, nd, shape, st[2]);
     mg_iter it;
-    mg_iter_init(&it, 3, nd, shape, st);
+    mg_tensor *out = broadcast_out(op, a, b, MG_I64, &it);
+    if (!out) return NULL;
     int64_t *po = mg_i64(out);
     const int64_t *pa = mg_i64(a), *pb = mg_i64(b);
     int64_t last = it.ndim - 1, sa = it.stride[1][last], sb = it.stride[2][last];
@@ -580,16 +581,9 @@ static double load_any(const mg_tensor *t, int64_t off) {
 }
 
 mg_tensor *mg_compare(const mg_tensor *a, const mg_tensor *b, mg_cmp c) {
-    int nd;
-    int64_t shape[MG_MAX_DIMS], st[4][MG_MAX_DIMS];
-    if (mg_broadcast_shape("compare", a, b, &nd, shape)) return NULL;
-    mg_tensor *out = mg_empty(MG_F32, nd, shape);
-    if (!out) return NULL;
-    for (int d = 0; d < nd; d++) st[0][d] = out->stride[d];
-    mg_broadcast_strides(a, nd, shape, st[1]);
-    mg_broadcast_strides(b, nd, shape, st[2]);
     mg_iter it;
-    mg_iter_init(&it, 3, nd, shape, st);
+    mg_tensor *out = broadcast_out("compare", a, b, MG_F32, &it);
+    if (!out) return NULL;
     float *po = mg_f32(out);
     int64_t last = it.ndim - 1;
     for (int64_t r = 0; r < it.outer; r++) {

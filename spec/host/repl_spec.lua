@@ -3,7 +3,6 @@
 -- run, multi-line input continues, errors are reported and the REPL goes on.
 local H = require "helpers"
 
-
 -- Feeds lines to the REPL; returns stdout, stderr and the exit status.
 local function repl(input, args) return H.run_host(args or "", input) end
 

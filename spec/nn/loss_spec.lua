@@ -118,19 +118,25 @@ describe("nll_loss", function()
   end)
 end)
 
+-- A test of a two-argument loss against the fixture case `name`: the
+-- loss and both gradients (labelled label_a, label_b) as PyTorch gives them.
+local function loss_pair_case(title, op, name, label_a, label_b)
+  it(title .. " (" .. name .. ")", function()
+    local c = fx[name]
+    local a, b = T(c.a):requires_grad_(), T(c.b):requires_grad_()
+    local out = mg[op](a, b, { reduction = c.reduction })
+    H.assert_near(out, c.out, TOL, RTOL, "loss")
+    local g = mg.grad((out * T(c.gout)):sum(), { a, b })
+    H.assert_near(g[1], c.ga, TOL, RTOL, label_a)
+    H.assert_near(g[2], c.gb, TOL, RTOL, label_b)
+  end)
+end
+
 describe("binary cross-entropy", function()
   before_each(H.reseed(11))
 
   local function pair_case(op, name)
-    it("matches PyTorch with gradients for input and target (" .. name .. ")", function()
-      local c = fx[name]
-      local a, b = T(c.a):requires_grad_(), T(c.b):requires_grad_()
-      local out = mg[op](a, b, { reduction = c.reduction })
-      H.assert_near(out, c.out, TOL, RTOL, "loss")
-      local g = mg.grad((out * T(c.gout)):sum(), { a, b })
-      H.assert_near(g[1], c.ga, TOL, RTOL, "grad input")
-      H.assert_near(g[2], c.gb, TOL, RTOL, "grad target")
-    end)
+    loss_pair_case("matches PyTorch with gradients for input and target", op, name, "grad input", "grad target")
   end
   for _, name in ipairs { "bce_mean", "bce_sum", "bce_none" } do pair_case("binary_cross_entropy", name) end
   for _, name in ipairs { "bce_logits_mean", "bce_logits_none" } do
@@ -179,15 +185,7 @@ describe("mse_loss and l1_loss", function()
   before_each(H.reseed(12))
 
   local function pair_case(op, name)
-    it("match PyTorch with gradients for both arguments (" .. name .. ")", function()
-      local c = fx[name]
-      local a, b = T(c.a):requires_grad_(), T(c.b):requires_grad_()
-      local out = mg[op](a, b, { reduction = c.reduction })
-      H.assert_near(out, c.out, TOL, RTOL, "loss")
-      local g = mg.grad((out * T(c.gout)):sum(), { a, b })
-      H.assert_near(g[1], c.ga, TOL, RTOL, "grad a")
-      H.assert_near(g[2], c.gb, TOL, RTOL, "grad b")
-    end)
+    loss_pair_case("match PyTorch with gradients for both arguments", op, name, "grad a", "grad b")
   end
   pair_case("mse_loss", "mse_mean")
   pair_case("mse_loss", "mse_none")

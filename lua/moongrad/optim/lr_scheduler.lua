@@ -169,6 +169,13 @@ end
 ---------------------------------------------------------------------------
 -- schedules
 
+-- A new list: each of lrs times factor.
+local function scaled(lrs, factor)
+  local out = {}
+  for i, lr in ipairs(lrs) do out[i] = lr * factor end
+  return out
+end
+
 local StepLR = class("optim.lr_scheduler.StepLR", LRScheduler)
 StepLR.name = "StepLR"
 M.StepLR = StepLR
@@ -187,14 +194,11 @@ function StepLR:get_lr()
   local e = self.last_epoch
   local lrs = self:group_lrs()
   if e == 0 or e % self.step_size ~= 0 then return lrs end
-  for i, lr in ipairs(lrs) do lrs[i] = lr * self.gamma end
-  return lrs
+  return scaled(lrs, self.gamma)
 end
 
 function StepLR:closed_form()
-  local out = {}
-  for i, base in ipairs(self.base_lrs) do out[i] = base * self.gamma ^ (self.last_epoch // self.step_size) end
-  return out
+  return scaled(self.base_lrs, self.gamma ^ (self.last_epoch // self.step_size))
 end
 
 local MultiStepLR = class("optim.lr_scheduler.MultiStepLR", LRScheduler)
@@ -224,16 +228,13 @@ function MultiStepLR:get_lr()
   for _, m in ipairs(self.milestones) do if m == self.last_epoch then count = count + 1 end end
   local lrs = self:group_lrs()
   if count == 0 then return lrs end
-  for i, lr in ipairs(lrs) do lrs[i] = lr * self.gamma ^ count end
-  return lrs
+  return scaled(lrs, self.gamma ^ count)
 end
 
 function MultiStepLR:closed_form()
   local passed = 0
   for _, m in ipairs(self.milestones) do if m <= self.last_epoch then passed = passed + 1 end end
-  local out = {}
-  for i, base in ipairs(self.base_lrs) do out[i] = base * self.gamma ^ passed end
-  return out
+  return scaled(self.base_lrs, self.gamma ^ passed)
 end
 
 local ExponentialLR = class("optim.lr_scheduler.ExponentialLR", LRScheduler)
@@ -252,14 +253,11 @@ end
 function ExponentialLR:get_lr()
   local lrs = self:group_lrs()
   if self.last_epoch == 0 then return lrs end
-  for i, lr in ipairs(lrs) do lrs[i] = lr * self.gamma end
-  return lrs
+  return scaled(lrs, self.gamma)
 end
 
 function ExponentialLR:closed_form()
-  local out = {}
-  for i, base in ipairs(self.base_lrs) do out[i] = base * self.gamma ^ self.last_epoch end
-  return out
+  return scaled(self.base_lrs, self.gamma ^ self.last_epoch)
 end
 
 local CosineAnnealingLR = class("optim.lr_scheduler.CosineAnnealingLR", LRScheduler)
@@ -325,20 +323,14 @@ end
 function LinearLR:get_lr()
   local e, s, f, n = self.last_epoch, self.start_factor, self.end_factor, self.total_iters
   local lrs = self:group_lrs()
-  if e == 0 then
-    for i, lr in ipairs(lrs) do lrs[i] = lr * s end
-    return lrs
-  end
+  if e == 0 then return scaled(lrs, s) end
   if e > n then return lrs end
-  for i, lr in ipairs(lrs) do lrs[i] = lr * (1.0 + (f - s) / (n * s + (e - 1) * (f - s))) end
-  return lrs
+  return scaled(lrs, 1.0 + (f - s) / (n * s + (e - 1) * (f - s)))
 end
 
 function LinearLR:closed_form()
   local e, s, f, n = self.last_epoch, self.start_factor, self.end_factor, self.total_iters
-  local out = {}
-  for i, base in ipairs(self.base_lrs) do out[i] = base * (s + (f - s) * math.min(n, e) / n) end
-  return out
+  return scaled(self.base_lrs, s + (f - s) * math.min(n, e) / n)
 end
 
 local LambdaLR = class("optim.lr_scheduler.LambdaLR", LRScheduler)
