@@ -27,7 +27,7 @@ MAIN_OBJ = $(BUILD)/bindings/main.o
 DEBS_BUILD = gcc make libc6-dev lua5.4 liblua5.4-dev libopenblas-dev zlib1g-dev libreadline-dev
 DEBS_TEST  = lua-busted
 DEBS_DATA  = dataset-fashion-mnist nodejs npm
-DEBS_BENCH = python3 python3-torch
+DEBS_BENCH = python3 python3-torch libjemalloc2
 
 .PHONY: all help test check-c asan demo bench data deps clean distclean
 

@@ -4,20 +4,32 @@
 -- threads. Prints a table and writes a JSON file.
 --
 --   moongrad bench/run.lua [--threads 1,2] [--reps N] [--steps N] [--warmup N]
---                          [--workloads a,b] [--quick] [--no-torch]
---                          [--json FILE] [--peak PROGRAM]
+--                          [--seconds T] [--workloads a,b] [--loaded a,b]
+--                          [--quick] [--no-torch] [--json FILE] [--peak PROGRAM]
 --
 -- Fairness: each measurement is a fresh process (its own peak memory);
 -- moongrad and PyTorch runs alternate (A B A B ...), repetitions are spread
 -- over the whole run, and figures are medians; a ratio is the median of
 -- the ratios of runs made side by side in the same repetition (a shared
--- machine's load drifts, neighbours see about the same). Both sides read the same
--- data file (uniform [0, 1] images, random labels), build the same layers
--- with the same shapes, batch, optimizer, warm-up and step count, in
--- float32. PyTorch is tuned: torch.set_num_threads(n) and OMP_NUM_THREADS=n,
--- and at 2 threads both OPENBLAS_NUM_THREADS=1 and =2 are tried (its linear
--- layers run on OpenBLAS, its convolutions on oneDNN); the better setting
--- per workload is kept and named in the table. moongrad: mg.set_num_threads.
+-- machine's load drifts, neighbours see about the same). Both sides read
+-- the same data file (uniform [0, 1] images, random labels), build the same
+-- layers with the same shapes, batch, optimizer, warm-up (at least 5 steps)
+-- and at least --seconds of timed steps, in float32.
+--
+-- PyTorch runs at its best: for each workload and thread count every
+-- configuration below is first run once, and the two fastest are then
+-- measured in every repetition; the faster median wins and is named in
+-- the table. Configurations: torch.set_num_threads(n) and
+-- OMP_NUM_THREADS=n, with OpenBLAS (its linear layers) at 1 thread and,
+-- at n > 1, at n; times the allocator: glibc's default, glibc tuned to
+-- keep large blocks (GLIBC_TUNABLES mmap and trim thresholds, what
+-- PyTorch's CPU performance guides recommend), and jemalloc preloaded
+-- (Debian libjemalloc2). moongrad runs as a user runs it, with nothing
+-- preloaded and mg.set_num_threads(n).
+--
+-- The shared-machine case (--loaded, default rotation and ae): the same
+-- runs while another process keeps one core busy, moongrad and PyTorch at
+-- 1 and 2 threads, to see how each degrades.
 --
 -- Figures: images/s (and steps/s), the ratio moongrad/PyTorch, the peak
 -- resident memory of each process (VmHWM), effective GFLOP/s from the
@@ -44,37 +56,42 @@ end
 
 -- ---- workloads -------------------------------------------------------------------
 
--- name, what it is, batch (images per step), steps and warm-up (about a
--- second of timed work each at 1 thread), kind ("conv" or "small") and
--- the 2-thread speed target. A Transformer workload joins this list when
--- its example exists.
+-- name, what it is, batch (images per step), steps and warm-up (the
+-- least; every run also times at least --seconds and warms up at least 5
+-- steps), kind ("conv" or "small") and the speed targets against the best
+-- PyTorch at 1 and 2 threads (goal1, goal2).
 local WORKLOADS = {
   { name = "rotation", what = "rotation CNN train step, 128 imgs x 4 rotations", batch = 512,
-    steps = 5, warmup = 1, kind = "conv", goal = 1.5, train = true },
+    steps = 5, warmup = 1, kind = "conv", goal1 = 1.3, goal2 = 1.5, train = true },
   { name = "classifier", what = "seed CNN classifier train step, batch 128", batch = 128,
-    steps = 15, warmup = 2, kind = "conv", goal = 1.5, train = true },
+    steps = 15, warmup = 2, kind = "conv", goal1 = 1.3, goal2 = 1.5, train = true },
   { name = "fgsm", what = "FGSM attack, batch 128", batch = 128,
-    steps = 20, warmup = 2, kind = "conv", goal = 1.5 },
+    steps = 20, warmup = 2, kind = "conv", goal1 = 1.3, goal2 = 1.5 },
   { name = "pgd", what = "PGD-10 attack (+ final forward), batch 128", batch = 128,
-    steps = 2, warmup = 1, kind = "conv", goal = 1.5 },
+    steps = 2, warmup = 1, kind = "conv", goal1 = 1.3, goal2 = 1.5 },
   { name = "gan_mlp", what = "MLP GAN step (D real+fake, G), batch 128", batch = 128,
-    steps = 100, warmup = 10, kind = "small", goal = 1.3 },
+    steps = 100, warmup = 10, kind = "small", goal1 = 1.5, goal2 = 2.0 },
   { name = "gan_bn", what = "BatchNorm GAN step (D real+fake, G), batch 256", batch = 256,
-    steps = 10, warmup = 2, kind = "small", goal = 1.0 },
+    steps = 10, warmup = 2, kind = "small", goal1 = 1.2, goal2 = 1.2 },
   { name = "ae", what = "autoencoder 784-32-784 train step, batch 256", batch = 256,
-    steps = 300, warmup = 20, kind = "small", goal = 2.0 },
+    steps = 300, warmup = 20, kind = "small", goal1 = 2.0, goal2 = 2.0 },
   { name = "inpaint", what = "inpainting CNN train step, batch 64", batch = 64,
-    steps = 15, warmup = 2, kind = "conv", goal = 1.5, train = true },
+    steps = 15, warmup = 2, kind = "conv", goal1 = 1.3, goal2 = 1.5, train = true },
 }
 local BY_NAME = {}
 for _, w in ipairs(WORKLOADS) do BY_NAME[w.name] = w end
+-- Every workload at least this much faster than PyTorch at any thread count.
+local FLOOR = 1.2
+-- The speed goal of a workload at t threads (2 and more read goal2).
+local function goal_of(w, t) return math.max(FLOOR, t == 1 and w.goal1 or w.goal2) end
 
 -- ---- options ---------------------------------------------------------------------
 
 local function usage(msg)
   io.stderr:write("bench/run.lua: ", msg, "\n",
-    "usage: moongrad bench/run.lua [--threads 1,2] [--reps N] [--steps N] [--warmup N]\n",
-    "       [--workloads a,b,...] [--quick] [--no-torch] [--json FILE] [--peak PROGRAM]\n",
+    "usage: moongrad bench/run.lua [--threads 1,2] [--reps N] [--steps N] [--warmup N] [--seconds T]\n",
+    "       [--workloads a,b,...] [--loaded a,b,...|none] [--quick] [--no-torch] [--json FILE]\n",
+    "       [--peak PROGRAM]\n",
     "workloads: ")
   local names = {}
   for _, w in ipairs(WORKLOADS) do names[#names + 1] = w.name end
@@ -109,11 +126,22 @@ do
     elseif a == "--warmup" then
       opts.warmup = math.tointeger(tonumber(value()))
       if not opts.warmup or opts.warmup < 0 then usage("--warmup takes an integer >= 0") end
+    elseif a == "--seconds" then
+      opts.seconds = tonumber(value())
+      if not opts.seconds or opts.seconds < 0 then usage("--seconds takes a number >= 0") end
     elseif a == "--workloads" then
       opts.workloads = {}
       for name in value():gmatch("[^,]+") do
         if not BY_NAME[name] then usage("unknown workload " .. name) end
         opts.workloads[#opts.workloads + 1] = BY_NAME[name]
+      end
+    elseif a == "--loaded" then
+      opts.loaded = {}
+      for name in value():gmatch("[^,]+") do
+        if name ~= "none" then
+          if not BY_NAME[name] then usage("unknown workload " .. name) end
+          opts.loaded[#opts.loaded + 1] = BY_NAME[name]
+        end
       end
     elseif a == "--quick" then opts.quick = true
     elseif a == "--no-torch" then opts.torch = false
@@ -130,8 +158,12 @@ if opts.quick then
   opts.steps = opts.steps or 2
   opts.warmup = opts.warmup or 1
   opts.threads = opts.threads or { 1 }
+  opts.seconds = opts.seconds or 0
+  opts.loaded = opts.loaded or {}
 end
 opts.reps = opts.reps or 5
+opts.seconds = opts.seconds or 1.0
+opts.loaded = opts.loaded or { BY_NAME.rotation, BY_NAME.ae }
 opts.threads = opts.threads or { 1, 2 }
 opts.workloads = opts.workloads or WORKLOADS
 local target_threads = 0 -- the thread count the speed targets are read at: 2, else the most measured
@@ -201,14 +233,29 @@ else
 end
 if not torch.available then say("PyTorch columns skipped: %s", torch.reason) end
 
--- The PyTorch settings tried at n threads: OMP_NUM_THREADS = n always;
--- OpenBLAS with 1 thread, and at n > 1 also with n.
+-- The PyTorch configurations tried at n threads: OMP_NUM_THREADS = n;
+-- OpenBLAS at 1 thread and, at n > 1, at n; each with the three
+-- allocators (jemalloc only where Debian's libjemalloc2 is installed).
+local JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+local ALLOCATORS = {
+  { name = "malloc", env = "" },
+  { name = "tuned", env = "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295" },
+}
+do
+  local f = io.open(JEMALLOC, "r")
+  if f then
+    f:close()
+    ALLOCATORS[#ALLOCATORS + 1] = { name = "jemalloc", env = "LD_PRELOAD=" .. JEMALLOC }
+  end
+end
 local function torch_settings(n)
-  local list = { { omp = n, openblas = 1 } }
-  if n > 1 then list[2] = { omp = n, openblas = n } end
+  local list = {}
+  for _, blas in ipairs(n > 1 and { 1, n } or { 1 }) do
+    for _, alloc in ipairs(ALLOCATORS) do list[#list + 1] = { omp = n, openblas = blas, alloc = alloc } end
+  end
   return list
 end
-local function settings_key(s) return string.format("OMP=%d BLAS=%d", s.omp, s.openblas) end
+local function settings_key(s) return string.format("BLAS=%d %s", s.openblas, s.alloc.name) end
 
 -- ---- start-up --------------------------------------------------------------------
 
@@ -311,17 +358,18 @@ local function sgemm_peak(t) return machine.sgemm_core * t end
 local runs = {}
 local failures = {}
 
+local function warmup_of(w) return opts.warmup or math.max(5, w.warmup) end
+
 local function measure(w, framework, threads, setting, rep)
   local steps = opts.steps or w.steps
-  local warmup = opts.warmup or w.warmup
-  local args = string.format(" --threads %d --warmup %d --steps %d --data %s", threads, warmup, steps,
-    shell_quote(data_path))
+  local args = string.format(" --threads %d --warmup %d --steps %d --seconds %g --data %s", threads, warmup_of(w),
+    steps, opts.seconds, shell_quote(data_path))
   local cmd
   if framework == "moongrad" then
     cmd = shell_quote(prog) .. " " .. shell_quote(here .. "/workloads/" .. w.name .. ".lua") .. args
   else
-    cmd = string.format("env PYTHONDONTWRITEBYTECODE=1 OMP_NUM_THREADS=%d OPENBLAS_NUM_THREADS=%d %s %s%s",
-      setting.omp, setting.openblas, PY, shell_quote(here .. "/torch/" .. w.name .. ".py"), args)
+    cmd = string.format("env PYTHONDONTWRITEBYTECODE=1 OMP_NUM_THREADS=%d OPENBLAS_NUM_THREADS=%d %s %s %s%s",
+      setting.omp, setting.openblas, setting.alloc.env, PY, shell_quote(here .. "/torch/" .. w.name .. ".py"), args)
   end
   local out, ok = capture(cmd)
   local rec = ok and last_json(out)
@@ -337,30 +385,86 @@ local function measure(w, framework, threads, setting, rep)
   return rec
 end
 
-for rep = 1, opts.reps do
+-- PyTorch's configurations, each run once per workload and thread count;
+-- the two fastest go on to the repetitions.
+local finalists = {}
+if torch.available then
   for _, w in ipairs(opts.workloads) do
-    runs[w.name] = runs[w.name] or {}
+    finalists[w.name] = {}
     for _, t in ipairs(opts.threads) do
-      local slot = runs[w.name][t] or { moongrad = {}, torch = {} }
-      runs[w.name][t] = slot
-      -- moongrad, then each PyTorch setting, then moongrad again on the
-      -- next repetition: A B A B ...
-      local r = measure(w, "moongrad", t, nil, rep)
-      if r then slot.moongrad[#slot.moongrad + 1] = r end
-      local line = string.format("[%d/%d] %-10s t=%d  moongrad %s img/s", rep, opts.reps, w.name, t,
-        r and string.format("%.0f", r.images_per_s) or "failed")
-      if torch.available then
-        for _, s in ipairs(torch_settings(t)) do
+      local tried = {}
+      for _, s in ipairs(torch_settings(t)) do
+        local r = measure(w, "torch", t, s, 0)
+        tried[#tried + 1] = { setting = s, ips = r and r.images_per_s or 0 }
+      end
+      table.sort(tried, function(a, b) return a.ips > b.ips end)
+      local keep = {}
+      for i = 1, math.min(2, #tried) do keep[i] = tried[i].setting end
+      finalists[w.name][t] = keep
+      local line = {}
+      for _, c in ipairs(tried) do line[#line + 1] = string.format("%s %.0f", settings_key(c.setting), c.ips) end
+      say("PyTorch configurations, %s t=%d (img/s): %s", w.name, t, table.concat(line, ", "))
+    end
+  end
+end
+
+-- A process that keeps one core busy, for the shared-machine rows.
+local function start_load()
+  local pidfile = os.tmpname()
+  os.execute("sh -c 'while :; do :; done' >/dev/null 2>&1 & echo $! > " .. shell_quote(pidfile))
+  local f = io.open(pidfile, "r")
+  local pid = f and f:read("l")
+  if f then f:close() end
+  os.remove(pidfile)
+  return pid
+end
+local function stop_load(pid)
+  if pid and pid:match("^%d+$") then os.execute("kill " .. pid .. " 2>/dev/null") end
+end
+
+local function measure_all(list, slots, loaded_tag)
+  for rep = 1, opts.reps do
+    for _, w in ipairs(list) do
+      slots[w.name] = slots[w.name] or {}
+      for _, t in ipairs(opts.threads) do
+        local slot = slots[w.name][t] or { moongrad = {}, torch = {} }
+        slots[w.name][t] = slot
+        -- moongrad, then each PyTorch finalist, then moongrad again on the
+        -- next repetition: A B A B ...
+        local r = measure(w, "moongrad", t, nil, rep)
+        if r then slot.moongrad[#slot.moongrad + 1] = r end
+        local line = string.format("[%d/%d]%s %-10s t=%d  moongrad %s img/s", rep, opts.reps, loaded_tag, w.name, t,
+          r and string.format("%.0f", r.images_per_s) or "failed")
+        for _, s in ipairs(torch.available and finalists[w.name][t] or {}) do
           local key = settings_key(s)
           slot.torch[key] = slot.torch[key] or {}
           local tr = measure(w, "torch", t, s, rep)
           if tr then table.insert(slot.torch[key], tr) end
           line = line .. string.format("  torch[%s] %s", key, tr and string.format("%.0f", tr.images_per_s) or "failed")
         end
+        say("%s", line)
       end
-      say("%s", line)
     end
   end
+end
+
+measure_all(opts.workloads, runs, "")
+
+-- The shared-machine rows: the same, with one core kept busy.
+local loaded_runs = {}
+local loaded_list = {}
+for _, w in ipairs(opts.loaded) do
+  if torch.available and not finalists[w.name] then
+    say("--loaded %s skipped: not among the measured workloads", w.name)
+  else
+    loaded_list[#loaded_list + 1] = w
+  end
+end
+if #loaded_list > 0 then
+  local pid = start_load()
+  local ok, err = pcall(measure_all, loaded_list, loaded_runs, " loaded")
+  stop_load(pid)
+  if not ok then error(err, 0) end
 end
 os.remove(data_path)
 
@@ -396,12 +500,14 @@ local function target(name, value, goal, met, unit)
   targets[#targets + 1] = { name = name, value = value, goal = goal, met = met, unit = unit }
 end
 
-for _, w in ipairs(opts.workloads) do
+local function summarize_rows(list, slots, loaded, out)
+for _, w in ipairs(list) do
   for _, t in ipairs(opts.threads) do
-    local slot = runs[w.name] and runs[w.name][t]
+    local slot = slots[w.name] and slots[w.name][t]
     local fl = flops.per_step[w.name]
     local row = { workload = w.name, what = w.what, threads = t, images_per_step = w.batch,
-      steps = opts.steps or w.steps, warmup = opts.warmup or w.warmup, flop_per_step = fl }
+      steps = opts.steps or w.steps, warmup = warmup_of(w), seconds = opts.seconds, flop_per_step = fl,
+      loaded = loaded or nil }
     row.moongrad = summarize(slot and slot.moongrad, fl, w.batch, t)
     if torch.available and slot then
       row.torch_candidates = {}
@@ -410,7 +516,8 @@ for _, w in ipairs(opts.workloads) do
         local key = settings_key(s)
         local sm = summarize(slot.torch[key], fl, w.batch, t)
         if sm then
-          sm.settings = { omp_num_threads = s.omp, openblas_num_threads = s.openblas, torch_threads = t }
+          sm.settings = { omp_num_threads = s.omp, openblas_num_threads = s.openblas, torch_threads = t,
+            allocator = s.alloc.name, env = s.alloc.env }
           row.torch_candidates[key] = sm
           if not best or sm.images_per_s > best.images_per_s then best, row.torch_settings = sm, key end
         end
@@ -441,20 +548,19 @@ for _, w in ipairs(opts.workloads) do
       -- images per CPU-second: robust to other load at 1 thread (at more
       -- threads it counts spinning workers too, so it is kept for 1 only)
       if t == 1 then row.cpu_ratio = median(pairs_cpu) end
-      target(string.format("%s t=%d: not slower than PyTorch", w.name, t), row.ratio, 1.0, row.ratio >= 1.0, "x")
-      if t == target_threads then
-        if w.goal > 1.0 then
-          target(string.format("%s t=%d: %s workload speed-up", w.name, t, w.kind == "conv" and "convolutional" or "small model"),
-            row.ratio, w.goal, row.ratio >= w.goal, "x")
+      if not loaded then
+        local goal = goal_of(w, t)
+        target(string.format("%s t=%d: at least %.1fx PyTorch", w.name, t, goal), row.ratio, goal, row.ratio >= goal, "x")
+        if t == target_threads then
+          target(string.format("%s t=%d: peak memory at most half of PyTorch's", w.name, t), row.mem_ratio, 0.5,
+            row.mem_ratio <= 0.5, "x (moongrad/PyTorch)")
         end
-        target(string.format("%s t=%d: peak memory at most half of PyTorch's", w.name, t), row.mem_ratio, 0.5,
-          row.mem_ratio <= 0.5, "x (moongrad/PyTorch)")
       end
     end
     -- convolution training against the FMA peak: on the wall clock at the
     -- target thread count, and at 1 thread per CPU-second (the rate on a
     -- core of its own, which other load does not distort)
-    if row.moongrad and w.train and w.kind == "conv" then
+    if row.moongrad and w.train and w.kind == "conv" and not loaded then
       local m = row.moongrad
       if t == target_threads and m.pct_fma_peak then
         target(string.format("%s t=%d: conv training above 60%% of FMA peak (wall)", w.name, t), m.pct_fma_peak, 60,
@@ -465,7 +571,28 @@ for _, w in ipairs(opts.workloads) do
           60, m.pct_fma_peak_cpu >= 60, "%")
       end
     end
-    results[#results + 1] = row
+    out[#out + 1] = row
+  end
+end
+end
+summarize_rows(opts.workloads, runs, false, results)
+local loaded_results = {}
+summarize_rows(loaded_list, loaded_runs, true, loaded_results)
+-- With one core busy, moongrad at 2 threads must not fall much below
+-- itself at 1 thread (the default thread count must degrade gracefully).
+local GRACE = 0.9
+do
+  local by = {}
+  for _, r in ipairs(loaded_results) do
+    by[r.workload] = by[r.workload] or {}
+    by[r.workload][r.threads] = r.moongrad and r.moongrad.images_per_s
+  end
+  for _, w in ipairs(loaded_list) do
+    local one, two = by[w.name] and by[w.name][1], by[w.name] and by[w.name][2]
+    if one and two then
+      target(string.format("%s, one core busy: 2 threads at least %.1fx of 1 thread", w.name, GRACE), two / one,
+        GRACE, two / one >= GRACE, "x")
+    end
   end
 end
 if startup.moongrad_ms then
@@ -482,9 +609,9 @@ print(string.format("moongrad vs PyTorch %s: median of %d run%s each, interleave
 print(string.format("%-10s %3s %10s %10s %7s %6s %7s  %15s %6s  %14s %14s  %s",
   "workload", "thr", "mg img/s", "pt img/s", "ratio", "goal", "cpu", "peak MB mg/pt", "mem", "mg GFLOP/s", "pt GFLOP/s",
   "PyTorch settings"))
-for _, r in ipairs(results) do
+local function table_row(r)
   local m, p = r.moongrad, r.torch
-  local goal = r.threads == target_threads and BY_NAME[r.workload].goal or 1.0
+  local goal = goal_of(BY_NAME[r.workload], r.threads)
   local function gf(s)
     if not s then return "-" end
     local pct = s.pct_fma_peak or s.pct_sgemm_peak
@@ -497,6 +624,11 @@ for _, r in ipairs(results) do
     r.cpu_ratio and string.format("%.2fx", r.cpu_ratio) or "-",
     string.format("%s / %s", fmt(m and m.peak_rss_mb, "%.0f"), fmt(p and p.peak_rss_mb, "%.0f")),
     fmt(r.mem_ratio, "%.2f"), gf(m), gf(p), r.torch_settings or "-"))
+end
+for _, r in ipairs(results) do table_row(r) end
+if #loaded_results > 0 then
+  print("with another process keeping one core busy (the shared-machine case):")
+  for _, r in ipairs(loaded_results) do table_row(r) end
 end
 -- The same at 1 thread per CPU-second of each process: what each does on
 -- a core of its own, far less disturbed by other load than wall time.
@@ -519,7 +651,8 @@ if #cpu_rows > 0 then
   end
 end
 print("ratio: moongrad/PyTorch images per second, median of the ratios of runs side by side (goal: the target; ! missed);")
-print("  cpu: the same per CPU-second (1 thread)")
+print("  cpu: the same per CPU-second (1 thread); PyTorch settings: the fastest of its configurations (OpenBLAS")
+print("  threads x allocator: glibc malloc, glibc tuned to keep large blocks, jemalloc preloaded)")
 print(string.format("GFLOP/s: convolutions and matrix products only (bench/flops.lua); %% of %s",
   machine.fma_core and string.format("the FMA peak, %.1f GFLOP/s a core x threads (bench/peak.c)", machine.fma_core)
   or string.format("sgemm, %.1f GFLOP/s a core x threads", machine.sgemm_core)))
@@ -555,11 +688,12 @@ local doc = {
   version = 1,
   created = os.date("!%Y-%m-%dT%H:%M:%SZ"),
   config = { threads = opts.threads, reps = opts.reps, quick = opts.quick, steps = opts.steps,
-    warmup = opts.warmup, target_threads = target_threads },
+    warmup = opts.warmup, seconds = opts.seconds, target_threads = target_threads },
   machine = machine,
   torch = torch,
   startup = startup,
   workloads = results,
+  loaded = loaded_results,
   targets = targets,
   failures = failures,
 }

@@ -2,11 +2,12 @@
 bench/workloads/harness.lua (same options, same data file, same loop, same
 JSON line). Run with Debian's interpreter:
 
-    /usr/bin/python3 bench/torch/NAME.py --threads N --warmup W --steps S --data FILE
+    /usr/bin/python3 bench/torch/NAME.py --threads N --warmup W --steps S [--seconds T] --data FILE
 
-The thread environment (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS) is set by
-the driver before the interpreter starts; torch.set_num_threads(N) is
-called here. The JSON line also says which settings were in force.
+The thread environment (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS) and the
+allocator (LD_PRELOAD of jemalloc, or GLIBC_TUNABLES) are set by the
+driver before the interpreter starts; torch.set_num_threads(N) is called
+here. The JSON line also says which settings were in force.
 
 Tuned as PyTorch is best used: optimizers clear gradients with
 zero_grad(set_to_none=True); attacks freeze the parameters so that only
@@ -80,6 +81,7 @@ def run(name, images_per_step, setup):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--seconds", type=float, default=0.0)
     p.add_argument("--data", required=True)
     o = p.parse_args()
     torch.set_num_threads(o.threads)
@@ -89,17 +91,20 @@ def run(name, images_per_step, setup):
     for _ in range(o.warmup):
         step()
     t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(o.steps):
+    steps = 0
+    while steps < o.steps or time.perf_counter() - t0 < o.seconds:
         step()
+        steps += 1
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     st = status()
     print(json.dumps({
         "workload": name, "framework": "torch", "threads": o.threads, "warmup": o.warmup,
-        "steps": o.steps, "seconds": seconds, "cpu_seconds": cpu, "images": images_per_step * o.steps,
+        "steps": steps, "seconds": seconds, "cpu_seconds": cpu, "images": images_per_step * steps,
         "peak_rss_kb": st.get("VmHWM", 0), "base_rss_kb": BASE_RSS, "interp_rss_kb": INTERP_RSS,
         "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "ld_preload": os.environ.get("LD_PRELOAD"), "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),
         "mkldnn": torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled,
     }))
     sys.stdout.flush()
