@@ -8,8 +8,9 @@ CC      ?= gcc
 OPT     ?= -O2 -march=native
 CFLAGS  ?= $(OPT) -g
 WARN     = -Wall -Wextra -Wno-unused-parameter
+LUA_INCDIR ?= /usr/include/lua5.4
 BASEFLAGS = -std=gnu11 -fPIC -fopenmp -fno-math-errno -fno-trapping-math $(WARN) \
-            -I/usr/include/lua5.4 -MMD -MP
+            -I$(LUA_INCDIR) -MMD -MP
 LIBS     = -lopenblas -lz -lm -fopenmp
 LUA      = lua5.4
 BUSTED   = /usr/bin/busted
@@ -29,7 +30,7 @@ DEBS_TEST  = lua-busted
 DEBS_DATA  = dataset-fashion-mnist nodejs npm
 DEBS_BENCH = python3 python3-torch libjemalloc2
 
-.PHONY: all help test check-c asan demo bench data deps clean distclean
+.PHONY: all help test check-c asan demo bench data deps clean distclean install uninstall
 
 all: $(BUILD)/libmoongrad.a $(BUILD)/moongrad/core.so $(BIN)/moongrad
 
@@ -41,6 +42,8 @@ help:
 	@echo "make bench      moongrad vs PyTorch side by side (bench/)"
 	@echo "make data       fetch the full MNIST digits and Fashion-MNIST sets"
 	@echo "make deps       install missing Debian packages (as root) or say which"
+	@echo "make install    install into PREFIX (default /usr/local; DESTDIR for staging)"
+	@echo "make uninstall  remove what make install put into PREFIX"
 	@echo "make clean      remove build outputs"
 
 # Installs the missing packages of a list as root, or names the command to run.
@@ -95,9 +98,9 @@ $(BUILD)/ctest/%: spec/c/%.c $(BUILD)/libmoongrad.a
 # in plain lua, so the short OpenMP spin the host sets for itself is set
 # here (on a busy machine the default spin makes the suite many times slower).
 test: all $(CTEST_BIN) $(BUILD)/.deps-test
-	@MOONGRAD_BIN=$(abspath $(BIN)/moongrad) MOONGRAD_CTEST=$(abspath $(BUILD)/ctest) \
+	@MOONGRAD_BIN=$(abspath $(BIN)/moongrad) MOONGRAD_CTEST=$(abspath $(BUILD)/ctest) MOONGRAD_BUILD=$(abspath $(BUILD)) \
 	  GOMP_SPINCOUNT=$${GOMP_SPINCOUNT:-10000} \
-	  $(LUA) $(BUSTED) --run=default --cpath='$(BUILD)/?.so' $(SPEC)
+	  $(LUA) $(BUSTED) --ignore-lua --run=default --cpath='$(BUILD)/?.so' $(SPEC)
 
 # Sanitizer build (in ASAN_BUILD): the host program built with ASan+UBSan
 # runs busted itself, and the C tests are built with the same flags.
@@ -109,7 +112,8 @@ asan: $(BUILD)/.deps-test
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  LSAN_OPTIONS=suppressions=$(abspath spec/support/lsan.supp) \
 	  MOONGRAD_BIN=$(abspath $(ASAN_BUILD)/bin/moongrad) MOONGRAD_CTEST=$(abspath $(ASAN_BUILD)/ctest) \
-	  MOONGRAD_ASAN=1 $(ASAN_BUILD)/bin/moongrad $(BUSTED) --run=asan $(SPEC)
+	  MOONGRAD_BUILD=$(abspath $(ASAN_BUILD)) \
+	  MOONGRAD_ASAN=1 $(ASAN_BUILD)/bin/moongrad $(BUSTED) --ignore-lua --run=asan $(SPEC)
 
 # Rotation pretraining + probe and an attack table, on the bundled sample.
 demo: all
@@ -138,6 +142,49 @@ endif
 
 data: all
 	@MOONGRAD=$(abspath $(BIN)/moongrad) sh data/fetch.sh
+
+# Install layout (every folder can be set on its own; luarocks sets them to
+# its rock tree, see moongrad-*.rockspec): the host program, the Lua library
+# where lua5.4 looks for it (LUA_PATH), the C module where it looks for C
+# modules (LUA_CPATH), the C library with its header and pkg-config file,
+# and the bundled data sample. The host finds the Lua library from its own
+# place (PREFIX/bin -> PREFIX/share/lua/5.4), so the prefix can move;
+# moongrad/installed.lua tells the library where its data went.
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+LUADIR       ?= $(PREFIX)/share/lua/5.4
+LUALIBDIR    ?= $(PREFIX)/lib/lua/5.4
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DATADIR      ?= $(PREFIX)/share/moongrad
+LUA_FILES    = $(shell find lua -name '*.lua' | sort)
+DATA_FILES   = $(shell find data/sample -type f | sort)
+
+install: all
+	@set -e; d='$(DESTDIR)'; \
+	install -d "$$d$(BINDIR)" "$$d$(LUALIBDIR)/moongrad" "$$d$(LIBDIR)" "$$d$(INCLUDEDIR)/moongrad" "$$d$(PKGCONFIGDIR)"; \
+	install -m 755 $(BIN)/moongrad "$$d$(BINDIR)/moongrad"; \
+	install -m 755 $(BUILD)/moongrad/core.so "$$d$(LUALIBDIR)/moongrad/core.so"; \
+	install -m 644 $(BUILD)/libmoongrad.a "$$d$(LIBDIR)/libmoongrad.a"; \
+	install -m 644 core/mg.h "$$d$(INCLUDEDIR)/moongrad/mg.h"; \
+	for f in $(LUA_FILES); do install -D -m 644 "$$f" "$$d$(LUADIR)/$${f#lua/}"; done; \
+	for f in $(DATA_FILES); do install -D -m 644 "$$f" "$$d$(DATADIR)/$$f"; done; \
+	printf -- '-- Written by make install: where this installation keeps its data.\nreturn { data_dir = %s }\n' \
+	  "'$(DATADIR)/data'" > "$$d$(LUADIR)/moongrad/installed.lua"; \
+	version=$$(sed -n 's/^#define MG_VERSION "\(.*\)"/\1/p' core/mg.h); \
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)/moongrad' '' \
+	  'Name: moongrad' 'Description: tensors, autograd and kernels (the C core of moongrad)' \
+	  "Version: $$version" 'Cflags: -I$${includedir}' \
+	  'Libs: -L$${libdir} -lmoongrad $(LIBS)' > "$$d$(PKGCONFIGDIR)/moongrad.pc"; \
+	echo "installed moongrad into $$d$(PREFIX)"
+
+uninstall:
+	@d='$(DESTDIR)'; \
+	rm -f "$$d$(BINDIR)/moongrad" "$$d$(LUALIBDIR)/moongrad/core.so" "$$d$(LIBDIR)/libmoongrad.a" \
+	  "$$d$(INCLUDEDIR)/moongrad/mg.h" "$$d$(PKGCONFIGDIR)/moongrad.pc"; \
+	rm -rf "$$d$(LUADIR)/moongrad" "$$d$(DATADIR)"; \
+	rmdir "$$d$(LUALIBDIR)/moongrad" "$$d$(INCLUDEDIR)/moongrad" 2>/dev/null || true
 
 clean:
 	rm -rf $(BUILD) build-asan $(BIN)

@@ -101,11 +101,25 @@ static int report(lua_State *L, int status) {
 
 /* ---- setup ---------------------------------------------------------------------- */
 
-/* package.path gains <root>/lua, where <root> is the nearest folder above
- * the binary that holds lua/moongrad/init.lua (bin/moongrad in a checkout,
- * or BUILD/bin/moongrad for a build in its own folder). */
+/* Prepends "<dir>/<sub>/?.lua;<dir>/<sub>/?/init.lua" to package.path, or
+ * "<dir>/<sub>/?.so" to package.cpath when so is set. */
+static void prepend_path(lua_State *L, const char *dir, const char *sub, int so) {
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, so ? "cpath" : "path");
+    if (so) lua_pushfstring(L, "%s/%s/?.so;%s", dir, sub, lua_tostring(L, -1));
+    else lua_pushfstring(L, "%s/%s/?.lua;%s/%s/?/init.lua;%s", dir, sub, dir, sub, lua_tostring(L, -1));
+    lua_setfield(L, -3, so ? "cpath" : "path");
+    lua_pop(L, 2);
+}
+
+/* Finds the Lua library from the binary's own place, so that a checkout
+ * and an installed tree both work from any folder: the nearest folder
+ * <root> above the binary that holds either lua/moongrad/init.lua (a
+ * checkout: bin/moongrad, or BUILD/bin/moongrad) or
+ * share/lua/5.4/moongrad/init.lua (an installed prefix: PREFIX/bin/moongrad,
+ * whose C modules are then in PREFIX/lib/lua/5.4). */
 static void set_paths(lua_State *L) {
-    char dir[PATH_MAX], probe[PATH_MAX + 32];
+    char dir[PATH_MAX], probe[PATH_MAX + 64];
     ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
     if (n <= 0) return;
     dir[n] = '\0';
@@ -115,11 +129,13 @@ static void set_paths(lua_State *L) {
         *slash = '\0';
         snprintf(probe, sizeof probe, "%s/lua/moongrad/init.lua", dir);
         if (access(probe, R_OK) == 0) {
-            lua_getglobal(L, "package");
-            lua_getfield(L, -1, "path");
-            lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s", dir, dir, lua_tostring(L, -1));
-            lua_setfield(L, -3, "path");
-            lua_pop(L, 2);
+            prepend_path(L, dir, "lua", 0);
+            return;
+        }
+        snprintf(probe, sizeof probe, "%s/share/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR "/moongrad/init.lua", dir);
+        if (access(probe, R_OK) == 0) {
+            prepend_path(L, dir, "share/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR, 0);
+            prepend_path(L, dir, "lib/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR, 1);
             return;
         }
     }

@@ -116,8 +116,10 @@ function H.assert_error(fn, ...)
   return err
 end
 
--- Path of the host program under test and a helper to run it.
-H.bin = os.getenv("MOONGRAD_BIN") or "bin/moongrad"
+-- Path of the host program under test and a helper to run it. The path is
+-- absolute, as specs run it from other folders too; plain `busted` runs
+-- from the repository root, where `make` built bin/moongrad.
+H.bin = os.getenv("MOONGRAD_BIN") or ((os.getenv("PWD") or ".") .. "/bin/moongrad")
 
 function H.run(cmd)
   local p = io.popen(cmd .. " 2>&1; echo \"__exit $?\"")

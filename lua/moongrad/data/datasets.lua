@@ -2,8 +2,8 @@
 -- TensorDataset. The full sets live in <data>/full/<set>/ once `make data`
 -- has run; otherwise the bundled sample in <data>/sample/<set>/ is used.
 -- <data> is the data/ folder beside lua/ (this file is
--- <root>/lua/moongrad/data/datasets.lua), or $MOONGRAD_DATA, or the root
--- option.
+-- <root>/lua/moongrad/data/datasets.lua), or an installation's data folder,
+-- or $MOONGRAD_DATA, or the root option.
 --
 -- The dataset protocol, which DataLoader and the training helpers accept:
 -- a table with `images`, a Tensor whose first dim counts the samples, and
@@ -45,14 +45,17 @@ end
 
 -- ---- where the data is --------------------------------------------------------
 
--- <root>/data, from this file's own path; "data" (the working folder's)
--- when the path is not the expected one.
+-- <root>/data, from this file's own path in a checkout; in an installed
+-- tree, the folder `make install` (or luarocks) wrote into
+-- moongrad.installed; else "data" (the working folder's).
 local function package_data_dir()
   local src = debug.getinfo(1, "S").source
   if src:sub(1, 1) == "@" then
     local root = src:sub(2):match("^(.-)lua/moongrad/data/datasets%.lua$")
     if root then return root .. "data" end
   end
+  local ok, installed = pcall(require, "moongrad.installed")
+  if ok and type(installed) == "table" and installed.data_dir then return installed.data_dir end
   return "data"
 end
 
