@@ -76,6 +76,14 @@ int mgl_tensor_list(lua_State *L, int i, mg_tensor ***out, const char *op);
 /* Scratch memory owned by Lua (a userdata pushed on the stack). */
 void *mgl_scratch(lua_State *L, size_t n);
 
+/* Pushes one element value of t: an integer for int64/uint8 and for
+ * integral float32 values (6, not 6.0), else a float. */
+void mgl_push_number(lua_State *L, const mg_tensor *t, double v);
+/* Torch7-style table keys (lua_slice.c): t[{2, {1, 3}}] read and write;
+ * ti, key and value are stack indices. */
+int mgl_slice_get(lua_State *L, int ti, int key);
+int mgl_slice_set(lua_State *L, int ti, int key, int value);
+
 /* Registers functions: into the module table at index `module` (if not 0)
  * and/or into the Tensor methods table (if methods is true). */
 void mgl_register(lua_State *L, int module, const luaL_Reg *fns, bool methods);

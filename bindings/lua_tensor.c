@@ -220,35 +220,73 @@ void mgl_register(lua_State *L, int module, const luaL_Reg *fns, bool methods) {
 
 /* ---- constructors --------------------------------------------------------------- */
 
-/* Shape plus a trailing options table: (2, 3, {dtype = "int64"}). */
-static mg_dtype shape_and_dtype(lua_State *L, int first, int *nd, int64_t *shape, const char *op, int *opts) {
+/* A constructor's trailing argument at i: nothing, a dtype name ("int64")
+ * or an options table {dtype = ..., requires_grad = ...}. Anything else,
+ * or an unknown option, raises: a misspelt option must not silently give
+ * float32. */
+typedef struct {
+    mg_dtype dtype;
+    bool requires_grad;
+} ctor_opts;
+
+static ctor_opts ctor_options(lua_State *L, int i, const char *op, mg_dtype def) {
+    ctor_opts o = {def, false};
+    if (lua_isnoneornil(L, i)) return o;
+    if (lua_type(L, i) == LUA_TSTRING) {
+        o.dtype = mgl_dtype(L, lua_tostring(L, i), op);
+        return o;
+    }
+    if (!lua_istable(L, i) || mgl_is_tensor(L, i))
+        luaL_error(L, "%s: expected a dtype name or an options table {dtype = ..., requires_grad = ...} at argument %d, "
+                      "got %s", op, i, mgl_is_tensor(L, i) ? "a Tensor" : luaL_typename(L, i));
+    lua_pushnil(L);
+    while (lua_next(L, i)) {
+        lua_pop(L, 1);
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        if (!k || (strcmp(k, "dtype") && strcmp(k, "requires_grad")))
+            luaL_error(L, "%s: unknown option '%s' (options are dtype and requires_grad)", op,
+                       k ? k : luaL_typename(L, -1));
+    }
+    o.dtype = mgl_dtype(L, mgl_opt_string(L, i, "dtype", mg_dtype_name(def), op), op);
+    o.requires_grad = mgl_opt_bool(L, i, "requires_grad", false, op);
+    return o;
+}
+
+/* Pushes a new tensor made by a constructor, with requires_grad if asked. */
+static int push_made(lua_State *L, mg_tensor *t, const ctor_opts *o) {
+    mgl_push(L, t);
+    if (o->requires_grad && mg_set_requires_grad(t, true)) return mgl_error(L);
+    return 1;
+}
+
+/* Shape plus a trailing dtype or options table: (2, 3, {dtype = "int64"}). */
+static ctor_opts shape_and_options(lua_State *L, int first, int *nd, int64_t *shape, const char *op) {
     int next = mgl_shape(L, first, nd, shape, op);
-    *opts = lua_istable(L, next) ? next : 0;
-    if (!lua_isnoneornil(L, next) && !lua_istable(L, next))
-        luaL_error(L, "%s: expected sizes then an options table, got %s at argument %d", op, luaL_typename(L, next), next);
-    const char *dt = mgl_opt_string(L, *opts, "dtype", "float32", op);
-    return mgl_dtype(L, dt, op);
+    if (!lua_isnoneornil(L, next) && !lua_istable(L, next) && lua_type(L, next) != LUA_TSTRING)
+        luaL_error(L, "%s: expected sizes then a dtype or an options table, got %s at argument %d", op,
+                   luaL_typename(L, next), next);
+    return ctor_options(L, next, op, MG_F32);
 }
 
 static int l_zeros(lua_State *L) {
-    int nd, opts;
+    int nd;
     int64_t shape[MG_MAX_DIMS];
-    mg_dtype dt = shape_and_dtype(L, 1, &nd, shape, "zeros", &opts);
-    return mgl_push(L, mg_zeros(dt, nd, shape));
+    ctor_opts o = shape_and_options(L, 1, &nd, shape, "zeros");
+    return push_made(L, mg_zeros(o.dtype, nd, shape), &o);
 }
 
 static int l_ones(lua_State *L) {
-    int nd, opts;
+    int nd;
     int64_t shape[MG_MAX_DIMS];
-    mg_dtype dt = shape_and_dtype(L, 1, &nd, shape, "ones", &opts);
-    return mgl_push(L, mg_full(dt, nd, shape, 1.0));
+    ctor_opts o = shape_and_options(L, 1, &nd, shape, "ones");
+    return push_made(L, mg_full(o.dtype, nd, shape, 1.0), &o);
 }
 
 static int l_empty(lua_State *L) {
-    int nd, opts;
+    int nd;
     int64_t shape[MG_MAX_DIMS];
-    mg_dtype dt = shape_and_dtype(L, 1, &nd, shape, "empty", &opts);
-    return mgl_push(L, mg_zeros(dt, nd, shape)); /* zeroed: no stale data leaks into results */
+    ctor_opts o = shape_and_options(L, 1, &nd, shape, "empty");
+    return push_made(L, mg_zeros(o.dtype, nd, shape), &o); /* zeroed: no stale data leaks into results */
 }
 
 /* full(2, 3, value) or full({2, 3}, value) */
@@ -268,24 +306,20 @@ static int l_full(lua_State *L) {
         next = last;
     }
     double v = luaL_checknumber(L, next);
-    int opts = lua_istable(L, next + 1) ? next + 1 : 0;
-    mg_dtype dt = mgl_dtype(L, mgl_opt_string(L, opts, "dtype", "float32", "full"), "full");
-    return mgl_push(L, mg_full(dt, nd, shape, v));
+    ctor_opts o = ctor_options(L, next + 1, "full", MG_F32);
+    return push_made(L, mg_full(o.dtype, nd, shape, v), &o);
 }
 
-static int l_rand(lua_State *L) {
+/* rand(2, 3 [, opts]), randn(...): float32 only */
+static int random_shaped(lua_State *L, bool normal, const char *op) {
     int nd;
     int64_t shape[MG_MAX_DIMS];
-    mgl_shape(L, 1, &nd, shape, "rand");
-    return mgl_push(L, mg_rand(nd, shape));
+    ctor_opts o = shape_and_options(L, 1, &nd, shape, op);
+    if (o.dtype != MG_F32) return luaL_error(L, "%s: random values are float32, got dtype %s", op, mg_dtype_name(o.dtype));
+    return push_made(L, normal ? mg_randn(nd, shape) : mg_rand(nd, shape), &o);
 }
-
-static int l_randn(lua_State *L) {
-    int nd;
-    int64_t shape[MG_MAX_DIMS];
-    mgl_shape(L, 1, &nd, shape, "randn");
-    return mgl_push(L, mg_randn(nd, shape));
-}
+static int l_rand(lua_State *L) { return random_shaped(L, false, "rand"); }
+static int l_randn(lua_State *L) { return random_shaped(L, true, "randn"); }
 
 /* randint(low, high, shape...) : integers in [low, high) */
 static int l_randint(lua_State *L) {
@@ -315,12 +349,11 @@ static int l_arange(lua_State *L) {
         n++;
     }
     if (n == 0) luaL_error(L, "arange: expected arange(end), arange(start, end) or arange(start, end, step)");
-    int opts = lua_istable(L, n + 1) ? n + 1 : 0;
     bool ints = true;
     for (int k = 0; k < n; k++) ints = ints && lua_isinteger(L, k + 1);
-    mg_dtype dt = mgl_dtype(L, mgl_opt_string(L, opts, "dtype", ints ? "int64" : "float32", "arange"), "arange");
+    ctor_opts o = ctor_options(L, n + 1, "arange", ints ? MG_I64 : MG_F32);
     double start = n == 1 ? 0 : a[0], end = n == 1 ? a[0] : a[1], step = n == 3 ? a[2] : 1;
-    return mgl_push(L, mg_arange(start, end, step, dt));
+    return push_made(L, mg_arange(start, end, step, o.dtype), &o);
 }
 
 static int l_linspace(lua_State *L) {
@@ -372,43 +405,51 @@ static void nested_fill(lua_State *L, int depth, int nd, const int64_t *shape, m
     }
 }
 
-/* tensor(5), tensor{1, 2}, tensor{{1, 2}, {3, 4}}, tensor(t, {dtype = ...}) */
+/* tensor(5), tensor{1, 2}, tensor{{1, 2}, {3, 4}}, tensor(t, {dtype = ...}),
+ * tensor({1, 2}, "int64") */
 static int l_tensor(lua_State *L) {
-    int opts = lua_istable(L, 2) ? 2 : 0;
-    mg_dtype dt = mgl_dtype(L, mgl_opt_string(L, opts, "dtype", "float32", "tensor"), "tensor");
+    lua_settop(L, 2);
+    mg_dtype def = mgl_is_tensor(L, 1) ? mgl_check(L, 1)->dtype : MG_F32;
+    ctor_opts o = ctor_options(L, 2, "tensor", def);
     if (lua_type(L, 1) == LUA_TNUMBER || lua_isboolean(L, 1)) {
         double v = lua_type(L, 1) == LUA_TNUMBER ? lua_tonumber(L, 1) : lua_toboolean(L, 1);
-        return mgl_push(L, mg_full(dt, 0, NULL, v));
+        return push_made(L, mg_full(o.dtype, 0, NULL, v), &o);
     }
-    if (mgl_is_tensor(L, 1)) return mgl_push(L, mg_to_dtype(mgl_check(L, 1), opts ? dt : mgl_check(L, 1)->dtype));
+    if (mgl_is_tensor(L, 1)) return push_made(L, mg_to_dtype(mgl_check(L, 1), o.dtype), &o);
     if (!lua_istable(L, 1)) return luaL_typeerror(L, 1, "number, table or Tensor");
     int nd;
     int64_t shape[MG_MAX_DIMS];
     nested_shape(L, 1, &nd, shape);
-    mgl_push(L, mg_empty(dt, nd, shape)); /* on the stack: collected if filling raises */
+    mgl_push(L, mg_empty(o.dtype, nd, shape)); /* on the stack: collected if filling raises */
     mg_tensor *t = ((mgl_tensor *)lua_touserdata(L, -1))->t;
     lua_pushvalue(L, 1);
     int64_t pos = 0;
     nested_fill(L, 0, nd, shape, t, &pos);
     lua_pop(L, 1);
+    if (o.requires_grad && mg_set_requires_grad(t, true)) return mgl_error(L);
     return 1;
 }
 
-static int like(lua_State *L, double v, bool random) {
+/* zeros_like(t [, opts]), full_like(t, v [, opts]): t's shape, t's dtype
+ * unless opts say otherwise; the options are at index `opts`. */
+static int like(lua_State *L, double v, int opts, const char *op) {
     mg_tensor *t = mgl_check(L, 1);
-    int opts = lua_istable(L, 2) ? 2 : 0;
-    mg_dtype dt = mgl_dtype(L, mgl_opt_string(L, opts, "dtype", mg_dtype_name(t->dtype), "like"), "like");
-    if (random) return mgl_push(L, mg_randn(t->ndim, t->shape));
-    return mgl_push(L, mg_full(dt, t->ndim, t->shape, v));
+    ctor_opts o = ctor_options(L, opts, op, t->dtype);
+    return push_made(L, mg_full(o.dtype, t->ndim, t->shape, v), &o);
 }
-static int l_zeros_like(lua_State *L) { return like(L, 0, false); }
-static int l_ones_like(lua_State *L) { return like(L, 1, false); }
-static int l_randn_like(lua_State *L) { return like(L, 0, true); }
-static int l_rand_like(lua_State *L) {
+static int l_zeros_like(lua_State *L) { return like(L, 0, 2, "zeros_like"); }
+static int l_ones_like(lua_State *L) { return like(L, 1, 2, "ones_like"); }
+static int l_full_like(lua_State *L) { return like(L, luaL_checknumber(L, 2), 3, "full_like"); }
+
+/* rand_like(t), randn_like(t): float32 of t's shape */
+static int random_like(lua_State *L, bool normal, const char *op) {
     mg_tensor *t = mgl_check(L, 1);
-    return mgl_push(L, mg_rand(t->ndim, t->shape));
+    ctor_opts o = ctor_options(L, 2, op, MG_F32);
+    if (o.dtype != MG_F32) return luaL_error(L, "%s: random values are float32, got dtype %s", op, mg_dtype_name(o.dtype));
+    return push_made(L, normal ? mg_randn(t->ndim, t->shape) : mg_rand(t->ndim, t->shape), &o);
 }
-static int l_full_like(lua_State *L) { return like(L, luaL_checknumber(L, 2), false); }
+static int l_rand_like(lua_State *L) { return random_like(L, false, "rand_like"); }
+static int l_randn_like(lua_State *L) { return random_like(L, true, "randn_like"); }
 
 /* ---- inspection ------------------------------------------------------------------- */
 
@@ -463,7 +504,7 @@ static int l_is_contiguous(lua_State *L) {
 }
 
 /* Integral values come back as Lua integers (6, not 6.0); others as floats. */
-static void push_value(lua_State *L, const mg_tensor *t, double v) {
+void mgl_push_number(lua_State *L, const mg_tensor *t, double v) {
     if (t->dtype != MG_F32 || (v == floor(v) && fabs(v) < 9007199254740992.0 && !(v == 0 && signbit(v))))
         lua_pushinteger(L, (lua_Integer)v);
     else lua_pushnumber(L, v);
@@ -473,13 +514,13 @@ static int l_item(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (mg_numel(t) != 1)
         return luaL_error(L, "item: the tensor has %d elements, expected exactly 1", (int)mg_numel(t));
-    push_value(L, t, mg_get_flat(t, 0));
+    mgl_push_number(L, t, mg_get_flat(t, 0));
     return 1;
 }
 
 static void totable_rec(lua_State *L, const mg_tensor *t, int depth, int64_t *pos) {
     if (depth == t->ndim) {
-        push_value(L, t, mg_get_flat(t, (*pos)++));
+        mgl_push_number(L, t, mg_get_flat(t, (*pos)++));
         return;
     }
     luaL_checkstack(L, 4, "totable");
@@ -505,7 +546,7 @@ static int l_flat_values(lua_State *L) {
     if (n > 50000000) return luaL_error(L, "flat_values: %d elements is too many", (int)n);
     lua_createtable(L, (int)n, 0);
     for (int64_t i = 0; i < n; i++) {
-        push_value(L, t, mg_get_flat(t, i));
+        mgl_push_number(L, t, mg_get_flat(t, i));
         lua_rawseti(L, -2, i + 1);
     }
     return 1;
@@ -633,7 +674,33 @@ static int index_select_first(lua_State *L, mg_tensor *t, lua_Integer i) {
     return mgl_push(L, mg_select(t, 0, i > 0 ? i - 1 : i + n));
 }
 
-/* __index: methods first, then properties, then integer indexing. */
+/* A key that is neither a method nor a field: the Lua side (tensor.lua)
+ * raises an error naming what the user probably meant. */
+static int unknown_field(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "moongrad.unknown_field");
+    if (lua_isfunction(L, -1)) {
+        lua_pushvalue(L, 2);
+        lua_call(L, 1, 0); /* raises */
+    }
+    return luaL_error(L, "Tensor has no field or method '%s'", lua_tostring(L, 2));
+}
+
+/* An integer key given as a float (x[2.0]) counts as the integer. */
+static bool integer_key(lua_State *L, int i, lua_Integer *v) {
+    int ok;
+    *v = lua_tointegerx(L, i, &ok);
+    return ok && lua_type(L, i) == LUA_TNUMBER;
+}
+
+static int bad_key(lua_State *L, bool write) {
+    const char *what = lua_type(L, 2) == LUA_TNUMBER ? lua_tostring(L, 2)
+                       : mgl_is_tensor(L, 2)        ? "a Tensor (use index_select or masked_fill)"
+                                                    : luaL_typename(L, 2);
+    return luaL_error(L, "index: cannot %s a Tensor with %s; use an integer, a table such as {2, {1, 3}}, "
+                         "or a field name", write ? "assign into" : "index", what);
+}
+
+/* __index: methods first, then properties, then integer and table keys. */
 static int l_index(lua_State *L) {
     if (lua_type(L, 2) == LUA_TSTRING) {
         lua_pushvalue(L, 2);
@@ -662,10 +729,12 @@ static int l_index(lua_State *L) {
             lua_pushstring(L, mg_dtype_name(t->dtype));
             return 1;
         }
-        return 0;
+        return unknown_field(L);
     }
-    if (lua_isinteger(L, 2)) return index_select_first(L, mgl_check(L, 1), lua_tointeger(L, 2));
-    return 0;
+    lua_Integer i;
+    if (integer_key(L, 2, &i)) return index_select_first(L, mgl_check(L, 1), i);
+    if (lua_istable(L, 2)) return mgl_slice_get(L, 1, 2);
+    return bad_key(L, false);
 }
 
 static int l_newindex(lua_State *L) {
@@ -690,13 +759,15 @@ static int l_newindex(lua_State *L) {
         }
         return luaL_error(L, "Tensor: cannot set field '%s'", k);
     }
-    if (lua_isinteger(L, 2)) { /* t[i] = value or tensor: copy into the slice */
-        index_select_first(L, t, lua_tointeger(L, 2));
+    lua_Integer i;
+    if (integer_key(L, 2, &i)) { /* t[i] = value or tensor: copy into the slice */
+        index_select_first(L, t, i);
         mg_tensor *slice = mgl_check(L, -1);
         if (mg_copy_(slice, mgl_check_or_scalar(L, 3))) return mgl_error(L);
         return 0;
     }
-    return luaL_error(L, "Tensor: cannot set a key of type %s", luaL_typename(L, 2));
+    if (lua_istable(L, 2)) return mgl_slice_set(L, 1, 2, 3);
+    return bad_key(L, true);
 }
 
 static const luaL_Reg module_fns[] = {

@@ -95,6 +95,64 @@ function M.tostring(t)
   return string.format("tensor(%s%s)  %s %s", body, extra, shape_string(t), t.dtype)
 end
 
+-- ---- misspelled fields ---------------------------------------------------------
+
+-- Names PyTorch, NumPy and Torch7 users reach for, and what moongrad calls
+-- them. A value starting with ":" is a method, "." a field; others are advice.
+local HINTS = {
+  T = ":t()", mT = ":transpose(-2, -1)", ndim = ":dim()", ndimension = ":dim()", nDimension = ":dim()",
+  dtypes = ".dtype", type = ".dtype (or x:to(dtype))", nelement = ":numel()", nElement = ":numel()",
+  len = "#x (or x:size(1))", length = "#x (or x:size(1))", tolist = ":totable()", numpy = ":totable()",
+  data = ":detach()", item_ = ":item()", double = ":float() (float32 is the only float dtype)",
+  half = ":float() (float32 is the only float dtype)", int = ":long()", bool = ":ne(0)",
+  requires_grad_grad = ".requires_grad", is_cuda = "nothing: moongrad tensors live in CPU memory",
+  cuda = "nothing: moongrad runs on the CPU", cpu = "nothing: moongrad tensors live in CPU memory",
+  device = "nothing: moongrad tensors live in CPU memory", storage = ":contiguous()",
+  nbytes = ":numel() * 4 (float32, 8 for int64)", sizes = ":size()", shape_ = ":shape()",
+}
+local FIELDS = { "grad", "requires_grad", "is_leaf", "grad_fn", "dtype" }
+
+-- Levenshtein distance, stopping early beyond `limit`.
+local function distance(a, b, limit)
+  if math.abs(#a - #b) > limit then return limit + 1 end
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur, best = { [0] = i }, i
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      if cur[j] < best then best = cur[j] end
+    end
+    if best > limit then return limit + 1 end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- What the user probably meant by key: "x:name()", "x.name" or advice; nil if nothing is close.
+function M.suggest(key, methods)
+  local hint = HINTS[key]
+  if hint then
+    if hint:sub(1, 1) == ":" or hint:sub(1, 1) == "." then return "x" .. hint end
+    return hint
+  end
+  local candidates = {}
+  for name, v in pairs(methods) do
+    if type(name) == "string" and type(v) == "function" then candidates[#candidates + 1] = { name, ":" .. name .. "()" } end
+  end
+  for _, name in ipairs(FIELDS) do candidates[#candidates + 1] = { name, "." .. name } end
+  table.sort(candidates, function(a, b) return a[1] < b[1] end)
+  local lower = key:lower()
+  local limit = #key <= 3 and 1 or 2
+  local best, best_d
+  for _, c in ipairs(candidates) do
+    local d = c[1]:lower() == lower and 0 or distance(lower, c[1]:lower(), limit)
+    if d <= limit and (not best_d or d < best_d) then best, best_d = c[2], d end
+  end
+  return best and ("x" .. best) or nil
+end
+
 function M.install(mg)
   local mt = mg.Tensor
   mt.__tostring = function(t)
@@ -110,6 +168,13 @@ function M.install(mg)
   methods.type_as = function(t, other) return t:to(other.dtype) end
   methods.numpy_shape = nil
   mg.is_floating_point = function(t) return t.dtype == "float32" end
+  -- Unknown fields raise (bindings/lua_tensor.c calls this) rather than
+  -- giving nil: x.T, x.ndim and x.shape[1] are the usual slips.
+  debug.getregistry()["moongrad.unknown_field"] = function(key)
+    local hint = M.suggest(tostring(key), methods)
+    error(string.format("Tensor has no field or method '%s'%s", tostring(key),
+      hint and ("; did you mean " .. hint .. "?") or ""), 3)
+  end
 end
 
 return M

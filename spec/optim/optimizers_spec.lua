@@ -86,6 +86,8 @@ describe("optim.SGD", function()
     H.assert_error(function() mg.optim.SGD({p}, {lr = 0.1, learning_rate = 1}) end, "SGD: unknown option 'learning_rate'")
     H.assert_error(function() mg.optim.SGD({p}, {lr = "0.1"}) end, "SGD: option 'lr' must be a number, got string")
     H.assert_error(function() mg.optim.SGD({}, {lr = 0.1}) end, "SGD: got an empty parameter list")
+    H.assert_error(function() mg.optim.SGD(mg.nn.Linear(2, 3), {lr = 0.1}) end,
+      "SGD: got a module (nn.Linear), expected its parameters: pass model:parameters()")
     H.assert_error(function() mg.optim.SGD({p, p}, {lr = 0.1}) end, "SGD: a parameter appears twice")
     H.assert_error(function() mg.optim.SGD({p * 2}, {lr = 0.1}) end, "not a leaf tensor")
     H.assert_error(function() mg.optim.SGD({mg.zeros(2, {dtype = "int64"})}, {lr = 0.1}) end, "only float32")
@@ -210,6 +212,9 @@ describe("optim.Adam and optim.AdamW", function()
     H.assert_error(function() mg.optim.AdamW({p}, {weight_decay = -1}) end, "AdamW: weight_decay must be >= 0")
     H.assert_error(function() mg.optim.Adam({p}, {amsgrad = 1}) end, "Adam: option 'amsgrad' must be a boolean")
     H.assert_error(function() mg.optim.Adam({p}, {momentum = 0.9}) end, "Adam: unknown option 'momentum'")
+    local model = mg.nn.Sequential { mg.nn.Linear(2, 2) }
+    H.assert_error(function() mg.optim.AdamW(model, {lr = 1e-3}) end,
+      "AdamW: got a module (nn.Sequential), expected its parameters: pass model:parameters()")
     H.assert_error(function() mg.optim.Adam({{params = {p}, lr = -2}}) end, "Adam: lr must be >= 0, got -2")
   end)
 

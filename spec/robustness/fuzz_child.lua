@@ -102,7 +102,8 @@ local function junk_number() return pick(NUMBERS) end
 local function options_table()
   local keys = { "dim", "keepdim", "dtype", "lr", "momentum", "eps", "reduction", "weight", "bias",
     "stride", "padding", "dilation", "kernel_size", "training", "p", "retain_graph", "grad_outputs",
-    "size", "color", "font", "gzip", "metadata", "ignore_index", "label_smoothing", "betas" }
+    "size", "color", "font", "gzip", "metadata", "ignore_index", "label_smoothing", "betas",
+    "requires_grad", "descending", "largest", "sorted", "minlength", "weights", "keys" }
   local t = {}
   for _ = 1, R(0, 4) do
     local k = pick(keys)
@@ -134,6 +135,12 @@ local table_gens = {
   function() return { any_tensor(), closed(mg.ones(1)) } end,
   function() return options_table() end,
   function() return options_table() end,
+  -- Torch7 slicing keys (meta.__index, __newindex): ranges, negatives, empty and reversed
+  function() return { {}, { 1, 2 } } end,
+  function() return { { -1, 1 }, 2 } end,
+  function() return { { 2, 1 }, { 1, -1 } } end,
+  function() return { 1, { 1 }, {} } end,
+  function() return { { 0, 2 ^ 40 }, -(2 ^ 40) } end,
   function() return setmetatable({}, { __index = function() error("fuzz: __index raised") end }) end,
   function() return setmetatable({}, { __len = function() return 2 ^ 40 end }) end,
   function() return setmetatable({ 1, 2 }, { __len = function() return -5 end }) end,

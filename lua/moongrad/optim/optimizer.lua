@@ -74,6 +74,10 @@ function Optimizer:setup(params, opts)
   self.state = {}
   self._seen = {}
   if mg.is_tensor(params) then params = { params } end
+  if type(params) == "table" and getmetatable(params) and type(params.parameters) == "function" then
+    fail("%s: got a module (%s), expected its parameters: pass model:parameters()", name,
+      getmetatable(params).__name or "nn.Module")
+  end
   if type(params) ~= "table" then
     fail("%s: params must be a list of Tensors or of parameter groups, got %s", name, type(params))
   end
