@@ -29,12 +29,36 @@ function mg.enable_grad(fn, ...)
   return table.unpack(results, 2, results.n)
 end
 
+-- Runs fn(...) under the RNG state `state` (an integer seed, or a table
+-- {seed = s, counter = c} as get_rng_state returns) and puts the previous
+-- state back afterwards, even when fn raises: the global random stream is
+-- left where it was. Returns fn's results.
+function mg.with_rng_state(state, fn, ...)
+  if math.type(state) == "integer" then state = { seed = state, counter = 0 } end
+  if type(state) ~= "table" then
+    error("with_rng_state: expected an integer seed or {seed = s, counter = c}, got " .. type(state), 2)
+  end
+  local saved = core.get_rng_state()
+  core.set_rng_state(state)
+  local results = table.pack(pcall(fn, ...))
+  core.set_rng_state(saved)
+  if not results[1] then error(results[2], 0) end
+  return table.unpack(results, 2, results.n)
+end
+
+-- check_options(where, opts, allowed [, level = 2]) -> opts (or {}): the
+-- one option checker (moongrad/options.lua). level as error's, counted
+-- from the function that calls check_options (2: blame its caller).
+function mg.check_options(where, opts, allowed, level)
+  return require("moongrad.options").check(where, opts, allowed, (level or 2) + 2)
+end
+
 local submodules = {
   nn = "moongrad.nn", optim = "moongrad.optim", data = "moongrad.data",
   train = "moongrad.train", viz = "moongrad.viz", ssl = "moongrad.ssl",
   attack = "moongrad.attack", gan = "moongrad.gan", da = "moongrad.da",
-  text = "moongrad.text", class = "moongrad.class", json = "moongrad.json",
-  cli = "moongrad.cli", recon = "moongrad.recon",
+  class = "moongrad.class", json = "moongrad.json",
+  cli = "moongrad.cli", recon = "moongrad.recon", models = "moongrad.models",
 }
 
 return setmetatable(mg, {

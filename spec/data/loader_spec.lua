@@ -134,15 +134,22 @@ describe("mg.data.DataLoader", function()
 
   it("applies the transform to each batch; it may change the labels", function()
     local ds = numbered(5)
-    local loader = mg.data.DataLoader(ds, { batch_size = 2, transform = function(x) return x * 10 end })
+    local loader = mg.data.DataLoader(ds, { batch_size = 2,
+      transform = function(batch) batch.images = batch.images * 10; return batch end })
     local got = {}
     for x, y in loader:iter() do
       H.assert_near(x:select(2, 1):select(2, 1):select(2, 1), y:float() * 10, 0)
       got[#got + 1] = y:size(1)
     end
     assert.same({ 2, 2, 1 }, got)
+    -- the older form: a function of (images, labels)
     local relabel = mg.data.DataLoader(ds, { batch_size = 5, transform = function(x, y) return x, y:float() * 0 end })
     for _, y in relabel:iter() do H.assert_near(y, { 0, 0, 0, 0, 0 }, 0) end
+    local keep = mg.data.DataLoader(ds, { batch_size = 5, transform = mg.data.transforms.normalize(1, 2) })
+    for x, y in keep:iter() do H.assert_near(x:select(2, 1):select(2, 1):select(2, 1), (y:float() - 1) / 2, 0) end
+    H.assert_error(function()
+      for _ in mg.data.DataLoader(ds, { transform = function(b) return b.images end }):iter() do end
+    end, "transform(batch) must return the batch table, got a Tensor")
   end)
 
   it("accepts any table with images (labels optional) and real datasets", function()
@@ -169,11 +176,11 @@ describe("mg.data.DataLoader", function()
     H.assert_error(function() mg.data.DataLoader(ds, { batch_size = 0 }) end,
       "DataLoader: batch_size must be a positive integer, got 0")
     H.assert_error(function() mg.data.DataLoader(ds, { batch_size = 2.5 }) end, "batch_size must be a positive integer")
-    H.assert_error(function() mg.data.DataLoader(ds, { batchsize = 2 }) end, "DataLoader: unknown option 'batchsize'")
+    H.assert_error(function() mg.data.DataLoader(ds, { batchsize = 2 }) end, "DataLoader: unknown option 'batchsize' (expected one of batch_size, drop_last, rank, seed, shuffle, transform, world_size)")
     H.assert_error(function() mg.data.DataLoader(ds, { shuffle = 1 }) end, "shuffle must be a boolean")
     H.assert_error(function() mg.data.DataLoader(ds, { transform = 3 }) end, "transform must be a function")
     H.assert_error(function() mg.data.DataLoader(ds, { seed = "x" }) end, "seed must be an integer")
-    H.assert_error(function() mg.data.DataLoader({}) end, "DataLoader: the dataset must be a table with an `images` Tensor")
+    H.assert_error(function() mg.data.DataLoader({}) end, "DataLoader: the dataset must have #ds and ds:batch(idx), or be a table with an `images` Tensor")
     H.assert_error(function() mg.data.DataLoader(mg.zeros(3)) end, "the dataset must be a table")
     H.assert_error(function() mg.data.DataLoader({ images = mg.zeros(3, 2), labels = mg.zeros(2) }) end,
       "labels must be a Tensor with 3 rows")

@@ -219,6 +219,12 @@ for _, k in ipairs(sorted_keys(meta)) do add("meta." .. k, meta[k], "meta") end
 for _, k in ipairs(sorted_keys(mg)) do
   if not seen[mg[k]] then add("mg." .. k, mg[k], "module") end
 end
+-- the data protocol and the engine's constructors
+for _, name in ipairs({ "data.TensorDataset", "data.DataLoader", "train.Trainer" }) do
+  local pkg, cls = name:match("^(%w+)%.(%w+)$")
+  add("mg." .. name, function(...) return mg[pkg][cls](...) end, "module")
+end
+add("mg.nn.utils.inference", mg.nn.utils.inference, "module")
 local skipped = 0
 for _ in pairs(SKIP) do skipped = skipped + 1 end
 

@@ -5,43 +5,16 @@
 -- <root>/lua/moongrad/data/datasets.lua), or an installation's data folder,
 -- or $MOONGRAD_DATA, or the root option.
 --
--- The dataset protocol, which DataLoader and the training helpers accept:
--- a table with `images`, a Tensor whose first dim counts the samples, and
--- optionally `labels`, a Tensor with the same first dim (int64 classes,
--- 1-based). #ds gives the number of samples.
+-- The image sets are TensorDatasets (tensor_dataset.lua: the dataset
+-- protocol) with fields images and labels (int64 classes, 1-based), and
+-- classes, name, split, source, dir.
 local mg = require "moongrad"
 local class = require "moongrad.class"
 
 local M = {}
 
--- ---- TensorDataset ----------------------------------------------------------
-
-local TensorDataset = class("data.TensorDataset")
+local TensorDataset = require("moongrad.data.tensor_dataset").TensorDataset
 M.TensorDataset = TensorDataset
-
--- TensorDataset(images [, labels]): images a Tensor [N, ...], labels a
--- Tensor [N, ...] or nil. Fields: images, labels, name.
-function TensorDataset:init(images, labels)
-  if not mg.is_tensor(images) then
-    error("TensorDataset: images must be a Tensor, got " .. type(images), 3)
-  end
-  if images:dim() == 0 then error("TensorDataset: images must have a first dim of samples, got a 0-dim Tensor", 3) end
-  if labels ~= nil then
-    if not mg.is_tensor(labels) then error("TensorDataset: labels must be a Tensor or nil, got " .. type(labels), 3) end
-    if labels:dim() == 0 or labels:size(1) ~= images:size(1) then
-      error(string.format("TensorDataset: %d images but labels of shape [%s]", images:size(1),
-        table.concat(labels:shape(), ", ")), 3)
-    end
-  end
-  self.images, self.labels, self.name = images, labels, "TensorDataset"
-end
-
-function TensorDataset:__len() return self.images:size(1) end
-
-function TensorDataset:__tostring()
-  return string.format("%s: %d samples, images [%s]%s", self.name, #self, table.concat(self.images:shape(), ", "),
-    self.labels and (", labels [" .. table.concat(self.labels:shape(), ", ") .. "]") or "")
-end
 
 -- ---- where the data is --------------------------------------------------------
 
@@ -98,16 +71,10 @@ end
 
 local announced = {} -- name -> true once the source was reported on stderr
 
-local OPTIONS = { split = true, root = true, limit = true, quiet = true, source = true }
+local OPTIONS = { "split", "root", "limit", "quiet", "source" }
 
 local function check_opts(name, opts)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(name .. ": options must be a table, got " .. type(opts), 4) end
-  for k in pairs(opts) do
-    if not OPTIONS[k] then
-      error(string.format("%s: unknown option '%s' (expected split, root, limit, quiet, source)", name, tostring(k)), 4)
-    end
-  end
+  opts = mg.check_options(name, opts, OPTIONS, 3)
   local split = opts.split or "train"
   if split ~= "train" and split ~= "test" then
     error(string.format("%s: split must be \"train\" or \"test\", got %s", name, tostring(split)), 4)
@@ -170,8 +137,7 @@ local function load(spec, opts)
     images = images:narrow(1, 1, o.limit):clone()
     labels = labels:narrow(1, 1, o.limit):clone()
   end
-  local ds = setmetatable({}, Dataset)
-  ds.images, ds.labels = images, labels
+  local ds = Dataset { images = images, labels = labels }
   ds.classes = spec.classes
   ds.name, ds.split, ds.source, ds.dir = spec.name, o.split, source, dir
   if not o.quiet and not announced[spec.name] then

@@ -1,5 +1,7 @@
--- mg.data: datasets (MNIST digits, Fashion-MNIST, TensorDataset), the
--- DataLoader and batch transforms (mg.data.transforms).
+-- mg.data: the dataset protocol (`#ds`, `ds:batch(idx)`; see
+-- tensor_dataset.lua), TensorDataset, the image sets (MNIST digits,
+-- Fashion-MNIST), the DataLoader (sampler with shards, batch, transform)
+-- and batch transforms (mg.data.transforms).
 local datasets = require "moongrad.data.datasets"
 local loader = require "moongrad.data.loader"
 

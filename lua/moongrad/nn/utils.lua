@@ -1,7 +1,66 @@
--- mg.nn.utils: gradient clipping.
+-- mg.nn.utils: gradient clipping; running models in eval mode (with or
+-- without a graph) and restoring every module's own mode; a function
+-- mapped over a tensor in batches.
 local mg = require "moongrad"
 
 local M = {}
+
+-- The modules of `models` (a module, a list or map of modules; anything
+-- else, a plain function say, has no mode) with their training flags.
+local function modes_of(models)
+  local saved = {}
+  local function add(m)
+    if type(m) == "table" and type(m.modules) == "function" and type(m.eval) == "function" then
+      for _, sub in ipairs(m:modules()) do saved[#saved + 1] = { sub, sub.training } end
+    end
+  end
+  if type(models) == "table" and type(models.modules) ~= "function" then
+    for _, m in pairs(models) do add(m) end
+  else
+    add(models)
+  end
+  return saved
+end
+
+--- eval_mode(models, fn, ...) -> fn's results, run with every module of
+-- models (a module, or a list or map of them) in eval mode; afterwards
+-- each module gets back its own mode (not just the top one), also when fn
+-- raises. Grad mode is left as it is (attacks need input gradients).
+function M.eval_mode(models, fn, ...)
+  local saved = modes_of(models)
+  for _, s in ipairs(saved) do s[1].training = false end
+  local results = table.pack(pcall(fn, ...))
+  for _, s in ipairs(saved) do s[1].training = s[2] end
+  if not results[1] then error(results[2], 0) end
+  return table.unpack(results, 2, results.n)
+end
+
+--- inference(models, fn, ...) -> fn's results, run in eval mode (as
+-- eval_mode) and without recording a graph; every module's mode and the
+-- grad mode are restored, also on error.
+function M.inference(models, fn, ...)
+  return M.eval_mode(models, mg.no_grad, fn, ...)
+end
+
+--- map_batches(x, batch_size, fn) -> fn applied to x (a Tensor [N, ...])
+-- in slices of batch_size along dim 1, the results of each slice joined
+-- along dim 1 (fn may return several tensors: each is joined). fn(slice,
+-- start) gets the 1-based index of the slice's first row.
+function M.map_batches(x, batch_size, fn)
+  local n = x:size(1)
+  local parts, count = {}, 0
+  for s = 1, n, batch_size do
+    local r = table.pack(fn(x:narrow(1, s, math.min(batch_size, n - s + 1)), s))
+    count = r.n
+    for k = 1, r.n do
+      parts[k] = parts[k] or {}
+      parts[k][#parts[k] + 1] = r[k]
+    end
+  end
+  local out = {}
+  for k = 1, count do out[k] = #parts[k] == 1 and parts[k][1] or mg.cat(parts[k], 1) end
+  return table.unpack(out, 1, count)
+end
 
 -- A module's parameters, a list of tensors, or a single tensor -> list.
 local function param_list(who, params)

@@ -8,6 +8,10 @@
 --   save(path, {model = m, optimizer = opt, scheduler = s, loader = l,
 --               epoch = e, step = n, extra = {...}})
 --   load(path, {model = m, optimizer = opt, ...}) -> {epoch, step, extra}
+-- Several of each go in maps: {models = {G = g, D = d}, optimizers =
+-- {g = opt_g, d = opt_d}, schedulers = {...}} (names without dots),
+-- stored under models.<name>., optimizers.<name>. and beside the single
+-- ones.
 -- path "out/run/checkpoint" names out/run/checkpoint.safetensors and
 -- out/run/checkpoint.json (a trailing .safetensors is accepted too).
 local mg = require "moongrad"
@@ -41,20 +45,41 @@ local function string_int(s, what)
   return v
 end
 
+-- The (key, object) pairs of state: "model" for state.model, "models.G"
+-- for state.models.G, and so on for optimizers and schedulers.
+local function entries(state, single, many)
+  local out = {}
+  if state[single] then out[#out + 1] = { single, state[single] } end
+  local names = {}
+  for name in pairs(state[many] or {}) do
+    if type(name) ~= "string" or name:find(".", 1, true) or name == "" then
+      error("checkpoint: " .. many .. " names must be strings without dots, got " .. tostring(name), 3)
+    end
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  for _, name in ipairs(names) do out[#out + 1] = { many .. "." .. name, state[many][name] } end
+  return out
+end
+
 --- Writes a checkpoint; returns the path of the safetensors file.
 function M.save(path, state)
   local base = base_of(path)
-  if type(state) ~= "table" or not state.model then error("checkpoint.save: state needs at least a model", 2) end
+  if type(state) ~= "table" or not (state.model or state.models) then
+    error("checkpoint.save: state needs at least a model", 2)
+  end
   local dir = base:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then mg.mkdir(dir) end
   local tensors, meta = {}, { format = FORMAT }
-  for name, t in pairs(state.model:state_dict()) do tensors["model." .. name] = t end
-  if state.optimizer then
-    local sd = state.optimizer:state_dict()
-    for name, t in pairs(sd.tensors) do tensors["optimizer." .. name] = t end
-    meta.optimizer = json.encode(sd.meta)
+  for _, e in ipairs(entries(state, "model", "models")) do
+    for name, t in pairs(e[2]:state_dict()) do tensors[e[1] .. "." .. name] = t end
   end
-  if state.scheduler then meta.scheduler = json.encode(state.scheduler:state_dict()) end
+  for _, e in ipairs(entries(state, "optimizer", "optimizers")) do
+    local sd = e[2]:state_dict()
+    for name, t in pairs(sd.tensors) do tensors[e[1] .. "." .. name] = t end
+    meta[e[1]] = json.encode(sd.meta)
+  end
+  for _, e in ipairs(entries(state, "scheduler", "schedulers")) do meta[e[1]] = json.encode(e[2]:state_dict()) end
   if state.loader then
     local sd = state.loader:state_dict()
     for name, t in pairs(sd.tensors) do tensors["loader." .. name] = t end
@@ -94,19 +119,23 @@ end
 -- model) and the RNG state; returns {epoch, step, extra}.
 function M.load(path, into)
   local file = base_of(path) .. ".safetensors"
-  if type(into) ~= "table" or not into.model then error("checkpoint.load: give at least {model = ...}", 2) end
+  if type(into) ~= "table" or not (into.model or into.models) then
+    error("checkpoint.load: give at least {model = ...}", 2)
+  end
   local tensors, meta = mg.load(file)
   if type(meta) ~= "table" or meta.format ~= FORMAT then
     error("checkpoint.load: " .. file .. " is not a moongrad checkpoint (format " .. tostring(meta and meta.format) .. ")", 2)
   end
-  into.model:load_state_dict(prefixed(tensors, "model."))
-  if into.optimizer then
-    if not meta.optimizer then error("checkpoint.load: " .. file .. " has no optimizer state", 2) end
-    into.optimizer:load_state_dict({ tensors = prefixed(tensors, "optimizer."), meta = json.decode(meta.optimizer) })
+  for _, e in ipairs(entries(into, "model", "models")) do
+    e[2]:load_state_dict(prefixed(tensors, e[1] .. "."))
   end
-  if into.scheduler then
-    if not meta.scheduler then error("checkpoint.load: " .. file .. " has no scheduler state", 2) end
-    into.scheduler:load_state_dict(json.decode(meta.scheduler))
+  for _, e in ipairs(entries(into, "optimizer", "optimizers")) do
+    if not meta[e[1]] then error("checkpoint.load: " .. file .. " has no " .. e[1] .. " state", 2) end
+    e[2]:load_state_dict({ tensors = prefixed(tensors, e[1] .. "."), meta = json.decode(meta[e[1]]) })
+  end
+  for _, e in ipairs(entries(into, "scheduler", "schedulers")) do
+    if not meta[e[1]] then error("checkpoint.load: " .. file .. " has no " .. e[1] .. " state", 2) end
+    e[2]:load_state_dict(json.decode(meta[e[1]]))
   end
   if into.loader and meta.loader then
     into.loader:load_state_dict({ tensors = prefixed(tensors, "loader."), meta = json.decode(meta.loader) })

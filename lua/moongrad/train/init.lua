@@ -1,10 +1,12 @@
--- mg.train: training helpers. fit/evaluate for the common classifier loop,
--- and the pieces other loops reuse: Progress (a progress bar on a
--- terminal, plain lines otherwise), MetricsLog (JSON lines) and checkpoint
--- (save/load with bit-exact resume).
+-- mg.train: the training engine (Trainer: epochs, progress, metrics,
+-- schedulers, checkpoints, evaluation, early stop around a step function),
+-- fit/evaluate (the engine with a classifier's step), and its pieces:
+-- Progress (a progress bar on a terminal, plain lines otherwise),
+-- MetricsLog (JSON lines) and checkpoint (save/load with bit-exact resume).
 local loop = require "moongrad.train.loop"
 
 return {
+  Trainer = require "moongrad.train.trainer",
   fit = loop.fit,
   evaluate = loop.evaluate,
   Progress = require "moongrad.train.progress",

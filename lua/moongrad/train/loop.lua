@@ -1,11 +1,7 @@
--- fit and evaluate: the common classifier loop, with progress, metrics
--- (JSON lines), checkpoints and resume. Loops that are not a classifier's
--- (GANs, attacks) use the pieces directly: train.Progress,
--- train.MetricsLog, train.checkpoint.
+-- fit and evaluate: the classifier's step on the engine (trainer.lua), and
+-- its evaluation.
 local mg = require "moongrad"
-local Progress = require "moongrad.train.progress"
-local MetricsLog = require "moongrad.train.metrics"
-local checkpoint = require "moongrad.train.checkpoint"
+local Trainer = require "moongrad.train.trainer"
 
 local M = {}
 
@@ -19,14 +15,12 @@ end
 
 --- evaluate(model, loader, {loss_fn}) -> {loss = mean per example,
 -- accuracy = fraction (classifiers), n = examples}. Runs in eval mode
--- without recording a graph; restores the model's mode.
+-- without recording a graph; restores every module's mode.
 function M.evaluate(model, loader, opts)
-  opts = opts or {}
+  opts = mg.check_options("evaluate", opts, { "loss_fn" })
   local loss_fn = opts.loss_fn or default_loss
-  local was_training = model.training
-  model:eval()
   local total, hits, n, counted = 0, 0, 0, true
-  local ok, err = pcall(mg.no_grad, function()
+  mg.nn.utils.inference(model, function()
     for x, y in loader:iter() do
       local logits = model(x)
       local b = #x
@@ -36,108 +30,51 @@ function M.evaluate(model, loader, opts)
       n = n + b
     end
   end)
-  if was_training then model:train() end
-  if not ok then error(err, 0) end
   return { loss = n > 0 and total / n or 0 / 0, accuracy = counted and n > 0 and hits / n or nil, n = n }
 end
 
-local function lr_of(optimizer)
-  local g = optimizer.param_groups and optimizer.param_groups[1]
-  return g and g.lr
-end
+local FIT_OPTIONS = {
+  "optimizer", "loss_fn", "epochs", "val_loader", "scheduler", "scheduler_step", "out", "checkpoint",
+  "checkpoint_every", "resume", "progress", "desc", "clip_grad_norm", "on_epoch", "log", "early_stop",
+  "grad_hook", "rank", "tags",
+}
 
---- fit(model, loader, opts) -> history (one record per epoch)
--- opts: optimizer (required), loss_fn(logits, labels) (cross-entropy),
--- epochs (1), val_loader, scheduler (stepped once per epoch, or per batch
--- with scheduler_step = "batch"), out (folder: metrics.jsonl and, with
--- checkpoint = true, checkpoint.*), checkpoint (true or a path; written
--- at every epoch end and every `checkpoint_every` batches), resume (true:
--- continue from the checkpoint if it exists), progress (true), desc,
--- clip_grad_norm, on_epoch(record) (return false to stop early), log (a
--- MetricsLog to use instead of out/metrics.jsonl).
+--- fit(model, loader, opts) -> history (one record per epoch): the engine
+-- with a classifier's step. opts: optimizer (required), loss_fn(logits,
+-- labels) (cross-entropy), epochs (1), val_loader (val_loss and val_acc in
+-- each record), clip_grad_norm, and the Trainer's scheduler,
+-- scheduler_step, out, log, tags, checkpoint, checkpoint_every, resume,
+-- progress, desc, on_epoch, early_stop, grad_hook, rank. Records hold
+-- train_loss, train_acc (when the outputs are class scores), lr, ...
 function M.fit(model, loader, opts)
-  opts = opts or {}
+  opts = mg.check_options("fit", opts, FIT_OPTIONS)
   local opt = opts.optimizer
   if not opt then error("fit: opts.optimizer is required", 2) end
   local loss_fn = opts.loss_fn or default_loss
-  local epochs = opts.epochs or 1
-  local sched, per_batch = opts.scheduler, opts.scheduler_step == "batch"
-  local ckpt = opts.checkpoint
-  if ckpt == true then
-    if not opts.out then error("fit: checkpoint = true needs opts.out", 2) end
-    ckpt = opts.out .. "/checkpoint"
-  end
-  local log = opts.log
-  if not log and opts.out then log = MetricsLog(opts.out .. "/metrics.jsonl") end
-  local show = opts.progress ~= false
-
-  local epoch, step, history = 1, 0, {}
-  local resumed_mid_epoch = false
-  if opts.resume and ckpt and checkpoint.exists(ckpt) then
-    local info = checkpoint.load(ckpt, { model = model, optimizer = opt, scheduler = sched, loader = loader })
-    step = info.step
-    history = info.extra.history or {}
-
-    resumed_mid_epoch = (loader._resume ~= nil)
-    epoch = resumed_mid_epoch and info.epoch or info.epoch + 1
-    if show then
-      io.stderr:write(string.format("resuming from %s (epoch %d, step %d)%s\n", ckpt, info.epoch, info.step,
-        resumed_mid_epoch and " mid-epoch" or ""))
-    end
-
-  end
-
-  local function save(epoch_done)
-    if ckpt then
-      checkpoint.save(ckpt, { model = model, optimizer = opt, scheduler = sched, loader = loader,
-        epoch = epoch_done, step = step, extra = { history = history } })
-    end
-  end
-
-  while epoch <= epochs do
-    model:train()
-    local progress = show and Progress({ total = #loader, desc = string.format("epoch %d/%d", epoch, epochs), unit = "img" })
-    local total, hits, n, counted = 0, 0, 0, true
-    local t0 = mg.clock()
-    for x, y in loader:iter() do
-      local logits = model(x)
-      local loss = loss_fn(logits, y)
-      opt:zero_grad()
-      loss:backward()
-      if opts.clip_grad_norm then mg.optim.clip_grad_norm(model:parameters(), opts.clip_grad_norm) end
-      opt:step()
-      if sched and per_batch then sched:step() end
-      step = step + 1
-      local b = #x
-      local lv = loss:item()
-      total, n = total + lv * b, n + b
-      local c = mg.no_grad(correct, logits:detach(), y)
-      if c then hits = hits + c else counted = false end
-      if progress then
-        progress:update(1, b, { loss = total / n, acc = counted and hits / n or nil })
-      end
-      if ckpt and opts.checkpoint_every and step % opts.checkpoint_every == 0 then save(epoch) end
-    end
-    if sched and not per_batch then sched:step() end
-    local secs = mg.clock() - t0
-    local record = {
-      epoch = epoch, step = step, train_loss = n > 0 and total / n or nil,
-      train_acc = counted and n > 0 and hits / n or nil, lr = lr_of(opt),
-      epoch_time = secs, items_per_s = secs > 0 and n / secs or nil,
-    }
-    if opts.val_loader then
-      local v = M.evaluate(model, opts.val_loader, { loss_fn = loss_fn })
-      record.val_loss, record.val_acc = v.loss, v.accuracy
-    end
-    if progress then progress:close({ loss = record.train_loss, acc = record.train_acc, val_acc = record.val_acc }) end
-    if log then log:write(record) end
-    history[#history + 1] = record
-    save(epoch)
-    if opts.on_epoch and opts.on_epoch(record) == false then break end
-    epoch = epoch + 1
-  end
-  if log and not opts.log then log:close() end
-  return history
+  local val = opts.val_loader
+  local trainer = Trainer {
+    model = model, optimizer = opt, scheduler = opts.scheduler, scheduler_step = opts.scheduler_step,
+    epochs = opts.epochs or 1, out = opts.out, log = opts.log, tags = opts.tags, checkpoint = opts.checkpoint,
+    checkpoint_every = opts.checkpoint_every, resume = opts.resume, progress = opts.progress,
+    desc = opts.desc or "epoch", unit = "img", on_epoch = opts.on_epoch, early_stop = opts.early_stop,
+    grad_hook = opts.grad_hook, rank = opts.rank,
+    evaluate = val and function()
+      local v = M.evaluate(model, val, { loss_fn = loss_fn })
+      return { val_loss = v.loss, val_acc = v.accuracy }
+    end,
+  }
+  local clip = opts.clip_grad_norm and { clip_grad_norm = opts.clip_grad_norm } or nil
+  local fields
+  return trainer:run(loader, function(batch, ctx)
+    fields = fields or loader.fields or { "images", "labels" }
+    local x, y = batch[fields[1]], batch[fields[2]]
+    local logits = model(x)
+    local loss = loss_fn(logits, y)
+    ctx:optimize(loss, opt, clip)
+    local b = x:size(1)
+    local c = mg.no_grad(correct, logits:detach(), y)
+    return { train_loss = loss, train_acc = c and c / b, n = b }
+  end)
 end
 
 return M
