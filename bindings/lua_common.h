@@ -96,6 +96,7 @@ void mgl_open_tensor(lua_State *L);
 void mgl_open_ops(lua_State *L);
 void mgl_open_autograd(lua_State *L);
 void mgl_open_index(lua_State *L);
+void mgl_open_sort(lua_State *L);
 void mgl_open_conv(lua_State *L);
 void mgl_open_nn(lua_State *L);
 void mgl_open_optim(lua_State *L);

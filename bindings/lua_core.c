@@ -95,6 +95,7 @@ int luaopen_moongrad_core(lua_State *L) {
     mgl_open_ops(L);
     mgl_open_autograd(L);
     mgl_open_index(L);
+    mgl_open_sort(L);
     mgl_open_conv(L);
     mgl_open_nn(L);
     mgl_open_optim(L);

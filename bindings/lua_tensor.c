@@ -386,6 +386,10 @@ static void nested_shape(lua_State *L, int idx, int *nd, int64_t *shape) {
 static void nested_fill(lua_State *L, int depth, int nd, const int64_t *shape, mg_tensor *t, int64_t *pos) {
     if (depth == nd) {
         double v = 0;
+        if (t->dtype == MG_I64 && lua_isinteger(L, -1)) { /* exact beyond 2^53 */
+            mg_i64(t)[(*pos)++] = lua_tointeger(L, -1);
+            return;
+        }
         if (lua_type(L, -1) == LUA_TNUMBER) v = lua_tonumber(L, -1);
         else if (lua_isboolean(L, -1)) v = lua_toboolean(L, -1);
         else luaL_error(L, "tensor: expected numbers, got %s at element %d", luaL_typename(L, -1), (int)(*pos + 1));
@@ -504,6 +508,20 @@ static int l_is_contiguous(lua_State *L) {
 }
 
 /* Integral values come back as Lua integers (6, not 6.0); others as floats. */
+/* Pushes element i (row-major) of t; int64 values exactly. */
+static void push_element(lua_State *L, const mg_tensor *t, int64_t i) {
+    if (t->dtype != MG_I64) {
+        mgl_push_number(L, t, mg_get_flat(t, i));
+        return;
+    }
+    int64_t off = t->offset;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        off += (i % t->shape[d]) * t->stride[d];
+        i /= t->shape[d];
+    }
+    lua_pushinteger(L, ((const int64_t *)t->storage->data)[off]);
+}
+
 void mgl_push_number(lua_State *L, const mg_tensor *t, double v) {
     if (t->dtype != MG_F32 || (v == floor(v) && fabs(v) < 9007199254740992.0 && !(v == 0 && signbit(v))))
         lua_pushinteger(L, (lua_Integer)v);
@@ -514,13 +532,13 @@ static int l_item(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (mg_numel(t) != 1)
         return luaL_error(L, "item: the tensor has %d elements, expected exactly 1", (int)mg_numel(t));
-    mgl_push_number(L, t, mg_get_flat(t, 0));
+    push_element(L, t, 0);
     return 1;
 }
 
 static void totable_rec(lua_State *L, const mg_tensor *t, int depth, int64_t *pos) {
     if (depth == t->ndim) {
-        mgl_push_number(L, t, mg_get_flat(t, (*pos)++));
+        push_element(L, t, (*pos)++);
         return;
     }
     luaL_checkstack(L, 4, "totable");
@@ -546,7 +564,7 @@ static int l_flat_values(lua_State *L) {
     if (n > 50000000) return luaL_error(L, "flat_values: %d elements is too many", (int)n);
     lua_createtable(L, (int)n, 0);
     for (int64_t i = 0; i < n; i++) {
-        mgl_push_number(L, t, mg_get_flat(t, i));
+        push_element(L, t, i);
         lua_rawseti(L, -2, i + 1);
     }
     return 1;

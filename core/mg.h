@@ -188,6 +188,23 @@ mg_tensor *mg_argmin(const mg_tensor *t, int dim, bool keepdim);
 mg_tensor *mg_var(mg_tensor *t, int dim, bool keepdim, int correction);
 mg_tensor *mg_logsumexp(mg_tensor *t, int dim, bool keepdim);
 
+/* ---- sorting and counting (ops_sort.c) ---------------------------------------
+ * Indices are 0-based int64; integer inputs (int64, uint8) sort as int64 and
+ * keep their dtype in the values. NaN sorts above every number; ties keep
+ * their order (lower index first). */
+/* Values and indices of t sorted along dim; values are differentiable. */
+int mg_sort(mg_tensor *t, int dim, bool descending, mg_tensor **values, mg_tensor **indices);
+/* The k largest (smallest when !largest) along dim, in order; indices may be NULL. */
+int mg_topk(mg_tensor *t, int64_t k, int dim, bool largest, mg_tensor **values, mg_tensor **indices);
+/* Running sums along dim: float32 stays float32 (differentiable), integers give int64. */
+mg_tensor *mg_cumsum(mg_tensor *t, int dim);
+/* Counts of each value of a 1-D integer tensor of bins 0, 1, ... (at least
+ * minlength of them); with float32 weights of x's shape, sums of weights. */
+mg_tensor *mg_bincount(const mg_tensor *x, const mg_tensor *weights, int64_t minlength);
+/* Sorted distinct values (1-D), the position in them of each element of t
+ * (t's shape) and how often each occurs (int64). */
+int mg_unique(const mg_tensor *t, mg_tensor **values, mg_tensor **inverse, mg_tensor **counts);
+
 /* ---- linear algebra --------------------------------------------------------- */
 /* 1-D, 2-D, and batched (leading dims broadcast) products. */
 mg_tensor *mg_matmul(mg_tensor *a, mg_tensor *b);

@@ -1,9 +1,11 @@
 /*
  * Reductions: sum and mean (all or one dim), sum_to_shape, max/min with
  * indices, argmax/argmin, var and logsumexp. A reduced dim is seen as
- * [outer, n, inner] over a contiguous copy of the input.
+ * [outer, n, inner] over a contiguous copy of the input. Integer inputs of
+ * sum, mean, max, min, argmax and argmin go to reduce_int.c.
  */
 #include "internal.h"
+#include "reduce_int.h"
 
 #include <float.h>
 
@@ -61,7 +63,7 @@ static mg_tensor *expand_back(mg_node *n, mg_tensor *g, int dim, bool keepdim) {
 /* ---- sum and mean ----------------------------------------------------------- */
 
 mg_tensor *mg_sum(mg_tensor *t) {
-    if (check_f32("sum", t)) return NULL;
+    if (t->dtype != MG_F32) return mg_int_sum(t, MG_ALL_DIMS, false);
     mg_tensor *c = mg_as_contiguous(t);
     if (!c) return NULL;
     mg_tensor *out = mg_scalar(sum_run(mg_f32(c), mg_numel(c)));
@@ -80,7 +82,7 @@ int mg_bw_sum(mg_node *n, mg_tensor *g, const bool *needs, mg_tensor **gin) {
 }
 
 mg_tensor *mg_sum_dim(mg_tensor *t, int dim, bool keepdim) {
-    if (check_f32("sum", t)) return NULL;
+    if (t->dtype != MG_F32) return mg_int_sum(t, dim, keepdim);
     if ((dim = mg_check_dim("sum", dim, t->ndim)) < 0) return NULL;
     int nd;
     int64_t shape[MG_MAX_DIMS], outer, n, inner;
@@ -128,6 +130,7 @@ int mg_bw_sum_dim(mg_node *n, mg_tensor *g, const bool *needs, mg_tensor **gin) 
 }
 
 mg_tensor *mg_mean(mg_tensor *t) {
+    if (t->dtype != MG_F32) return mg_int_mean(t, MG_ALL_DIMS, false);
     mg_tensor *s = mg_sum(t);
     if (!s) return NULL;
     int64_t n = mg_numel(t);
@@ -137,6 +140,7 @@ mg_tensor *mg_mean(mg_tensor *t) {
 }
 
 mg_tensor *mg_mean_dim(mg_tensor *t, int dim, bool keepdim) {
+    if (t->dtype != MG_F32) return mg_int_mean(t, dim, keepdim);
     int d = mg_check_dim("mean", dim, t->ndim);
     if (d < 0) return NULL;
     mg_tensor *s = mg_sum_dim(t, d, keepdim);
@@ -183,7 +187,7 @@ bad:
 /* Values and indices of the max (sign 1) or min (sign -1) along dim; NaN wins. */
 static int extreme_dim(const char *op, int opcode, mg_tensor *t, int dim, bool keepdim, int sign,
                        mg_tensor **values, mg_tensor **indices) {
-    if (check_f32(op, t)) return MG_ERR;
+    if (t->dtype != MG_F32) return mg_int_extreme(op, t, dim, keepdim, sign, values, indices);
     if ((dim = mg_check_dim(op, dim, t->ndim)) < 0) return MG_ERR;
     int64_t outer, n, inner, shape[MG_MAX_DIMS];
     int nd;
@@ -282,7 +286,6 @@ mg_tensor *mg_max(mg_tensor *t) { return extreme_all("max", t, 1); }
 mg_tensor *mg_min(mg_tensor *t) { return extreme_all("min", t, -1); }
 
 static mg_tensor *arg_extreme(const char *op, const mg_tensor *t, int dim, bool keepdim, int sign) {
-    if (check_f32(op, t)) return NULL;
     bool saved = mg_grad_enabled();
     mg_set_grad_enabled(false);
     mg_tensor *src = (mg_tensor *)t, *v = NULL, *ix = NULL;
@@ -310,6 +313,7 @@ mg_tensor *mg_argmin(const mg_tensor *t, int dim, bool keepdim) { return arg_ext
 /* ---- composed reductions --------------------------------------------------- */
 
 mg_tensor *mg_var(mg_tensor *t, int dim, bool keepdim, int correction) {
+    if (check_f32("var", t)) return NULL;
     bool all = dim == MG_ALL_DIMS;
     mg_tensor *m = all ? mg_mean(t) : mg_mean_dim(t, dim, true);
     if (!m) return NULL;
@@ -327,6 +331,7 @@ mg_tensor *mg_var(mg_tensor *t, int dim, bool keepdim, int correction) {
 }
 
 mg_tensor *mg_logsumexp(mg_tensor *t, int dim, bool keepdim) {
+    if (check_f32("logsumexp", t)) return NULL;
     mg_tensor *m = NULL;
     if (mg_max_dim(t, dim, true, &m, NULL)) return NULL;
     mg_tensor *md = mg_detach(m); /* a constant shift: the gradient is unchanged */

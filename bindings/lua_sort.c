@@ -1,0 +1,187 @@
+/*
+ * Lua bindings: sorting and counting. Each is both mg.NAME(t, ...) and
+ * t:NAME(...); indices come back 1-based and bincount's bins are 1-based.
+ *
+ *   values, indices = t:sort([dim = -1 [, descending = false]])
+ *   indices = t:argsort([dim = -1 [, descending = false]])
+ *   values, indices = t:topk(k [, dim = -1 [, largest = true [, sorted = true]]])
+ *   t:cumsum(dim)            dim may be left out for a 1-D tensor
+ *   t:bincount([weights [, minlength]])
+ *   values, inverse, counts = t:unique()
+ *
+ * sort, argsort and topk also take their options as a table in place of
+ * the positional ones: t:sort{dim = 1, descending = true},
+ * t:topk(3, {dim = 2, largest = false}); bincount takes {weights =,
+ * minlength =}.
+ */
+#include <string.h>
+
+#include "lua_common.h"
+
+/* Takes ix (0-based int64) and returns a new 1-based copy: ix itself may be
+ * saved by an autograd node. */
+static mg_tensor *one_based(mg_tensor *ix) {
+    if (!ix) return NULL;
+    mg_tensor *out = mg_to_dtype(ix, MG_I64);
+    mg_release(ix);
+    if (!out) return NULL;
+    int64_t n = mg_numel(out), *p = mg_i64(out);
+    for (int64_t i = 0; i < n; i++) p[i] += 1;
+    return out;
+}
+
+/* Raises on a key of the options table at i that is not in `known`
+ * (a NULL-terminated list). */
+static void check_keys(lua_State *L, int i, const char *const *known, const char *op) {
+    lua_pushnil(L);
+    while (lua_next(L, i)) {
+        lua_pop(L, 1);
+        bool ok = false;
+        if (lua_type(L, -1) == LUA_TSTRING)
+            for (const char *const *k = known; *k && !ok; k++) ok = !strcmp(*k, lua_tostring(L, -1));
+        if (!ok) {
+            luaL_Buffer b;
+            luaL_buffinit(L, &b);
+            for (const char *const *k = known; *k; k++) {
+                if (k != known) luaL_addstring(&b, ", ");
+                luaL_addstring(&b, *k);
+            }
+            luaL_pushresult(&b);
+            luaL_error(L, "%s: unknown option '%s' (options are %s)", op,
+                       lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2), lua_tostring(L, -1));
+        }
+    }
+}
+
+static bool is_options(lua_State *L, int i) { return lua_istable(L, i) && !mgl_is_tensor(L, i); }
+
+static bool positional_bool(lua_State *L, int i, bool def, const char *op, const char *what) {
+    if (lua_isnoneornil(L, i)) return def;
+    if (!lua_isboolean(L, i)) luaL_error(L, "%s: %s must be a boolean, got %s", op, what, luaL_typename(L, i));
+    return lua_toboolean(L, i);
+}
+
+/* dim (1-based, default -1) and one flag, positional from `first` or in an
+ * options table there. */
+static void dim_and_flag(lua_State *L, int first, const mg_tensor *t, const char *op, const char *flag, bool def,
+                         int *dim, bool *value, bool *sorted) {
+    lua_Integer d = -1;
+    if (is_options(L, first)) {
+        const char *known[] = {"dim", flag, sorted ? "sorted" : NULL, NULL};
+        check_keys(L, first, known, op);
+        d = mgl_opt_int(L, first, "dim", -1, op);
+        *value = mgl_opt_bool(L, first, flag, def, op);
+        if (sorted) *sorted = mgl_opt_bool(L, first, "sorted", true, op);
+    } else {
+        if (!lua_isnoneornil(L, first)) d = mgl_int(L, first, op, "dim");
+        *value = positional_bool(L, first + 1, def, op, flag);
+        if (sorted) *sorted = positional_bool(L, first + 2, true, op, "sorted");
+    }
+    *dim = mgl_dim_value(L, d, t->ndim, op);
+}
+
+static int l_sort(lua_State *L) {
+    lua_settop(L, 3);
+    mg_tensor *t = mgl_check(L, 1), *v = NULL, *ix = NULL;
+    int dim;
+    bool descending;
+    dim_and_flag(L, 2, t, "sort", "descending", false, &dim, &descending, NULL);
+    if (mg_sort(t, dim, descending, &v, &ix)) return mgl_error(L);
+    mgl_push(L, v);
+    mgl_push(L, one_based(ix));
+    return 2;
+}
+
+static int l_argsort(lua_State *L) {
+    lua_settop(L, 3);
+    mg_tensor *t = mgl_check(L, 1), *v = NULL, *ix = NULL;
+    int dim;
+    bool descending;
+    dim_and_flag(L, 2, t, "argsort", "descending", false, &dim, &descending, NULL);
+    bool grad = mg_grad_enabled();
+    mg_set_grad_enabled(false); /* indices only: no graph */
+    int rc = mg_sort(t, dim, descending, &v, &ix);
+    mg_set_grad_enabled(grad);
+    if (rc) return mgl_error(L);
+    mg_release(v);
+    return mgl_push(L, one_based(ix));
+}
+
+/* topk(k [, dim [, largest [, sorted]]]); sorted = false is accepted (the
+ * order is then unspecified, as in PyTorch) and still gives sorted values. */
+static int l_topk(lua_State *L) {
+    lua_settop(L, 5);
+    mg_tensor *t = mgl_check(L, 1), *v = NULL, *ix = NULL;
+    lua_Integer k = mgl_int(L, 2, "topk", "k");
+    int dim;
+    bool largest, sorted;
+    dim_and_flag(L, 3, t, "topk", "largest", true, &dim, &largest, &sorted);
+    if (mg_topk(t, k, dim, largest, &v, &ix)) return mgl_error(L);
+    mgl_push(L, v);
+    mgl_push(L, one_based(ix));
+    return 2;
+}
+
+static int l_cumsum(lua_State *L) {
+    mg_tensor *t = mgl_check(L, 1);
+    if (lua_isnoneornil(L, 2) && t->ndim > 1)
+        return luaL_error(L, "cumsum: give the dim for a %d-dim tensor (cumsum(t, dim))", t->ndim);
+    int dim = lua_isnoneornil(L, 2) ? 0 : mgl_dim(L, 2, t, "cumsum");
+    return mgl_push(L, mg_cumsum(t, dim));
+}
+
+/* bincount([weights [, minlength]]) or bincount{weights = w, minlength = n}:
+ * counts of the values 1, 2, ... of a 1-D integer tensor */
+static int l_bincount(lua_State *L) {
+    lua_settop(L, 3);
+    mg_tensor *t = mgl_check(L, 1), *w = NULL;
+    lua_Integer minlength = 0;
+    if (is_options(L, 2)) {
+        const char *known[] = {"weights", "minlength", NULL};
+        check_keys(L, 2, known, "bincount");
+        lua_getfield(L, 2, "weights");
+        lua_replace(L, 3); /* keeps the weights alive on the stack */
+        if (!lua_isnil(L, 3) && !mgl_is_tensor(L, 3))
+            return luaL_error(L, "bincount: option 'weights' must be a Tensor, got %s", luaL_typename(L, 3));
+        w = mgl_opt(L, 3);
+        minlength = mgl_opt_int(L, 2, "minlength", 0, "bincount");
+    } else {
+        if (!lua_isnil(L, 2) && !mgl_is_tensor(L, 2))
+            return luaL_error(L, "bincount: weights must be a Tensor, got %s", luaL_typename(L, 2));
+        w = mgl_opt(L, 2);
+        if (!lua_isnil(L, 3)) minlength = mgl_int(L, 3, "bincount", "minlength");
+    }
+    if (t->dtype == MG_F32)
+        return luaL_error(L, "bincount: needs an integer tensor (int64 or uint8), got float32 (convert with :long())");
+    /* bins are 1-based in Lua: value v is counted in bin v, the core's v - 1 */
+    mgl_push(L, mg_to_dtype(t, MG_I64));
+    mg_tensor *c = mgl_check(L, -1);
+    int64_t n = mg_numel(c), *p = mg_i64(c);
+    for (int64_t i = 0; i < n; i++) p[i] -= 1;
+    return mgl_push(L, mg_bincount(c, w, minlength));
+}
+
+/* unique() -> sorted distinct values, inverse (1-based, t's shape), counts.
+ * PyTorch's flags are accepted; all three results always come back. */
+static int l_unique(lua_State *L) {
+    lua_settop(L, 2);
+    mg_tensor *t = mgl_check(L, 1), *v = NULL, *inv = NULL, *cnt = NULL;
+    if (!lua_isnil(L, 2)) {
+        if (!is_options(L, 2)) return luaL_error(L, "unique: expected an options table, got %s", luaL_typename(L, 2));
+        const char *known[] = {"sorted", "return_inverse", "return_counts", NULL};
+        check_keys(L, 2, known, "unique");
+        for (int k = 0; known[k]; k++) mgl_opt_bool(L, 2, known[k], true, "unique");
+    }
+    if (mg_unique(t, &v, &inv, &cnt)) return mgl_error(L);
+    mgl_push(L, v);
+    mgl_push(L, one_based(inv));
+    mgl_push(L, cnt);
+    return 3;
+}
+
+void mgl_open_sort(lua_State *L) {
+    const luaL_Reg fns[] = {{"sort", l_sort},         {"argsort", l_argsort}, {"topk", l_topk},
+                            {"cumsum", l_cumsum},     {"bincount", l_bincount}, {"unique", l_unique},
+                            {NULL, NULL}};
+    mgl_register(L, -1, fns, true);
+}
