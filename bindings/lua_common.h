@@ -69,6 +69,9 @@ double mgl_opt_number(lua_State *L, int opts, const char *key, double def, const
 lua_Integer mgl_opt_int(lua_State *L, int opts, const char *key, lua_Integer def, const char *op);
 bool mgl_opt_bool(lua_State *L, int opts, const char *key, bool def, const char *op);
 const char *mgl_opt_string(lua_State *L, int opts, const char *key, const char *def, const char *op);
+/* Raises "op: unknown option 'x' (expected a, b)" for a key of the options
+ * table at index opts that is not in `known` (NULL-ended); nil is fine. */
+void mgl_check_keys(lua_State *L, int opts, const char *op, const char *const *known);
 /* A list of Tensors in the table at index i: returns the count and sets
  * *out to an array of borrowed pointers that lives in a userdata pushed on
  * the stack (collected by Lua, so raising later leaks nothing). */
@@ -99,6 +102,7 @@ void mgl_open_index(lua_State *L);
 void mgl_open_sort(lua_State *L);
 void mgl_open_conv(lua_State *L);
 void mgl_open_nn(lua_State *L);
+void mgl_open_attention(lua_State *L);
 void mgl_open_optim(lua_State *L);
 void mgl_open_serialize(lua_State *L);
 void mgl_open_io(lua_State *L);

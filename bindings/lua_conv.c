@@ -61,29 +61,6 @@ static void opt_pair(lua_State *L, int opts, const char *key, int def, const cha
     lua_pop(L, 1);
 }
 
-/* Raises an error for an options table key not in `known` (NULL-ended). */
-static void check_keys(lua_State *L, int opts, const char *op, const char *const *known) {
-    if (lua_isnoneornil(L, opts)) return;
-    if (!lua_istable(L, opts) || mgl_is_tensor(L, opts))
-        luaL_error(L, "%s: options must be a table, got %s", op, luaL_typename(L, opts));
-    lua_pushnil(L);
-    while (lua_next(L, opts)) {
-        bool ok = false;
-        if (lua_type(L, -2) == LUA_TSTRING)
-            for (int k = 0; known[k]; k++) ok = ok || !strcmp(lua_tostring(L, -2), known[k]);
-        if (!ok) {
-            char list[160] = "";
-            for (int k = 0; known[k]; k++) {
-                strncat(list, k ? ", " : "", sizeof list - strlen(list) - 1);
-                strncat(list, known[k], sizeof list - strlen(list) - 1);
-            }
-            lua_pushvalue(L, -2);
-            luaL_error(L, "%s: unknown option '%s' (expected %s)", op, luaL_tolstring(L, -1, NULL), list);
-        }
-        lua_pop(L, 1);
-    }
-}
-
 /* conv2d(x, w [, b] [, opts]) and conv_transpose2d: b may be left out when opts follow. */
 static int conv(lua_State *L, bool transposed) {
     const char *op = transposed ? "conv_transpose2d" : "conv2d";
@@ -94,7 +71,7 @@ static int conv(lua_State *L, bool transposed) {
     else b = mgl_opt(L, 3);
     static const char *const known[] = {"stride", "padding", "dilation", NULL};
     static const char *const known_t[] = {"stride", "padding", "output_padding", "dilation", NULL};
-    check_keys(L, opts, op, transposed ? known_t : known);
+    mgl_check_keys(L, opts, op, transposed ? known_t : known);
     mg_conv_opts o;
     opt_pair(L, opts, "stride", 1, op, o.stride);
     opt_pair(L, opts, "padding", 0, op, o.padding);
@@ -115,7 +92,7 @@ static int pool(lua_State *L, bool avg) {
     if (lua_isnoneornil(L, 2)) return luaL_error(L, "%s: kernel_size is required", op);
     static const char *const known_max[] = {"stride", "padding", "ceil_mode", NULL};
     static const char *const known_avg[] = {"stride", "padding", "ceil_mode", "count_include_pad", NULL};
-    check_keys(L, 3, op, avg ? known_avg : known_max);
+    mgl_check_keys(L, 3, op, avg ? known_avg : known_max);
     mg_pool_opts o;
     read_pair(L, 2, op, "kernel_size", o.kernel);
     opt_pair(L, 3, "stride", 0, op, o.stride);

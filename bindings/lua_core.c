@@ -98,6 +98,7 @@ int luaopen_moongrad_core(lua_State *L) {
     mgl_open_sort(L);
     mgl_open_conv(L);
     mgl_open_nn(L);
+    mgl_open_attention(L);
     mgl_open_optim(L);
     mgl_open_serialize(L);
     mgl_open_io(L);

@@ -181,6 +181,29 @@ const char *mgl_opt_string(lua_State *L, int opts, const char *key, const char *
     return v;
 }
 
+/* Raises an error for an options table key not in `known` (NULL-ended). */
+void mgl_check_keys(lua_State *L, int opts, const char *op, const char *const *known) {
+    if (lua_isnoneornil(L, opts)) return;
+    if (!lua_istable(L, opts) || mgl_is_tensor(L, opts))
+        luaL_error(L, "%s: options must be a table, got %s", op, luaL_typename(L, opts));
+    lua_pushnil(L);
+    while (lua_next(L, opts)) {
+        bool ok = false;
+        if (lua_type(L, -2) == LUA_TSTRING)
+            for (int k = 0; known[k]; k++) ok = ok || !strcmp(lua_tostring(L, -2), known[k]);
+        if (!ok) {
+            char list[160] = "";
+            for (int k = 0; known[k]; k++) {
+                strncat(list, k ? ", " : "", sizeof list - strlen(list) - 1);
+                strncat(list, known[k], sizeof list - strlen(list) - 1);
+            }
+            lua_pushvalue(L, -2);
+            luaL_error(L, "%s: unknown option '%s' (expected %s)", op, luaL_tolstring(L, -1, NULL), list);
+        }
+        lua_pop(L, 1);
+    }
+}
+
 void *mgl_scratch(lua_State *L, size_t n) { return lua_newuserdatauv(L, n ? n : 1, 0); }
 
 int mgl_tensor_list(lua_State *L, int i, mg_tensor ***out, const char *op) {

@@ -65,8 +65,8 @@ static int vec_push(node_vec *s, mg_node *n) {
 
 static void release_saved(mg_node *n) {
     for (int k = 0; k < n->n_saved; k++) {
-        mg_release(n->saved[k]);
-        n->saved[k] = NULL;
+        mg_release(n->saved[k].t);
+        n->saved[k].t = NULL;
     }
 }
 
@@ -78,6 +78,8 @@ void mg_node_release(mg_node *n) {
     for (;;) {
         if (--cur->refcount == 0) {
             release_saved(cur);
+            if (cur->saved != cur->saved_inline) free(cur->saved);
+            free(cur->params);
             mg_release(cur->grad);
             for (int k = 0; k < cur->n_inputs; k++) {
                 mg_release(cur->in[k].leaf);
@@ -110,6 +112,8 @@ mg_node *mg_record(int op, mg_tensor *out, int n_in, mg_tensor *const *inputs) {
     n->refcount = 1;
     n->op = op;
     n->n_inputs = n_in;
+    n->saved = n->saved_inline;
+    n->cap_saved = MG_NODE_INLINE_SAVED;
     for (int k = 0; k < n_in; k++) {
         mg_tensor *in = inputs[k];
         if (!in) continue;
@@ -132,11 +136,25 @@ mg_node *mg_record(int op, mg_tensor *out, int n_in, mg_tensor *const *inputs) {
 }
 
 int mg_save(mg_node *n, mg_tensor *t) {
-    if (n->n_saved >= MG_NODE_MAX_SAVED) return mg_error("%s: too many saved tensors", op_table[n->op].name);
-    n->saved[n->n_saved] = mg_retain(t);
-    n->saved_version[n->n_saved] = t->storage->version;
+    if (n->n_saved == n->cap_saved) {
+        int cap = n->cap_saved * 2;
+        mg_saved_slot *v = malloc((size_t)cap * sizeof *v);
+        if (!v) return mg_error("%s: out of memory saving a tensor for backward", op_table[n->op].name);
+        memcpy(v, n->saved, (size_t)n->n_saved * sizeof *v);
+        if (n->saved != n->saved_inline) free(n->saved);
+        n->saved = v;
+        n->cap_saved = cap;
+    }
+    n->saved[n->n_saved].t = mg_retain(t);
+    n->saved[n->n_saved].version = t->storage->version;
     n->n_saved++;
     return MG_OK;
+}
+
+void *mg_node_params(mg_node *n, size_t size) {
+    if (!n->params && !(n->params = calloc(1, size ? size : 1)))
+        mg_error("%s: out of memory recording the op's parameters", op_table[n->op].name);
+    return n->params;
 }
 
 int mg_save_output(mg_node *n, mg_tensor *out) {
@@ -148,15 +166,15 @@ int mg_save_output(mg_node *n, mg_tensor *out) {
 }
 
 mg_tensor *mg_saved(mg_node *n, int k) {
-    mg_tensor *t = n->saved[k];
+    mg_tensor *t = k >= 0 && k < n->n_saved ? n->saved[k].t : NULL;
     if (!t) {
         mg_error("backward: the graph through %s was freed by an earlier backward; "
                  "pass retain_graph = true to keep it", op_table[n->op].name);
         return NULL;
     }
-    if (t->storage->version != n->saved_version[k]) {
+    if (t->storage->version != n->saved[k].version) {
         mg_error("backward: a tensor saved by %s was modified in place after the forward pass "
-                 "(version %u, saved at %u)", op_table[n->op].name, t->storage->version, n->saved_version[k]);
+                 "(version %u, saved at %u)", op_table[n->op].name, t->storage->version, n->saved[k].version);
         return NULL;
     }
     return t;

@@ -116,7 +116,8 @@ static inline float mg_u01(uint32_t x) { return (float)(x >> 8) * (1.0f / 167772
 
 /* ---- autograd (autograd.c) ------------------------------------------------- */
 #define MG_NODE_MAX_INPUTS 4
-#define MG_NODE_MAX_SAVED 6
+/* Saved tensors held in the node itself; more spill to the heap (no limit). */
+#define MG_NODE_INLINE_SAVED 4
 
 typedef struct {
     mg_node *fn;     /* producer of a non-leaf input that requires grad */
@@ -125,16 +126,24 @@ typedef struct {
     int64_t shape[MG_MAX_DIMS];
 } mg_edge;
 
+typedef struct {
+    mg_tensor *t;
+    uint32_t version; /* the storage's version when saved */
+} mg_saved_slot;
+
 struct mg_node {
     int refcount;
     int op;
     int n_inputs;
     mg_edge in[MG_NODE_MAX_INPUTS];
-    mg_tensor *saved[MG_NODE_MAX_SAVED];
-    uint32_t saved_version[MG_NODE_MAX_SAVED];
-    int n_saved;
-    double f[6];   /* op parameters */
+    mg_saved_slot *saved; /* saved_inline, or a heap array once it is full */
+    int n_saved, cap_saved;
+    mg_saved_slot saved_inline[MG_NODE_INLINE_SAVED];
+    /* Parameters: a few numbers in these slots for simple ops; an op with
+     * more settings keeps its own struct of named fields (mg_node_params). */
+    double f[6];
     int64_t i[16];
+    void *params;
     int out_ndim;
     int64_t out_shape[MG_MAX_DIMS];
     bool released; /* saved tensors freed after backward */
@@ -167,6 +176,10 @@ mg_node *mg_record(int op, mg_tensor *out, int n_in, mg_tensor *const *inputs);
  * reference cycle forms). */
 int mg_save(mg_node *n, mg_tensor *t);
 int mg_save_output(mg_node *n, mg_tensor *out);
+/* A zeroed block of `size` bytes owned by the node (freed with it), for an
+ * op's struct of named parameters; the same block on later calls. NULL with
+ * an error when out of memory. */
+void *mg_node_params(mg_node *n, size_t size);
 /* A saved tensor, or NULL with an error if it was modified in place. */
 mg_tensor *mg_saved(mg_node *n, int k);
 /* For ops whose forward allocates: record, or release out and return NULL. */

@@ -263,6 +263,30 @@ mg_tensor *mg_binary_cross_entropy(mg_tensor *p, mg_tensor *target, mg_reduction
 mg_tensor *mg_binary_cross_entropy_with_logits(mg_tensor *z, mg_tensor *target, mg_reduction r);
 mg_tensor *mg_mse_loss(mg_tensor *a, mg_tensor *b, mg_reduction r);
 mg_tensor *mg_l1_loss(mg_tensor *a, mg_tensor *b, mg_reduction r);
+/* Options of scaled dot-product attention (zero-initialise, then set). */
+typedef struct {
+    /* NULL, or broadcast to the scores [..., L, S]: float32 is added to the
+     * scores (and may require grad); uint8/int64 is boolean, a nonzero
+     * entry allowing attention (F.scaled_dot_product_attention's meaning),
+     * or forbidding it when attn_mask_blocks (nn.MultiheadAttention's). */
+    mg_tensor *attn_mask;
+    bool attn_mask_blocks;
+    /* NULL, or [N, S] for q [N, ..., L, E] ([S] for a 2-D q): uint8/int64
+     * nonzero marks a padding key that no query attends; float32 is added. */
+    const mg_tensor *key_padding_mask;
+    bool is_causal;   /* query i attends keys j <= i only */
+    double dropout_p; /* dropout on the attention weights (0: none) */
+    double scale;     /* NAN: 1/sqrt(E) */
+    /* What backward reads: 1 the weights kept by forward (memory L x S per
+     * slice), -1 recomputes them from one number per query row, 0 chooses
+     * (keeps up to 16M weights, where that was measured faster). */
+    int keep_weights;
+} mg_sdpa_opts;
+/* softmax(q k^T * scale + masks) v, with dropout on the weights: q [..., L, E],
+ * k [..., S, E], v [..., S, Ev] (equal leading dims) -> [..., L, Ev]. A query
+ * row whose keys are all masked gets zeros. One fused op; backward keeps
+ * one number per query row besides the inputs. o may be NULL. */
+mg_tensor *mg_scaled_dot_product_attention(mg_tensor *q, mg_tensor *k, mg_tensor *v, const mg_sdpa_opts *o);
 /* Identity forward; gradient multiplied by -lambda backward. */
 mg_tensor *mg_grad_reverse(mg_tensor *x, double lambda);
 

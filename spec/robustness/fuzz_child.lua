@@ -103,7 +103,8 @@ local function options_table()
   local keys = { "dim", "keepdim", "dtype", "lr", "momentum", "eps", "reduction", "weight", "bias",
     "stride", "padding", "dilation", "kernel_size", "training", "p", "retain_graph", "grad_outputs",
     "size", "color", "font", "gzip", "metadata", "ignore_index", "label_smoothing", "betas",
-    "requires_grad", "descending", "largest", "sorted", "minlength", "weights", "keys" }
+    "requires_grad", "descending", "largest", "sorted", "minlength", "weights", "keys",
+    "attn_mask", "key_padding_mask", "is_causal", "dropout_p", "scale", "attn_mask_blocks", "keep_weights" }
   local t = {}
   for _ = 1, R(0, 4) do
     local k = pick(keys)
