@@ -77,10 +77,7 @@ local classes = test_ds.classes or {}
 -- The methods trained at --train-eps (the seed recipe keeps its own FGSM radius).
 local ROBUST = { fast = true, pgd = true, trades = true }
 
-local function new_model()
-  local trunk, dim = mg.ssl.conv_trunk(1)
-  return mg.ssl.TrunkHead(trunk, mg.ssl.mlp_head(dim, 10))
-end
+local function new_model() return mg.models.classifier(10) end
 
 local log = train.MetricsLog(opts.out .. "/metrics.jsonl", { append = false })
 local test_loader = mg.data.DataLoader(test_ds, { batch_size = 500 })

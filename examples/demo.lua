@@ -7,7 +7,7 @@
 --     adversarial examples, attacked with FGSM and PGD at several eps.
 -- Pictures go to out/demo/; the last line is the figures as JSON.
 local mg = require "moongrad"
-local nn, ssl, attack, viz, train = mg.nn, mg.ssl, mg.attack, mg.viz, mg.train
+local ssl, attack, viz, train = mg.ssl, mg.attack, mg.viz, mg.train
 
 local opts = mg.cli.parse(arg, mg.cli.common("demo", "A short tour of what moongrad runs", { epochs = 5, batch_size = 128 }, {
   { "adv-epochs", 24, "epochs of the adversarially trained classifier" },
@@ -22,24 +22,16 @@ print(string.format("moongrad demo on %d %s training images, %d test images (%d 
 
 ---------------------------------------------------------------- 1. rotations
 print("1. Rotation prediction: learn features without labels")
-local rotnet = ssl.RotNet(4)
+local rotnet = mg.models.RotNet(4)
 local opt = mg.optim.Adam(rotnet:parameters(), { lr = 1e-3 })
 local loader = mg.data.DataLoader(train_ds, { batch_size = opts.batch_size, shuffle = true })
-for epoch = 1, opts.epochs do
-  local progress = train.Progress { total = #loader, desc = string.format("   pretext epoch %d/%d", epoch, opts.epochs), unit = "img" }
-  local hits, n = 0, 0
-  for images in loader:iter() do
-    local x, r = ssl.rotations(images)
+train.Trainer { model = rotnet, optimizer = opt, epochs = opts.epochs, desc = "   pretext epoch", unit = "img" }:run(loader,
+  function(batch, ctx)
+    local x, r = ssl.rotations(batch.images)
     local logits = rotnet(x)
-    local loss = mg.cross_entropy(logits, r)
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-    hits, n = hits + logits:detach():argmax(2):eq(r):sum():item(), n + #x
-    progress:update(1, #x, { loss = loss:item(), acc = hits / n })
-  end
-  progress:close()
-end
+    local loss = ctx:optimize(mg.cross_entropy(logits, r))
+    return { loss = loss, acc = { logits:detach():argmax(2):eq(r):sum(), #x }, n = #x }
+  end)
 rotnet:eval()
 local sample_x, sample_r = ssl.rotations(test_ds.images:narrow(1, 1, 8))
 local sample_pred = mg.no_grad(function() return rotnet(sample_x):argmax(2) end)
@@ -61,16 +53,11 @@ local few = ssl.balanced_subset(train_ds, 100, opts.seed)
 mg.manual_seed(opts.seed)
 local probe = ssl.linear_probe(rotnet.trunk, few, test_ds)
 mg.manual_seed(opts.seed)
-local scratch = ssl.fine_tune(ssl.conv_trunk, nil, few, test_ds, { steps = 300 })
+local scratch = ssl.fine_tune(mg.models.conv_trunk, nil, few, test_ds, { steps = 300 })
 print(string.format("   100 labels: linear probe on rotation features %.3f, same CNN from scratch %.3f\n", probe, scratch))
 
 ---------------------------------------------------------------- 2. attacks
 print("2. Adversarial examples: a normal and an adversarially trained classifier")
-local function classifier()
-  local trunk, dim = ssl.conv_trunk(1)
-  return ssl.TrunkHead(trunk, ssl.mlp_head(dim, 10))
-end
-
 -- fit(model, epochs, desc, method): Adam on the training loss of
 -- attack.training_loss ("normal" or "pgd"). PGD training grows its radius
 -- from 0 to eps_train over the first half of the epochs: from scratch at
@@ -79,26 +66,19 @@ local eps_train = opts.data == "fashion" and 0.1 or 0.3
 local function fit(model, epochs, desc, method)
   local o = mg.optim.Adam(model:parameters(), { lr = 1e-3 })
   local batches, warmup = #loader, math.max(1, epochs / 2)
-  for epoch = 1, epochs do
-    local progress = train.Progress { total = batches, desc = string.format("   %s epoch %d/%d", desc, epoch, epochs), unit = "img" }
-    local b = 0
-    for x, y in loader:iter() do
-      local eps = eps_train * math.min(1, (epoch - 1 + b / batches) / warmup)
-      local loss = attack.training_loss(model, x, y, { method = method, eps = eps, steps = 7 })
-      o:zero_grad()
-      loss:backward()
-      o:step()
-      b = b + 1
-      progress:update(1, #x, { loss = loss:item(), eps = method == "pgd" and eps or nil })
-    end
-    progress:close()
-  end
+  train.Trainer { model = model, optimizer = o, epochs = epochs, desc = "   " .. desc .. " epoch", unit = "img" }:run(
+    loader, function(batch, ctx)
+      local eps = eps_train * math.min(1, (ctx.epoch - 1 + (ctx.batch - 1) / batches) / warmup)
+      local loss = attack.training_loss(model, batch.images, batch.labels, { method = method, eps = eps, steps = 7 })
+      ctx:optimize(loss)
+      return { loss = loss, eps = method == "pgd" and eps or nil, n = batch.images:size(1) }
+    end)
   model:eval()
   return model
 end
 
-local normal = fit(classifier(), opts.epochs + 2, "normal training", "normal")
-local robust = fit(classifier(), opts.adv_epochs, "PGD training", "pgd")
+local normal = fit(mg.models.classifier(10), opts.epochs + 2, "normal training", "normal")
+local robust = fit(mg.models.classifier(10), opts.adv_epochs, "PGD training", "pgd")
 
 local eval_ds = mg.data.TensorDataset(test_ds.images:narrow(1, 1, math.min(opts.attack_limit, #test_ds)),
   test_ds.labels:narrow(1, 1, math.min(opts.attack_limit, #test_ds)))

@@ -23,47 +23,40 @@ local started = mg.cli.start(opts)
 local train_ds, test_ds = mg.cli.datasets(opts)
 
 -- Pretext training: each batch of B images becomes 4B rotated images.
-local model = ssl.RotNet(4)
+local model = mg.models.RotNet(4)
 local opt = mg.optim.Adam(model:parameters(), { lr = opts.lr })
 local loader = mg.data.DataLoader(train_ds, { batch_size = opts.batch_size, shuffle = true })
 local log = train.MetricsLog(opts.out .. "/metrics.jsonl", { append = false })
 local losses, test_acc = {}, {}
 
 local function pretext_accuracy(ds)
-  local correct, n = 0, 0
-  model:eval()
-  mg.no_grad(function()
+  return mg.nn.utils.inference(model, function()
+    local correct, n = 0, 0
     for s = 1, #ds, 256 do
       local x, r = ssl.rotations(ds.images:narrow(1, s, math.min(256, #ds - s + 1)))
       correct = correct + model(x):argmax(2):eq(r):sum():item()
       n = n + #x
     end
+    return correct / n
   end)
-  model:train()
-  return correct / n
 end
 
-for epoch = 1, opts.epochs do
-  local progress = train.Progress { total = #loader, desc = string.format("pretext epoch %d/%d", epoch, opts.epochs), unit = "img" }
-  local sum, count, hits = 0, 0, 0
-  for images in loader:iter() do
-    local x, r = ssl.rotations(images)
-    local logits = model(x)
-    local loss = mg.cross_entropy(logits, r)
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-    local l = loss:item()
-    losses[#losses + 1] = l
-    sum, count = sum + l * #x, count + #x
-    hits = hits + logits:detach():argmax(2):eq(r):sum():item()
-    progress:update(1, #x, { loss = sum / count, acc = hits / count })
-  end
-  local acc = pretext_accuracy(test_ds)
-  test_acc[#test_acc + 1] = acc
-  progress:close { loss = sum / count, acc = hits / count, test_acc = acc }
-  log:write { phase = "pretext", epoch = epoch, train_loss = sum / count, train_acc = hits / count, test_acc = acc }
-end
+train.Trainer {
+  model = model, optimizer = opt, epochs = opts.epochs, log = log, tags = { phase = "pretext" },
+  desc = "pretext epoch", unit = "img",
+  evaluate = function()
+    test_acc[#test_acc + 1] = pretext_accuracy(test_ds)
+    return { test_acc = test_acc[#test_acc] }
+  end,
+}:run(loader, function(batch, ctx)
+  local x, r = ssl.rotations(batch.images)
+  local logits = model(x)
+  local loss = mg.cross_entropy(logits, r)
+  ctx:optimize(loss)
+  local l = loss:item()
+  losses[#losses + 1] = l
+  return { train_loss = l, train_acc = { logits:detach():argmax(2):eq(r):sum(), #x }, n = #x }
+end)
 local pretext_time = mg.clock() - started
 mg.save(opts.out .. "/rotnet.safetensors", model:state_dict())
 
@@ -72,7 +65,7 @@ mg.save(opts.out .. "/rotnet.safetensors", model:state_dict())
 local degrees = { "0", "90", "180", "270" }
 local sample = test_ds.images:narrow(1, 1, 8)
 local x, r = ssl.rotations(sample)
-local pred = mg.no_grad(function() model:eval(); return model(x):argmax(2) end)
+local pred = mg.nn.utils.inference(model, function() return model(x):argmax(2) end)
 local captions, colors = {}, {}
 for i, t in ipairs(r:totable()) do
   local p = pred:totable()[i]
@@ -89,7 +82,7 @@ local curve = viz.plot({ { name = "pretext loss (per step)", y = losses } }, opt
 local counts = {}
 for item in opts.labels:gmatch("[^,]+") do counts[#counts + 1] = item == "all" and "all" or math.tointeger(tonumber(item)) end
 local state = model.trunk:state_dict()
-local rows = ssl.evaluate(ssl.conv_trunk, state, train_ds, test_ds, {
+local rows = ssl.evaluate(mg.models.conv_trunk, state, train_ds, test_ds, {
   labels = counts, seed = opts.seed,
   steps = opts.eval_steps > 0 and function() return opts.eval_steps end or nil,
   on_row = function(row)

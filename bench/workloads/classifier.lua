@@ -8,7 +8,7 @@ H.run {
   name = "classifier", images_per_step = 128,
   setup = function(data)
     local x, y = data.images:narrow(1, 1, 128), data.labels:narrow(1, 1, 128)
-    local model = mg.ssl.RotNet(10)
+    local model = mg.models.RotNet(10)
     local opt = mg.optim.Adam(model:parameters(), { lr = 1e-3 })
     return function()
       local loss = mg.cross_entropy(model(x), y)

@@ -9,7 +9,7 @@ H.run {
   name = "fgsm", images_per_step = 128,
   setup = function(data)
     local x, y = data.images:narrow(1, 1, 128), data.labels:narrow(1, 1, 128)
-    local model = mg.ssl.RotNet(10)
+    local model = mg.models.RotNet(10)
     return function() return mg.attack.fgsm(model, x, y, { eps = 0.1 }) end
   end,
 }

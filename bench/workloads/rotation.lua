@@ -9,7 +9,7 @@ H.run {
   name = "rotation", images_per_step = 512,
   setup = function(data)
     local images = data.images:narrow(1, 1, 128)
-    local model = mg.ssl.RotNet(4)
+    local model = mg.models.RotNet(4)
     local opt = mg.optim.Adam(model:parameters(), { lr = 1e-3 })
     return function()
       local x, r = mg.ssl.rotations(images)

@@ -1,48 +1,16 @@
 -- Self-supervised learning: the rotation pretext task and the evaluation
 -- that says whether learned features are any good (a linear probe and a
 -- fine-tune on few labels, against the same network trained from scratch).
+-- The networks (the seed CNN, RotNet) are in mg.models.
 local mg = require "moongrad"
 local nn = mg.nn
+local models = require "moongrad.models"
 
 local M = {}
 
 --- rotations(images) -> images at 0, 90, 180 and 270 degrees [4N, C, H, W]
 -- and their rotation classes (int64, 1 = not turned, 2 = 90 degrees, ...).
 M.rotations = mg.data.transforms.rotations()
-
---- The seed convolutional trunk: Conv(c,32,3)+ReLU, MaxPool(2),
--- Conv(32,64,3)+ReLU, MaxPool(2), Conv(64,128,3)+ReLU, Flatten.
--- Returns the module and its feature size for 28x28 inputs (1152).
-function M.conv_trunk(in_channels)
-  return nn.Sequential {
-    nn.Conv2d(in_channels or 1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Conv2d(64, 128, 3), nn.ReLU(), nn.Flatten(),
-  }, 128 * 3 * 3
-end
-
---- The seed head: Linear(d,128)+ReLU, Linear(128, classes).
-function M.mlp_head(in_features, classes)
-  return nn.Sequential { nn.Linear(in_features, 128), nn.ReLU(), nn.Linear(128, classes) }
-end
-
---- A trunk followed by a head: the seed rotation network with classes = 4.
-local TrunkHead = nn.Module:extend("ssl.TrunkHead")
-M.TrunkHead = TrunkHead
-
-function TrunkHead:init(trunk, head)
-  nn.Module.init(self)
-  self.trunk = trunk
-  self.head = head
-end
-
-function TrunkHead:forward(x) return self.head(self.trunk(x)) end
-
---- RotNet(): the seed CNN with a 4-way rotation head.
-function M.RotNet(classes)
-  local trunk, dim = M.conv_trunk(1)
-  return TrunkHead(trunk, M.mlp_head(dim, classes or 4))
-end
 
 --- balanced_subset(ds, n, seed) -> TensorDataset of n examples, as equal a
 -- number per class as the data allows; n = nil or "all" returns ds itself.
@@ -55,16 +23,15 @@ function M.balanced_subset(ds, n, seed)
     table.insert(by_class[c], i)
   end
   table.sort(classes)
-  local saved = mg.get_rng_state()
-  mg.manual_seed(seed or 0)
-  for _, c in ipairs(classes) do -- shuffle each class with a seeded permutation
-    local idx = by_class[c]
-    local perm = mg.randperm(#idx):totable()
-    local shuffled = {}
-    for k, p in ipairs(perm) do shuffled[k] = idx[p] end
-    by_class[c] = shuffled
-  end
-  mg.set_rng_state(saved)
+  mg.with_rng_state(seed or 0, function()
+    for _, c in ipairs(classes) do -- shuffle each class with a seeded permutation
+      local idx = by_class[c]
+      local perm = mg.randperm(#idx):totable()
+      local shuffled = {}
+      for k, p in ipairs(perm) do shuffled[k] = idx[p] end
+      by_class[c] = shuffled
+    end
+  end)
   local pick, round = {}, 1
   while #pick < n do
     local added = false
@@ -79,19 +46,11 @@ function M.balanced_subset(ds, n, seed)
   return mg.data.TensorDataset(ds.images:index_select(1, idx), ds.labels:index_select(1, idx))
 end
 
---- features(trunk, images, {batch_size}) -> [N, D] features in eval mode.
+--- features(trunk, images, {batch_size = 512}) -> [N, D] features, in
+-- eval mode without a graph (every module's mode restored).
 function M.features(trunk, images, opts)
   local bs = (opts and opts.batch_size) or 512
-  local was = trunk.training
-  trunk:eval()
-  local parts = {}
-  mg.no_grad(function()
-    for s = 1, #images, bs do
-      parts[#parts + 1] = trunk(images:narrow(1, s, math.min(bs, #images - s + 1)))
-    end
-  end)
-  if was then trunk:train() end
-  return #parts == 1 and parts[1] or mg.cat(parts, 1)
+  return mg.nn.utils.inference(trunk, mg.nn.utils.map_batches, images, bs, function(x) return trunk(x) end)
 end
 
 local function accuracy(model, images, labels)
@@ -99,22 +58,13 @@ local function accuracy(model, images, labels)
   return feats_or_logits:argmax(2):eq(labels):float():mean():item()
 end
 
--- Trains model on (x, y) for about `steps` Adam steps with batch_size.
+-- Trains model on (x, y) for `steps` Adam steps (opts.steps, 500) of
+-- batch_size, on the engine (epochs of a shuffled loader, cut at steps).
 local function train_steps(model, x, y, opts)
   local opt = mg.optim.Adam(model:parameters(), { lr = opts.lr or 1e-3, weight_decay = opts.weight_decay or 0 })
   local loader = mg.data.DataLoader(mg.data.TensorDataset(x, y), { batch_size = opts.batch_size or 64, shuffle = true })
-  local steps, done = opts.steps or 500, 0
-  model:train()
-  while done < steps do
-    for bx, by in loader:iter() do
-      local loss = mg.cross_entropy(model(bx), by)
-      opt:zero_grad()
-      loss:backward()
-      opt:step()
-      done = done + 1
-      if done >= steps then break end
-    end
-  end
+  mg.train.Trainer { model = model, optimizer = opt, max_steps = opts.steps or 500, progress = false }:run(loader,
+    function(batch, ctx) ctx:optimize(mg.cross_entropy(model(batch.images), batch.labels)) end)
   model:eval()
 end
 
@@ -147,7 +97,7 @@ function M.fine_tune(make_trunk, state, train_ds, test_ds, opts)
   opts = opts or {}
   local trunk, dim = make_trunk()
   if state then trunk:load_state_dict(state) end
-  local model = TrunkHead(trunk, M.mlp_head(dim, opts.classes or 10))
+  local model = models.TrunkHead(trunk, models.mlp_head(dim, opts.classes or 10))
   train_steps(model, train_ds.images, train_ds.labels, opts)
   return accuracy(model, test_ds.images, test_ds.labels)
 end

@@ -31,7 +31,7 @@ describe("ssl models and subsets", function()
   before_each(H.reseed(4))
 
   it("builds the seed RotNet: 1152 trunk features and 4 outputs", function()
-    local net = ssl.RotNet()
+    local net = mg.models.RotNet()
     local f = net.trunk(mg.rand(2, 1, 28, 28))
     assert.are.same({ 2, 1152 }, f:shape())
     assert.are.same({ 2, 4 }, net(mg.rand(2, 1, 28, 28)):shape())

@@ -7,6 +7,8 @@ local loop = require "moongrad.train.loop"
 
 return {
   Trainer = require "moongrad.train.trainer",
+  optimize = require("moongrad.train.trainer").optimize,
+  step_with = require("moongrad.train.trainer").step_with,
   fit = loop.fit,
   evaluate = loop.evaluate,
   Progress = require "moongrad.train.progress",

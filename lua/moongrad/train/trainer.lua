@@ -33,12 +33,16 @@
 -- (unless o.zero_grad == false), loss:backward(), grad_hook(params),
 -- clipping (o.clip_grad_norm) and opt:step(); a step may call it several
 -- times (a GAN's two optimizers). opt may be left out when the trainer has
--- one optimizer.
+-- one optimizer. Library steps that also run outside a trainer call
+-- Trainer.step_with(ctx, loss, opt) (ctx may be nil), exported as
+-- mg.train.step_with; Trainer.optimize (mg.train.optimize) is the update
+-- itself.
 --
 -- The step returns a table of metrics: numbers or 1-element tensors (nil
--- for none); n, when present, is the batch's weight (its size) and is not
--- a metric. The epoch's record holds each metric's mean weighted by n
--- (plain mean over steps without n), and epoch, step, lr (lr_<name> with
+-- for none), or pairs {total, count} (say {correct, batch size}); n, when
+-- present, is the batch's weight (its size) and is not a metric. The
+-- epoch's record holds each metric's mean weighted by n (plain mean over
+-- steps without n; sum of totals over sum of counts for pairs), and epoch, step, lr (lr_<name> with
 -- several optimizers), epoch_time, items_per_s, the tags and what
 -- evaluate returned. run returns the history (the list of records).
 --
@@ -171,8 +175,30 @@ local function params_of(opt)
   return list
 end
 
---- ctx:optimize(loss, opt [, {clip_grad_norm = c, zero_grad = true}]) ->
--- loss: zero_grad, backward, the gradient hook, clipping, step.
+--- optimize(loss, opt [, {clip_grad_norm = c, zero_grad = true}
+-- [, grad_hook]]) -> loss: the update the engine makes, for code that may
+-- run outside a trainer (mg.train.optimize): zero_grad, backward, the
+-- gradient hook, clipping, step.
+function Trainer.optimize(loss, opt, o, hook)
+  if not mg.is_tensor(loss) then error("optimize: expected a loss Tensor, got " .. type(loss), 2) end
+  if type(opt) ~= "table" or type(opt.step) ~= "function" then
+    error("optimize: expected an optimizer, got " .. type(opt), 2)
+  end
+  o = mg.check_options("optimize", o, { "clip_grad_norm", "zero_grad" })
+  if o.zero_grad ~= false then opt:zero_grad() end
+  loss:backward()
+  if hook or o.clip_grad_norm then
+    local params = params_of(opt)
+    if hook then hook(params) end
+    if o.clip_grad_norm then mg.optim.clip_grad_norm(params, o.clip_grad_norm) end
+  end
+  opt:step() -- the one optimizer step of every training loop
+  return loss
+end
+
+--- ctx:optimize(loss [, opt] [, {clip_grad_norm = c, zero_grad = true}])
+-- -> loss: Trainer.optimize with the trainer's gradient hook; opt may be
+-- left out when the trainer has one optimizer.
 function Context:optimize(loss, opt, o)
   local trainer = self.trainer
   if opt == nil or (type(opt) == "table" and type(opt.step) ~= "function" and o == nil) then
@@ -181,17 +207,15 @@ function Context:optimize(loss, opt, o)
     if #names ~= 1 then error("ctx:optimize: name the optimizer (the trainer has " .. #names .. ")", 2) end
     opt = trainer.optimizers[names[1]]
   end
-  if not mg.is_tensor(loss) then error("ctx:optimize: expected a loss Tensor, got " .. type(loss), 2) end
-  o = mg.check_options("ctx:optimize", o, { "clip_grad_norm", "zero_grad" })
-  if o.zero_grad ~= false then opt:zero_grad() end
-  loss:backward()
-  if trainer.grad_hook or o.clip_grad_norm then
-    local params = params_of(opt)
-    if trainer.grad_hook then trainer.grad_hook(params) end
-    if o.clip_grad_norm then mg.optim.clip_grad_norm(params, o.clip_grad_norm) end
-  end
-  opt:step()
-  return loss
+  return Trainer.optimize(loss, opt, o, trainer.grad_hook)
+end
+
+--- step_with(ctx, loss, opt [, o]): ctx:optimize when a step context is
+-- given, else Trainer.optimize: for library steps (a GAN's d_step) that
+-- run inside the engine or on their own.
+function Trainer.step_with(ctx, loss, opt, o)
+  if ctx then return ctx:optimize(loss, opt, o) end
+  return Trainer.optimize(loss, opt, o)
 end
 
 -- ---- metrics ----------------------------------------------------------------------
@@ -216,9 +240,14 @@ local function accumulate(acc, out)
   if out.n ~= nil then acc.items = acc.items + w end
   for k, v in pairs(out) do
     if k ~= "n" then
-      local x = value_of(v, k)
-      acc.sums[k] = (acc.sums[k] or 0) + x * w
-      acc.weights[k] = (acc.weights[k] or 0) + w
+      local x, wk
+      if type(v) == "table" then -- {total, count}: the mean is sum(total) / sum(count)
+        x, wk = value_of(v[1], k), value_of(v[2], k)
+      else
+        x, wk = value_of(v, k) * w, w
+      end
+      acc.sums[k] = (acc.sums[k] or 0) + x
+      acc.weights[k] = (acc.weights[k] or 0) + wk
     end
   end
 end
