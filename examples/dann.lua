@@ -79,28 +79,14 @@ local log = train.MetricsLog(opts.out .. "/metrics.jsonl", { append = false })
 local results, curves, models = {}, {}, {}
 for _, method in ipairs(methods) do
   mg.manual_seed(opts.seed)
-  local model = da.DANN { domain_hidden = opts.domain_hidden, domain_dropout = opts.domain_dropout,
+  local model = mg.models.DANN { domain_hidden = opts.domain_hidden, domain_dropout = opts.domain_dropout,
     center = opts.center }
-  local steps_per_epoch = math.max(1, #(method == "target" and target or source).images // opts.batch_size)
-  local function new_progress(epoch)
-    return train.Progress { total = steps_per_epoch, unit = "step",
-      desc = string.format("%-6s epoch %d/%d", method, epoch, opts.epochs) }
-  end
-  local progress = new_progress(1)
   local t0 = mg.clock()
   local history = da.train(method, model, sets, {
     epochs = opts.epochs, batch_size = opts.batch_size, optimizer = opts.optimizer,
     lr = opts.lr > 0 and opts.lr or nil,
     lambda_max = opts.lambda_max, gamma = opts.gamma, domain_weight = opts.domain_weight,
-    on_step = function(_, _, metrics) progress:update(1, 1, metrics) end,
-    on_epoch = function(epoch, rec)
-      progress:close { loss = rec.loss, acc = rec.acc, source_test = rec.source_test, target_test = rec.target_test,
-        domain_acc = rec.domain_acc }
-      if epoch < opts.epochs then progress = new_progress(epoch + 1) end
-      local record = { method = method }
-      for k, v in pairs(rec) do record[k] = v end
-      log:write(record)
-    end,
+    progress = true, desc = string.format("%-6s epoch", method), log = log, tags = { method = method },
   })
   local last = history[#history]
   local curve = {}

@@ -91,42 +91,36 @@ local log = train.MetricsLog(opts.out .. "/metrics.jsonl", { append = false })
 local fixed = gan.fixed_noise(64, opts.noise_dim, opts.seed + 1000)
 local loader = mg.data.DataLoader(train_ds, { batch_size = batch_size, shuffle = true, drop_last = true })
 local d_losses, g_losses, grids, fd_curve = {}, {}, {}, {}
-local last = {}
 local train_seconds = 0
-for epoch = 1, epochs do
-  local t_epoch = mg.clock()
-  local progress = train.Progress { total = #loader, desc = string.format("%s epoch %d/%d", opts.model, epoch, epochs), unit = "img" }
-  local sum = { d_loss = 0, g_loss = 0, d_real = 0, d_fake = 0 }
-  local steps = 0
-  for images in loader:iter() do
-    local r = g:step(g:to_range(images))
-    d_losses[#d_losses + 1], g_losses[#g_losses + 1] = r.d_loss, r.g_loss
-    for k in pairs(sum) do sum[k] = sum[k] + r[k] end
-    steps = steps + 1
-    progress:update(1, images:size(1), { d_loss = sum.d_loss / steps, g_loss = sum.g_loss / steps,
-      ["D(x)"] = sum.d_real / steps, ["D(G(z))"] = sum.d_fake / steps })
-  end
-  for k in pairs(sum) do last[k] = sum[k] / math.max(steps, 1) end
-  progress:close()
-  train_seconds = train_seconds + (mg.clock() - t_epoch)
-  local record = { phase = "train", epoch = epoch, d_loss = last.d_loss, g_loss = last.g_loss,
-    d_real = last.d_real, d_fake = last.d_fake, steps = steps, seconds = mg.clock() - t_epoch }
-  if epoch % opts.sample_every == 0 or epoch == epochs then
-    local path = string.format("%s/samples_epoch_%03d.png", opts.out, epoch)
-    grids[#grids + 1] = viz.image_grid(g:sample(fixed), path, {
-      nrow = 8, scale = 2, range = g.range,
-      title = string.format("%s, %s, epoch %d", settings.name, train_ds.name, epoch) })
-  end
-  if opts.fid_every > 0 and epoch % opts.fid_every == 0 and epoch < epochs then
-    local ev = measure()
-    record.classifier_feature_frechet_distance = ev.frechet
-    record.classes_covered = ev.coverage.covered
-    fd_curve[#fd_curve + 1] = { epoch = epoch, fd = ev.frechet }
-    io.stderr:write(string.format("epoch %d: classifier-feature Frechet distance %.3f (held-out real %.3f), %d/%d classes covered\n",
-      epoch, ev.frechet, ev.frechet_real, ev.coverage.covered, #classes))
-  end
-  log:write(record)
-end
+local history = train.Trainer {
+  models = { G = g.G, D = g.D }, optimizers = { g = g.opt_g, d = g.opt_d }, epochs = epochs, log = log,
+  tags = { phase = "train" }, desc = opts.model .. " epoch", unit = "img",
+  evaluate = function(_, epoch)
+    local record = {}
+    if epoch % opts.sample_every == 0 or epoch == epochs then
+      local path = string.format("%s/samples_epoch_%03d.png", opts.out, epoch)
+      grids[#grids + 1] = viz.image_grid(g:sample(fixed), path, {
+        nrow = 8, scale = 2, range = g.range,
+        title = string.format("%s, %s, epoch %d", settings.name, train_ds.name, epoch) })
+    end
+    if opts.fid_every > 0 and epoch % opts.fid_every == 0 and epoch < epochs then
+      local ev = measure()
+      record.classifier_feature_frechet_distance = ev.frechet
+      record.classes_covered = ev.coverage.covered
+      fd_curve[#fd_curve + 1] = { epoch = epoch, fd = ev.frechet }
+      io.stderr:write(string.format("epoch %d: classifier-feature Frechet distance %.3f (held-out real %.3f), %d/%d classes covered\n",
+        epoch, ev.frechet, ev.frechet_real, ev.coverage.covered, #classes))
+    end
+    return record
+  end,
+}:run(loader, function(batch, ctx)
+  local r = g:step(g:to_range(batch.images), ctx)
+  d_losses[#d_losses + 1], g_losses[#g_losses + 1] = r.d_loss, r.g_loss
+  return r -- d_loss, g_loss, d_real = D(x), d_fake = D(G(z)): means per step
+end)
+for _, rec in ipairs(history) do train_seconds = train_seconds + rec.epoch_time end
+local final = history[#history] or {}
+local last = { d_loss = final.d_loss, g_loss = final.g_loss, d_real = final.d_real, d_fake = final.d_fake }
 
 local weights = opts.out .. "/generator.safetensors"
 mg.save(weights, g.G:state_dict(), { model = opts.model, data = opts.data, noise_dim = tostring(opts.noise_dim) })

@@ -29,15 +29,10 @@
 -- trained upper bound reads. Test sets: the MNIST test digits (source) and
 -- the same digits shifted with Fashion-MNIST test images (seed s + 1).
 --
--- The model (Ganin et al.'s MNIST network): feature extractor
--- Conv(1,32,5)+ReLU, MaxPool(2), Conv(32,48,5)+ReLU, MaxPool(2), Flatten
--- (768 features); label head Linear(768,100)+ReLU, Linear(100,100)+ReLU,
--- Linear(100,10); domain head behind nn.GradientReversal:
--- Linear(768,100)+ReLU [+Dropout], Linear(100,1) (logit of "target").
+-- The model (Ganin et al.'s MNIST network) is mg.models.DANN.
 -- Schedules over training progress p in [0, 1]: lambda_p = 2 / (1 +
 -- exp(-10 p)) - 1 for the reversal, lr_p = lr0 / (1 + 10 p)^0.75 for SGD.
 local mg = require "moongrad"
-local nn = mg.nn
 
 local M = {}
 
@@ -55,16 +50,6 @@ local function check_images(x, who, what)
 end
 
 local CHUNK = 1024 -- digits shifted at a time
-
--- Runs fn() with the global RNG seeded by seed; restores the state after.
-local function with_seed(seed, fn)
-  local saved = mg.get_rng_state()
-  mg.manual_seed(seed)
-  local results = table.pack(pcall(fn))
-  mg.set_rng_state(saved)
-  if not results[1] then error(results[2], 0) end
-  return table.unpack(results, 2, results.n)
-end
 
 --- shift(digits, textures, {seed = 0, zoom_min, zoom_max, margin,
 -- contrast_min, contrast_max, invert})
@@ -100,7 +85,7 @@ function M.shift(digits, textures, opts)
 
   -- every random choice first, in a fixed order, so results do not depend
   -- on the chunking below
-  local pick, inv_zoom, uy, ux, contrast, inverted = with_seed(opts.seed or 0, function()
+  local pick, inv_zoom, uy, ux, contrast, inverted = mg.with_rng_state(opts.seed or 0, function()
     return mg.randint(0, m, { n }),                             -- 0-based texture index
       1 / (mg.rand(n) * (zmax - zmin) + zmin),
       mg.rand(n), mg.rand(n),                                    -- window position
@@ -178,102 +163,14 @@ function M.lr_schedule(p, opts)
   return (opts.lr or 0.01) / (1 + (opts.alpha or 10) * p) ^ (opts.beta or 0.75)
 end
 
--- ---- model -----------------------------------------------------------------------
-
---- feature_extractor({channels = {32, 48}, batch_norm = false}) -> module,
--- feature size (48 * 4 * 4 = 768 for 28x28 inputs): Conv(1,c1,5)+ReLU,
--- MaxPool(2), Conv(c1,c2,5)+ReLU, MaxPool(2), Flatten; batch_norm puts a
--- BatchNorm2d after each convolution.
-function M.feature_extractor(opts)
-  opts = opts or {}
-  local c = opts.channels or { 32, 48 }
-  local layers = {}
-  local function add(m) layers[#layers + 1] = m end
-  add(nn.Conv2d(1, c[1], 5)); if opts.batch_norm then add(nn.BatchNorm2d(c[1])) end
-  add(nn.ReLU()); add(nn.MaxPool2d(2))
-  add(nn.Conv2d(c[1], c[2], 5)); if opts.batch_norm then add(nn.BatchNorm2d(c[2])) end
-  add(nn.ReLU()); add(nn.MaxPool2d(2)); add(nn.Flatten())
-  return nn.Sequential(layers), c[2] * 4 * 4
-end
-
---- label_head(dim, classes = 10, hidden = 100): two hidden ReLU layers.
-function M.label_head(dim, classes, hidden)
-  hidden = hidden or 100
-  return nn.Sequential {
-    nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, classes or 10),
-  }
-end
-
---- domain_head(dim, hidden = 100, dropout = 0) -> Linear(dim,hidden)+ReLU
--- [+Dropout], Linear(hidden,1): one logit, "the input is from the target
--- domain".
-function M.domain_head(dim, hidden, dropout)
-  hidden = hidden or 100
-  local layers = { nn.Linear(dim, hidden), nn.ReLU() }
-  if dropout and dropout > 0 then layers[#layers + 1] = nn.Dropout(dropout) end
-  layers[#layers + 1] = nn.Linear(hidden, 1)
-  return nn.Sequential(layers)
-end
-
---- DANN{classes = 10, label_hidden = 100, domain_hidden = 100, lambda = 0,
--- channels = {32, 48}, batch_norm = false}:
--- fields features, classifier, reverse (nn.GradientReversal), domain.
--- model(x) -> class logits [N, classes]; model:domain_logits(f) -> [N]
--- for features f (through the reversal layer); model:forward_all(x) ->
--- class logits, domain logits, features.
-local DANN = nn.Module:extend("da.DANN")
-M.DANN = DANN
-
-function DANN:init(opts)
-  nn.Module.init(self)
-  opts = opts or {}
-  local features, dim = M.feature_extractor { channels = opts.channels, batch_norm = opts.batch_norm }
-  if opts.bottleneck then -- a Linear+ReLU layer ending the extractor: alignment of a smaller code
-    features = nn.Sequential { features, nn.Linear(dim, opts.bottleneck), nn.ReLU() }
-    dim = opts.bottleneck
-  end
-  self.features = features
-  self.classifier = M.label_head(dim, opts.classes or 10, opts.label_hidden)
-  self.reverse = nn.GradientReversal(opts.lambda or 0)
-  self.domain = M.domain_head(dim, opts.domain_hidden, opts.domain_dropout)
-  self.center = opts.center or 0
-end
-
--- features(x): the feature extractor's output (inputs shifted by -center).
-function DANN:extract(x)
-  if self.center ~= 0 then x = x - self.center end
-  return self.features(x)
-end
-
-function DANN:forward(x) return self.classifier(self:extract(x)) end
-
-function DANN:domain_logits(f) return self.domain(self.reverse(f)):view(-1) end
-
-function DANN:forward_all(x)
-  local f = self:extract(x)
-  return self.classifier(f), self:domain_logits(f), f
-end
-
---- set_lambda(lambda): the reversal factor.
-function DANN:set_lambda(lambda) self.reverse:set_lambda(lambda) end
-
 -- ---- training ----------------------------------------------------------------------
 
 --- accuracy(model, ds [, batch_size = 500]) -> fraction of ds's images
--- whose argmax class is the label; model in eval mode meanwhile.
+-- whose argmax class is the label, in eval mode without a graph.
 function M.accuracy(model, ds, batch_size)
-  batch_size = batch_size or 500
-  local was = model.training
-  model:eval()
-  local correct = 0
-  mg.no_grad(function()
-    for s = 1, #ds.images, batch_size do
-      local k = math.min(batch_size, #ds.images - s + 1)
-      correct = correct + model(ds.images:narrow(1, s, k)):argmax(2):eq(ds.labels:narrow(1, s, k)):sum():item()
-    end
-  end)
-  if was then model:train() end
-  return correct / #ds.images
+  local predicted = mg.nn.utils.inference(model, mg.nn.utils.map_batches, ds.images, batch_size or 500,
+    function(x) return model(x):argmax(2) end)
+  return predicted:eq(ds.labels):sum():item() / #ds.images
 end
 
 local METHODS = { source = true, dann = true, target = true }
@@ -284,17 +181,8 @@ function M.default_lr(optimizer) return optimizer == "sgd" and 0.01 or 2e-4 end
 --- features(model, images [, batch_size = 500]) -> [N, D] features of a
 -- DANN model (model:extract) in eval mode, without recording gradients.
 function M.features(model, images, batch_size)
-  batch_size = batch_size or 500
-  local was = model.training
-  model:eval()
-  local parts = {}
-  mg.no_grad(function()
-    for s = 1, #images, batch_size do
-      parts[#parts + 1] = model:extract(images:narrow(1, s, math.min(batch_size, #images - s + 1)))
-    end
-  end)
-  if was then model:train() end
-  return #parts == 1 and parts[1] or mg.cat(parts, 1)
+  return mg.nn.utils.inference(model, mg.nn.utils.map_batches, images, batch_size or 500,
+    function(x) return model:extract(x) end)
 end
 
 --- train(method, model, sets, opts) -> history
@@ -305,17 +193,19 @@ end
 -- "target"), optional eval = {name = dataset, ...} measured every epoch.
 -- opts: epochs (10), batch_size (64 per domain), optimizer ("sgd": momentum
 -- 0.9 and the annealed lr_schedule; "adam": constant lr), lr
--- (default_lr(optimizer)), lambda_max (1: the schedule's factor), gamma (10),
--- domain_weight (1), on_step(step, total, metrics), on_epoch(epoch, record).
+-- (default_lr(optimizer)), momentum, lambda_max (1: the schedule's
+-- factor), gamma (10), domain_weight (1), and the engine's progress
+-- (false), desc, log, tags, on_epoch(record).
 -- An epoch is one pass over the labelled set (the target set for "target");
 -- the unlabelled target images are drawn in a cycle beside it.
 -- history: list per epoch of {epoch, loss, acc, domain_loss, domain_acc,
--- lambda, lr, [eval name] = accuracy}.
+-- lambda, lr, [eval name] = accuracy, ...} (the engine's records).
 function M.train(method, model, sets, opts)
   if not METHODS[method] then
     error("da.train: method must be \"source\", \"dann\" or \"target\", got " .. tostring(method), 2)
   end
-  opts = opts or {}
+  opts = mg.check_options("da.train", opts, { "epochs", "batch_size", "optimizer", "lr", "momentum", "lambda_max",
+    "gamma", "domain_weight", "progress", "desc", "log", "tags", "on_epoch" })
   local epochs, bs = opts.epochs or 10, opts.batch_size or 64
   local kind = opts.optimizer or "sgd"
   local lr0 = opts.lr or M.default_lr(kind)
@@ -340,60 +230,49 @@ function M.train(method, model, sets, opts)
     if not x then target_iter = unlabelled:iter(); x = target_iter() end
     return x
   end
-  local total, step = epochs * #loader, 0
+  local total = epochs * #loader
   local lambda_max, gamma, dw = opts.lambda_max or 1, opts.gamma or 10, opts.domain_weight or 1
-  local history = {}
-  model:train()
-  for epoch = 1, epochs do
-    local sum, hits, count, dsum, dhits, dcount = 0, 0, 0, 0, 0, 0
-    local lambda, lr = 0, lr0
-    for x, y in loader:iter() do
-      local p = step / total
-      if kind == "sgd" then
-        lr = M.lr_schedule(p, { lr = lr0 })
-        for _, g in ipairs(opt.param_groups) do g.lr = lr end
-      end
-      local loss, logits, closs
-      if method == "dann" then
-        lambda = lambda_max * M.lambda_schedule(p, gamma)
-        model:set_lambda(lambda)
-        local xt = next_target()
-        local ns, nt = #x, #xt
-        local f = model:extract(mg.cat({ x, xt }, 1))
-        logits = model.classifier(f:narrow(1, 1, ns))
-        closs = mg.cross_entropy(logits, y)
-        local dlogits = model:domain_logits(f)
-        local dlabels = mg.cat({ mg.zeros(ns), mg.ones(nt) }, 1)
-        local dloss = mg.binary_cross_entropy_with_logits(dlogits, dlabels)
-        loss = closs + dloss * dw
-        local dl = dloss:item()
-        dsum, dcount = dsum + dl * (ns + nt), dcount + ns + nt
-        dhits = dhits + dlogits:detach():gt(0):float():eq(dlabels):sum():item()
-      else
-        logits = model(x)
-        closs = mg.cross_entropy(logits, y)
-        loss = closs
-      end
-      opt:zero_grad()
-      loss:backward()
-      opt:step()
-      step = step + 1
-      local l = closs:item()
-      sum, count = sum + l * #x, count + #x
-      hits = hits + logits:detach():argmax(2):eq(y):sum():item()
-      if opts.on_step then
-        opts.on_step(step, total, { loss = sum / count, acc = hits / count,
-          domain_acc = dcount > 0 and dhits / dcount or nil, lambda = method == "dann" and lambda or nil })
-      end
+  local lambda, lr = 0, lr0
+  local trainer = mg.train.Trainer {
+    model = model, optimizer = opt, epochs = epochs, progress = opts.progress or false, desc = opts.desc,
+    unit = "step", log = opts.log, tags = opts.tags, on_epoch = opts.on_epoch,
+    evaluate = function()
+      local r = { lr = lr, lambda = method == "dann" and lambda or nil }
+      for name, ds in pairs(sets.eval or {}) do r[name] = M.accuracy(model, ds) end
+      return r
+    end,
+  }
+  local history = trainer:run(loader, function(batch, ctx)
+    local x, y = batch.images, batch.labels
+    local p = (ctx.step - 1) / total
+    if kind == "sgd" then
+      lr = M.lr_schedule(p, { lr = lr0 })
+      for _, g in ipairs(opt.param_groups) do g.lr = lr end
     end
-    local record = { epoch = epoch, loss = sum / count, acc = hits / count, lr = lr }
+    local out
     if method == "dann" then
-      record.domain_loss, record.domain_acc, record.lambda = dsum / dcount, dhits / dcount, lambda
+      lambda = lambda_max * M.lambda_schedule(p, gamma)
+      model:set_lambda(lambda)
+      local xt = next_target()
+      local ns, nt = #x, #xt
+      local f = model:extract(mg.cat({ x, xt }, 1))
+      local logits = model.classifier(f:narrow(1, 1, ns))
+      local closs = mg.cross_entropy(logits, y)
+      local dlogits = model:domain_logits(f)
+      local dlabels = mg.cat({ mg.zeros(ns), mg.ones(nt) }, 1)
+      local dloss = mg.binary_cross_entropy_with_logits(dlogits, dlabels)
+      ctx:optimize(closs + dloss * dw)
+      out = { loss = closs, acc = { logits:detach():argmax(2):eq(y):sum(), ns }, n = ns,
+        domain_loss = { dloss:item() * (ns + nt), ns + nt },
+        domain_acc = { dlogits:detach():gt(0):float():eq(dlabels):sum(), ns + nt } }
+    else
+      local logits = model(x)
+      local closs = mg.cross_entropy(logits, y)
+      ctx:optimize(closs)
+      out = { loss = closs, acc = { logits:detach():argmax(2):eq(y):sum(), #x }, n = #x }
     end
-    for name, ds in pairs(sets.eval or {}) do record[name] = M.accuracy(model, ds) end
-    history[#history + 1] = record
-    if opts.on_epoch then opts.on_epoch(epoch, record) end
-  end
+    return out
+  end)
   model:eval()
   return history
 end

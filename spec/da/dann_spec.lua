@@ -36,11 +36,11 @@ describe("da schedules", function()
   end)
 end)
 
-describe("da.DANN", function()
+describe("models.DANN", function()
   before_each(H.reseed(21))
 
   it("has the feature extractor, label head and domain head of Ganin et al.", function()
-    local model = da.DANN { domain_hidden = 50 }
+    local model = mg.models.DANN { domain_hidden = 50 }
     local x = mg.rand(3, 1, 28, 28)
     local logits, dlogits, f = model:forward_all(x)
     assert.are.same({ 3, 10 }, logits:shape())
@@ -51,7 +51,7 @@ describe("da.DANN", function()
   end)
 
   it("reverses and scales by lambda the domain gradient reaching the features, not the head's own", function()
-    local model = da.DANN { lambda = 0.3 }
+    local model = mg.models.DANN { lambda = 0.3 }
     local x = mg.rand(4, 1, 28, 28)
     local w = mg.randn(4)
     local function domain_loss(reverse)
@@ -92,7 +92,7 @@ describe("da.train", function()
 
   it("DANN moves the feature extractor, the label head and the domain head, without target labels", function()
     local source, target = tiny_sets()
-    local model = da.DANN {}
+    local model = mg.models.DANN {}
     local before = params_of(model)
     local unlabelled = mg.data.TensorDataset(target.images) -- no labels at all
     local history = da.train("dann", model, { source = source, target = unlabelled, eval = { t = target } },
@@ -113,7 +113,7 @@ describe("da.train", function()
   it("source-only and target-trained leave the domain head alone", function()
     local source, target = tiny_sets()
     for _, method in ipairs({ "source", "target" }) do
-      local model = da.DANN {}
+      local model = mg.models.DANN {}
       local before = params_of(model)
       da.train(method, model, { source = source, target = target }, { epochs = 1, batch_size = 8, optimizer = "adam" })
       local moved, still = changed(before, model)
@@ -133,8 +133,8 @@ describe("da.train", function()
     local src = mg.data.TensorDataset(bright * 0.8 + mg.rand(n, 1, 28, 28) * 0.2, y)
     local tgt = mg.data.TensorDataset((1 - bright) * 0.8 + mg.rand(n, 1, 28, 28) * 0.2, y)
     local sets = { source = src, target = tgt, eval = { source_test = src, target_test = tgt } }
-    local a = da.train("source", da.DANN { classes = 2 }, sets, { epochs = 3, batch_size = 16, optimizer = "adam" })
-    local b = da.train("target", da.DANN { classes = 2 }, sets, { epochs = 3, batch_size = 16, optimizer = "adam" })
+    local a = da.train("source", mg.models.DANN { classes = 2 }, sets, { epochs = 3, batch_size = 16, optimizer = "adam" })
+    local b = da.train("target", mg.models.DANN { classes = 2 }, sets, { epochs = 3, batch_size = 16, optimizer = "adam" })
     assert.are.equal(1, a[3].source_test)
     assert.are.equal(0, a[3].target_test)
     assert.are.equal(1, b[3].target_test)
@@ -143,9 +143,9 @@ describe("da.train", function()
 
   it("rejects an unknown method or optimizer", function()
     local source, target = tiny_sets()
-    H.assert_error(function() da.train("both", da.DANN {}, { source = source, target = target }) end,
+    H.assert_error(function() da.train("both", mg.models.DANN {}, { source = source, target = target }) end,
       "da.train", "method", "both")
-    H.assert_error(function() da.train("dann", da.DANN {}, { source = source, target = target }, { optimizer = "rms" }) end,
+    H.assert_error(function() da.train("dann", mg.models.DANN {}, { source = source, target = target }, { optimizer = "rms" }) end,
       "da.train", "optimizer", "rms")
   end)
 end)

@@ -32,7 +32,7 @@ describe("gan.classifier_for", function()
   end)
 
   it("gives 128 features and class probabilities per image", function()
-    local c = gan.FeatureClassifier(10)
+    local c = mg.models.FeatureClassifier(10)
     local f, p = gan.embed(c, mg.rand(7, 1, 28, 28), { batch_size = 3 })
     assert.are.same({ 7, 128 }, f:shape())
     assert.are.same({ 7, 10 }, p:shape())
@@ -46,7 +46,7 @@ describe("gan.evaluate", function()
 
   it("measures generated, training and held-out images at the same N", function()
     local g = gan.create("mlp")
-    local c = gan.FeatureClassifier(10)
+    local c = mg.models.FeatureClassifier(10)
     local train_images, test_images = mg.rand(40, 1, 28, 28), mg.rand(30, 1, 28, 28)
     local cache = {}
     local ev = gan.evaluate(g, c, train_images, test_images, { samples = 100, cache = cache })

@@ -4,7 +4,7 @@
 local H = require "helpers"
 local mg = H.mg
 local gan = mg.gan
-local linalg = gan.linalg
+local linalg = mg.linalg
 
 local sqrt, abs = math.sqrt, math.abs
 local function near(a, b, tol) assert.is_true(abs(a - b) <= (tol or 1e-9) * math.max(1, abs(b)), string.format("%.12g vs %.12g", a, b)) end
@@ -39,7 +39,7 @@ local function max_abs_diff(a, b)
   return m
 end
 
-describe("gan.linalg.eigh", function()
+describe("mg.linalg.eigh", function()
   it("finds the eigenpairs of a known 2x2 and a diagonal matrix, ascending", function()
     local values, v = linalg.eigh({ { 2, 1 }, { 1, 2 } })
     near(values[1], 1); near(values[2], 3)
@@ -79,11 +79,11 @@ describe("gan.linalg.eigh", function()
   it("accepts a tensor and rejects a non-square matrix", function()
     local values = linalg.eigh(mg.tensor({ { 4, 0 }, { 0, 9 } }))
     near(values[2], 9)
-    H.assert_error(function() linalg.eigh({ { 1, 2 }, { 3 } }) end, "gan.linalg.eigh", "square")
+    H.assert_error(function() linalg.eigh({ { 1, 2 }, { 3 } }) end, "linalg.eigh", "square")
   end)
 end)
 
-describe("gan.linalg.sqrtm_psd and trace_sqrt_product", function()
+describe("mg.linalg.sqrtm_psd and trace_sqrt_product", function()
   it("gives the symmetric square root", function()
     local a = random_psd(6, 6, 5)
     local s = linalg.sqrtm_psd(a)
