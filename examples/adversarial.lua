@@ -101,31 +101,23 @@ local function train_method(method)
   local t0 = mg.clock()
   local batches = #loader
   local epochs = ROBUST[method] and opts.adv_epochs > 0 and opts.adv_epochs or opts.epochs
-  for epoch = 1, epochs do
-    if ROBUST[method] and opts.lr_drop > 0 and epoch > math.floor(opts.lr_drop * epochs) then
+  train.Trainer {
+    model = model, optimizer = opt, epochs = epochs, log = log, tags = { phase = "train", method = method },
+    desc = method .. " epoch", unit = "img",
+    evaluate = function() return { test_acc = train.evaluate(model, test_loader).accuracy } end,
+  }:run(loader, function(batch, ctx)
+    if ctx.batch == 1 and ROBUST[method] and opts.lr_drop > 0 and ctx.epoch > math.floor(opts.lr_drop * epochs) then
       opt.param_groups[1].lr = opts.lr / 10
     end
-    local progress = train.Progress { total = batches,
-      desc = string.format("%s epoch %d/%d", method, epoch, epochs), unit = "img" }
-    local sum, count, hits, b = 0, 0, 0, 0
-    for images, labels in loader:iter() do
-      local eps = method == "seed" and opts.seed_eps or eps_at(epoch - 1 + b / batches, train_eps)
-      local loss, logits, targets = attack.training_loss(model, images, labels, {
-        method = method, eps = eps, steps = opts.pgd_steps, beta = opts.beta })
-      opt:zero_grad()
-      loss:backward()
-      opt:step()
-      b = b + 1
-      local n = targets:size(1)
-      sum, count = sum + loss:item() * n, count + n
-      hits = hits + logits:argmax(2):eq(targets):sum():item()
-      progress:update(1, images:size(1), { loss = sum / count, acc = hits / count })
-    end
-    local test = train.evaluate(model, test_loader)
-    progress:close { loss = sum / count, acc = hits / count, test_acc = test.accuracy }
-    log:write { phase = "train", method = method, epoch = epoch, train_loss = sum / count,
-      train_acc = hits / count, test_acc = test.accuracy }
-  end
+    -- the attack runs inside the step: training_loss attacks the batch (in
+    -- eval mode, modes restored) and returns the loss on what it made
+    local eps = method == "seed" and opts.seed_eps or eps_at(ctx.epoch - 1 + (ctx.batch - 1) / batches, train_eps)
+    local loss, logits, targets = attack.training_loss(model, batch.images, batch.labels, {
+      method = method, eps = eps, steps = opts.pgd_steps, beta = opts.beta })
+    ctx:optimize(loss)
+    local n = targets:size(1)
+    return { train_loss = loss, train_acc = { logits:argmax(2):eq(targets):sum(), n }, n = n }
+  end)
   return model, mg.clock() - t0, epochs
 end
 
@@ -156,7 +148,7 @@ local function picture(method, model)
   local pgd = attack.pgd(model, x, y, { eps = eps, steps = opts.eval_steps, restarts = opts.restarts })
   local truth = y:totable()
   local function captions(images)
-    local pred = mg.no_grad(function() model:eval(); return model(images):argmax(2):totable() end)
+    local pred = mg.nn.utils.inference(model, function() return model(images):argmax(2):totable() end)
     local text, colors = {}, {}
     for i, p in ipairs(pred) do
       text[i] = tostring(classes[p] or p)

@@ -38,17 +38,14 @@ local log = train.MetricsLog(opts.out .. "/metrics.jsonl", { append = false })
 
 -- The noisy test images are drawn once, from their own seed, so every
 -- epoch (and every run with the same seed) scores the same inputs.
-local saved_rng = mg.get_rng_state()
-mg.manual_seed(opts.seed + 7919)
-local noisy_test = noise(test_ds.images)
-mg.set_rng_state(saved_rng)
+local noisy_test = mg.with_rng_state(opts.seed + 7919, noise, test_ds.images)
 
 -- Per model: how to build it, its training loss on a clean batch, and its
 -- test figures (mean BCE per pixel against the clean image, and more).
 local spec = {
   ae = {
     title = "autoencoder",
-    build = function() return recon.Autoencoder(784, 32) end,
+    build = function() return mg.models.Autoencoder(784, 32) end,
     loss = function(m, x) return F.binary_cross_entropy(m(x), x) end,
     test = function(m)
       local bce = recon.batched(test_ds.images, function(x) return F.binary_cross_entropy(m(x), x):item() * #x end)
@@ -58,7 +55,7 @@ local spec = {
   },
   denoise = {
     title = "denoising autoencoder",
-    build = function() return recon.Autoencoder(784, 32) end,
+    build = function() return mg.models.Autoencoder(784, 32) end,
     loss = function(m, x) return F.binary_cross_entropy(m(noise(x)), x) end,
     test = function(m)
       local bce = recon.batched(noisy_test, function(xn, s)
@@ -76,7 +73,7 @@ local spec = {
   },
   vae = {
     title = "convolutional VAE",
-    build = function() return recon.ConvVAE(opts.latent) end,
+    build = function() return mg.models.ConvVAE(opts.latent) end,
     loss = function(m, x)
       local r, mu, logvar = m(x)
       return recon.vae_loss(r, x, mu, logvar)
@@ -123,31 +120,22 @@ for _, kind in ipairs(kinds) do
   local loader = mg.data.DataLoader(train_ds, { batch_size = opts.batch_size, shuffle = true })
   local epochs = (kind == "vae" and opts.vae_epochs > 0) and opts.vae_epochs or opts.epochs
   local steps_x, steps_y, epoch_x, test_y, last = {}, {}, {}, {}, nil
-  for epoch = 1, epochs do
-    local progress = train.Progress { total = #loader, desc = string.format("%s epoch %d/%d", kind, epoch, epochs), unit = "img" }
-    local sum, count, step = 0, 0, 0
-    model:train()
-    for images in loader:iter() do
-      local loss = s.loss(model, images)
-      opt:zero_grad()
-      loss:backward()
-      opt:step()
-      local l = loss:item()
-      step = step + 1
-      steps_x[#steps_x + 1] = epoch - 1 + step / #loader
-      steps_y[#steps_y + 1] = l
-      sum, count = sum + l * #images, count + #images
-      progress:update(1, #images, { loss = sum / count })
-    end
-    model:eval()
-    last = s.test(model)
-    last.train_loss = sum / count
-    epoch_x[#epoch_x + 1], test_y[#test_y + 1] = epoch, last.test_loss
-    progress:close { loss = sum / count, test_loss = last.test_loss }
-    local record = { phase = "train", model = kind, epoch = epoch }
-    for k, v in pairs(last) do record[k] = v end
-    log:write(record)
-  end
+  local history = train.Trainer {
+    model = model, optimizer = opt, epochs = epochs, log = log, tags = { phase = "train", model = kind },
+    desc = kind .. " epoch", unit = "img",
+    evaluate = function(_, epoch)
+      last = mg.nn.utils.eval_mode(model, s.test, model) -- s.test runs without a graph
+      epoch_x[#epoch_x + 1], test_y[#test_y + 1] = epoch, last.test_loss
+      return last
+    end,
+  }:run(loader, function(batch, ctx)
+    local loss = ctx:optimize((s.loss(model, batch.images)))
+    local l = loss:item()
+    steps_x[#steps_x + 1] = ctx.epoch - 1 + ctx.batch / #loader
+    steps_y[#steps_y + 1] = l
+    return { train_loss = l, n = #batch.images }
+  end)
+  if last then last.train_loss = history[#history].train_loss end
   local train_seconds = mg.clock() - t0
   mg.save(opts.out .. "/" .. kind .. ".safetensors", model:state_dict())
 

@@ -33,46 +33,40 @@ local hole = recon.block_mask(28, 28, block)  -- [1, 1, 28, 28], 1 in the hole
 local mask = recon.mask_block(block)          -- images -> images with the hole zeroed
 local prepare = recon.inpaint_input(block)    -- mask, then normalise to [-1, 1]
 
-local model = recon.InpaintNet()
+local model = mg.models.InpaintNet()
 local opt = mg.optim.Adam(model:parameters(), { lr = opts.lr })
 local loader = mg.data.DataLoader(train_ds, { batch_size = opts.batch_size, shuffle = true })
 local log = train.MetricsLog(opts.out .. "/metrics.jsonl", { append = false })
 
 -- Test figures: MSE over the whole image and over the hole only.
 local function test_errors()
-  model:eval()
-  local full, inside = 0, 0
-  recon.batched(test_ds.images, function(x)
-    local y = model(prepare(x))
-    full = full + mg.mse_loss(y, x):item() * #x
-    inside = inside + recon.masked_mse(y, x, hole):item() * #x
-    return 0
+  return mg.nn.utils.inference(model, function()
+    local full, inside = 0, 0
+    recon.batched(test_ds.images, function(x)
+      local y = model(prepare(x))
+      full = full + mg.mse_loss(y, x):item() * #x
+      inside = inside + recon.masked_mse(y, x, hole):item() * #x
+      return 0
+    end)
+    return full / n_test, inside / n_test
   end)
-  model:train()
-  return full / n_test, inside / n_test
 end
 
 local steps_x, steps_y, epoch_x, test_full, test_hole = {}, {}, {}, {}, {}
-for epoch = 1, opts.epochs do
-  local progress = train.Progress { total = #loader, desc = string.format("inpaint epoch %d/%d", epoch, opts.epochs), unit = "img" }
-  local sum, count, step = 0, 0, 0
-  model:train()
-  for images in loader:iter() do
-    local loss = mg.mse_loss(model(prepare(images)), images)
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-    local l = loss:item()
-    step = step + 1
-    steps_x[#steps_x + 1], steps_y[#steps_y + 1] = epoch - 1 + step / #loader, l
-    sum, count = sum + l * #images, count + #images
-    progress:update(1, #images, { mse = sum / count })
-  end
-  local full, inside = test_errors()
-  epoch_x[#epoch_x + 1], test_full[#test_full + 1], test_hole[#test_hole + 1] = epoch, full, inside
-  progress:close { mse = sum / count, test_mse = full, test_hole_mse = inside }
-  log:write { phase = "train", epoch = epoch, train_mse = sum / count, test_mse = full, test_masked_mse = inside }
-end
+train.Trainer {
+  model = model, optimizer = opt, epochs = opts.epochs, log = log, tags = { phase = "train" },
+  desc = "inpaint epoch", unit = "img",
+  evaluate = function(_, epoch)
+    local full, inside = test_errors()
+    epoch_x[#epoch_x + 1], test_full[#test_full + 1], test_hole[#test_hole + 1] = epoch, full, inside
+    return { test_mse = full, test_masked_mse = inside }
+  end,
+}:run(loader, function(batch, ctx)
+  local images = batch.images
+  local l = ctx:optimize(mg.mse_loss(model(prepare(images)), images)):item()
+  steps_x[#steps_x + 1], steps_y[#steps_y + 1] = ctx.epoch - 1 + ctx.batch / #loader, l
+  return { train_mse = l, n = #images }
+end)
 local train_seconds = mg.clock() - started
 mg.save(opts.out .. "/inpaint.safetensors", model:state_dict())
 local final_full, final_hole = test_errors()

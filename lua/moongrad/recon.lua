@@ -1,17 +1,15 @@
--- Reconstruction as self-supervision: models that learn by rebuilding their
--- input, and the pieces that train and judge them.
---   Autoencoder      the seed autoencoder 784 -> 32 (ReLU) -> 784 (Sigmoid);
---                    trained on noisy inputs it is the denoising variant
---   denoise_noise    the denoising variant's corruption (Gaussian, clipped)
---   ConvVAE          a small convolutional variational autoencoder
---   reparameterize   z = mu + exp(logvar / 2) * eps, eps ~ N(0, I)
+-- Reconstruction as self-supervision: the method of the models that learn
+-- by rebuilding their input (the networks, Autoencoder, ConvVAE and
+-- InpaintNet, are in mg.models), and the pieces that train and judge them.
+--   denoise_noise    the denoising autoencoder's corruption (Gaussian, clipped)
+--   reparameterize   z = mu + exp(logvar / 2) * eps, eps ~ N(0, I) (mg.models')
 --   kl_normal        KL(N(mu, exp(logvar)) || N(0, I)), per example, batch mean
 --   vae_loss         BCE (summed over pixels) + KL, per example
---   InpaintNet       the seed inpainting CNN (32*24*24 features, not 32*12*12)
 --   block_mask, mask_block, ARTICLE_BLOCK   a block of pixels at an explicit place
 --   masked_mse       MSE over the masked pixels only
 --   Apply            a module that applies a function (input preparation in a trunk)
---   probe            linear probes on a frozen encoder for several label counts
+--   inpaint_input    the inpainting model's input (block zeroed, normalised)
+--   batched, probe   test losses over batches; linear probes on a frozen encoder
 -- Images are [B, 1, 28, 28] in [0, 1]; rows and columns are 1-based.
 local mg = require "moongrad"
 local nn = mg.nn
@@ -19,24 +17,9 @@ local F = nn.functional
 
 local M = {}
 
--- ---- the seed autoencoder ----------------------------------------------------------
+M.reparameterize = require("moongrad.models.conv_vae").reparameterize
 
-local Autoencoder = nn.Module:extend("recon.Autoencoder")
-M.Autoencoder = Autoencoder
-
---- Autoencoder([inputs = 784 [, code = 32]]): encoder Flatten, Linear(inputs,
--- code), ReLU; decoder Linear(code, inputs), Sigmoid. forward(x) returns a
--- reconstruction shaped like x; encode(x) -> [B, code].
-function Autoencoder:init(inputs, code)
-  nn.Module.init(self)
-  inputs, code = inputs or 784, code or 32
-  self.encoder = nn.Sequential { nn.Flatten(), nn.Linear(inputs, code), nn.ReLU() }
-  self.decoder = nn.Sequential { nn.Linear(code, inputs), nn.Sigmoid() }
-end
-
-function Autoencoder:encode(x) return self.encoder(x) end
-
-function Autoencoder:forward(x) return self.decoder(self.encoder(x)):view_as(x) end
+-- ---- the denoising autoencoder ----------------------------------------------------------
 
 --- denoise_noise([std = 0.3]) -> transform(images) -> images + std * N(0, 1)
 -- per pixel, clipped to [0, 1]: the denoising autoencoder's corruption (it
@@ -46,12 +29,6 @@ function M.denoise_noise(std)
 end
 
 -- ---- the variational autoencoder -----------------------------------------------------
-
---- reparameterize(mu, logvar) -> z = mu + exp(logvar / 2) * eps with eps ~
--- N(0, I) from the global RNG; gradients flow to mu and logvar.
-function M.reparameterize(mu, logvar)
-  return mu + (logvar * 0.5):exp() * mg.randn_like(mu)
-end
 
 --- kl_normal(mu, logvar) -> scalar: KL(N(mu, diag exp(logvar)) || N(0, I)) =
 -- -0.5 * sum(1 + logvar - mu^2 - exp(logvar)) over each example's latent
@@ -76,60 +53,6 @@ function M.vae_loss(recon, x, mu, logvar)
   return bce + kl, bce, kl
 end
 
-local ConvVAE = nn.Module:extend("recon.ConvVAE")
-M.ConvVAE = ConvVAE
-
---- ConvVAE([latent = 16]): a small convolutional VAE for 1x28x28 images.
--- Encoder: Conv(1,16,4,s2,p1)+ReLU (14x14), Conv(16,32,4,s2,p1)+ReLU (7x7),
--- Flatten (1568), then fc_mu and fc_logvar (1568 -> latent).
--- Decoder: Linear(latent,1568)+ReLU, Unflatten to 32x7x7,
--- ConvT(32,16,4,s2,p1)+ReLU (14x14), ConvT(16,1,4,s2,p1) (28x28), Sigmoid.
--- forward(x) -> recon, mu, logvar; z is sampled in training mode, z = mu in
--- eval mode.
-function ConvVAE:init(latent)
-  nn.Module.init(self)
-  latent = latent or 16
-  self.latent = latent
-  local s2 = { stride = 2, padding = 1 }
-  self.encoder = nn.Sequential {
-    nn.Conv2d(1, 16, 4, s2), nn.ReLU(), nn.Conv2d(16, 32, 4, s2), nn.ReLU(), nn.Flatten(),
-  }
-  self.fc_mu = nn.Linear(32 * 7 * 7, latent)
-  self.fc_logvar = nn.Linear(32 * 7 * 7, latent)
-  self.decoder = nn.Sequential {
-    nn.Linear(latent, 32 * 7 * 7), nn.ReLU(), nn.Unflatten(2, { 32, 7, 7 }),
-    nn.ConvTranspose2d(32, 16, 4, s2), nn.ReLU(), nn.ConvTranspose2d(16, 1, 4, s2), nn.Sigmoid(),
-  }
-end
-
---- vae:encode(x) -> mu, logvar [B, latent]
-function ConvVAE:encode(x)
-  local h = self.encoder(x)
-  return self.fc_mu(h), self.fc_logvar(h)
-end
-
---- vae:decode(z) -> images [B, 1, 28, 28] in (0, 1)
-function ConvVAE:decode(z) return self.decoder(z) end
-
-function ConvVAE:forward(x)
-  local mu, logvar = self:encode(x)
-  local z = self.training and M.reparameterize(mu, logvar) or mu
-  return self:decode(z), mu, logvar
-end
-
---- vae:sample(n) -> n images decoded from z ~ N(0, I) (no grad, eval mode)
-function ConvVAE:sample(n)
-  local was = self.training
-  self:eval()
-  local out = mg.no_grad(function() return self:decode(mg.randn(n, self.latent)) end)
-  if was then self:train() end
-  return out
-end
-
---- vae:mu_encoder() -> a module x -> mu sharing the VAE's weights (a trunk
--- for the linear probe).
-function ConvVAE:mu_encoder() return nn.Sequential { self.encoder, self.fc_mu } end
-
 -- ---- inpainting ---------------------------------------------------------------------------
 
 --- The article's block: rows and columns 10..19 0-based, i.e. 11..20 here.
@@ -137,13 +60,7 @@ function ConvVAE:mu_encoder() return nn.Sequential { self.encoder, self.fc_mu } 
 M.ARTICLE_BLOCK = { top = 11, left = 11, rows = 10, cols = 10 }
 
 local function block_opts(op, opts)
-  opts = opts or M.ARTICLE_BLOCK
-  if type(opts) ~= "table" then error(op .. ": options must be a table {top, left, rows, cols}", 3) end
-  for k in pairs(opts) do
-    if k ~= "top" and k ~= "left" and k ~= "rows" and k ~= "cols" and k ~= "size" and k ~= "value" then
-      error(string.format("%s: unknown option '%s' (top, left, rows, cols, size, value)", op, tostring(k)), 3)
-    end
-  end
+  opts = mg.check_options(op, opts or M.ARTICLE_BLOCK, { "top", "left", "rows", "cols", "size", "value" }, 3)
   local b = { top = opts.top, left = opts.left, rows = opts.rows or opts.size, cols = opts.cols or opts.size }
   for _, k in ipairs({ "top", "left", "rows", "cols" }) do
     local least = (k == "rows" or k == "cols") and 0 or 1
@@ -224,23 +141,6 @@ function M.inpaint_input(block)
   local norm = mg.data.transforms.normalize(0.5, 0.5)
   return function(x) return (norm(mask(x))) end
 end
-
-local InpaintNet = nn.Module:extend("recon.InpaintNet")
-M.InpaintNet = InpaintNet
-
---- InpaintNet(): the seed inpainting CNN. features: Conv(1,16,3)+ReLU,
--- Conv(16,32,3)+ReLU, Flatten (32*24*24 = 18432), Linear(18432,128)+ReLU;
--- head: Linear(128,784)+Sigmoid, reshaped to [B, 1, 28, 28].
-function InpaintNet:init()
-  nn.Module.init(self)
-  self.features = nn.Sequential {
-    nn.Conv2d(1, 16, 3), nn.ReLU(), nn.Conv2d(16, 32, 3), nn.ReLU(),
-    nn.Flatten(), nn.Linear(32 * 24 * 24, 128), nn.ReLU(),
-  }
-  self.head = nn.Sequential { nn.Linear(128, 784), nn.Sigmoid(), nn.Unflatten(2, { 1, 28, 28 }) }
-end
-
-function InpaintNet:forward(x) return self.head(self.features(x)) end
 
 -- ---- evaluation ------------------------------------------------------------------------------
 

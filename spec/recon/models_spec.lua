@@ -10,11 +10,11 @@ local function count(m)
   return n
 end
 
-describe("recon.Autoencoder", function()
+describe("mg.models.Autoencoder", function()
   before_each(H.reseed(31))
 
   it("is 784 -> 32 (ReLU) -> 784 (Sigmoid) and gives images back in their shape", function()
-    local ae = recon.Autoencoder()
+    local ae = mg.models.Autoencoder()
     local x = mg.rand(5, 1, 28, 28)
     local code = ae:encode(x)
     assert.are.same({ 5, 32 }, code:shape())
@@ -28,7 +28,7 @@ describe("recon.Autoencoder", function()
   end)
 
   it("learns: BCE falls on a fixed batch", function()
-    local ae = recon.Autoencoder(16, 4)
+    local ae = mg.models.Autoencoder(16, 4)
     local x = mg.rand(8, 16):gt(0.5):float()
     local opt = mg.optim.Adam(ae:parameters(), { lr = 1e-2 })
     local first
@@ -56,11 +56,11 @@ describe("recon.denoise_noise", function()
   end)
 end)
 
-describe("recon.InpaintNet", function()
+describe("mg.models.InpaintNet", function()
   before_each(H.reseed(33))
 
   it("has 32*24*24 features into the 128-d layer and restores [B, 1, 28, 28]", function()
-    local net = recon.InpaintNet()
+    local net = mg.models.InpaintNet()
     local x = mg.rand(2, 1, 28, 28)
     local conv = net.features[4](net.features[3](net.features[2](net.features[1](x))))
     assert.are.same({ 2, 32, 24, 24 }, conv:shape())
