@@ -25,9 +25,11 @@ BIND_OBJ = $(BIND_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ = $(BUILD)/bindings/main.o
 
 # Debian packages: to build, to test, for the full data, for the benchmark.
+# npm comes with nodejs here (Debian's npm package conflicts with it): the
+# data script checks for the npm command instead of listing the package.
 DEBS_BUILD = gcc make libc6-dev lua5.4 liblua5.4-dev libopenblas-dev zlib1g-dev libreadline-dev
 DEBS_TEST  = lua-busted
-DEBS_DATA  = dataset-fashion-mnist nodejs npm
+DEBS_DATA  = dataset-fashion-mnist nodejs wordnet-base
 DEBS_BENCH = python3 python3-torch libjemalloc2
 
 .PHONY: all help test check-c asan demo bench data deps clean distclean install uninstall
@@ -40,7 +42,7 @@ help:
 	@echo "make asan       build with address + undefined-behaviour sanitizers and run the specs"
 	@echo "make demo       a short experiment on the bundled data (rotation SSL + attacks)"
 	@echo "make bench      moongrad vs PyTorch side by side (bench/)"
-	@echo "make data       fetch the full MNIST digits and Fashion-MNIST sets"
+	@echo "make data       fetch the full sets: MNIST, Fashion-MNIST, IMDB, SpamAssassin, WordNet"
 	@echo "make deps       install missing Debian packages (as root) or say which"
 	@echo "make install    install into PREFIX (default /usr/local; DESTDIR for staging)"
 	@echo "make uninstall  remove what make install put into PREFIX"

@@ -63,6 +63,26 @@ function L.bytes_of(t)
   return s:sub(4 + 4 * t:dim() + 1)
 end
 
+-- ---- text sets (data/full/text/, data/sample/text/) ----------------------------
+
+local ESCAPE = { ["\\"] = "\\\\", ["\t"] = "\\t", ["\n"] = "\\n", ["\r"] = "\\r" }
+
+-- Writes records {label = , id = , text = } as the lines `label TAB id TAB
+-- text` (backslash, tab, newline, carriage return written \\ \t \n \r),
+-- atomically: to a temporary file renamed over path.
+function L.write_tsv(path, records)
+  local lines = {}
+  for k, r in ipairs(records) do
+    lines[k] = r.label:gsub("[\\\t\n\r]", ESCAPE) .. "\t" .. r.id:gsub("[\\\t\n\r]", ESCAPE) .. "\t"
+      .. r.text:gsub("[\\\t\n\r]", ESCAPE) .. "\n"
+  end
+  local tmp = path .. ".tmp"
+  local f = assert(io.open(tmp, "wb"))
+  assert(f:write(table.concat(lines)))
+  assert(f:close())
+  assert(os.rename(tmp, path))
+end
+
 -- The standard IDX file names of a split ("train" or "test").
 function L.files(split)
   local p = split == "train" and "train" or "t10k"

@@ -1,9 +1,11 @@
 -- mg.data: the dataset protocol (`#ds`, `ds:batch(idx)`; see
 -- tensor_dataset.lua), TensorDataset, the image sets (MNIST digits,
 -- Fashion-MNIST), the DataLoader (sampler with shards, batch, transform)
--- and batch transforms (mg.data.transforms).
+-- and batch transforms (mg.data.transforms); the text sets (IMDB,
+-- SpamAssassin, WordNet glosses: text.lua).
 local datasets = require "moongrad.data.datasets"
 local loader = require "moongrad.data.loader"
+local text = require "moongrad.data.text"
 
 local M = {
   mnist = datasets.mnist,
@@ -12,6 +14,10 @@ local M = {
   Dataset = datasets.Dataset,
   data_dir = datasets.data_dir,
   DataLoader = loader.DataLoader,
+  imdb = text.imdb,
+  spam = text.spam,
+  wordnet = text.wordnet,
+  TextDataset = text.TextDataset,
 }
 
 return setmetatable(M, {
