@@ -222,3 +222,16 @@ describe("unique", function()
       "unique: unknown option 'dim' (options are sorted, return_inverse, return_counts)")
   end)
 end)
+
+describe("the REPL", function()
+  it("completes the new methods and functions", function()
+    local repl = require "moongrad.repl"
+    local env = { x = mg.ones(2), mg = mg }
+    for _, want in ipairs { "x:sort", "x:argsort", "x:topk", "x:cumsum", "x:bincount", "x:unique" } do
+      local found = false
+      for _, c in ipairs(repl.complete(want, env)) do found = found or c == want end
+      assert.is_true(found, want)
+    end
+    assert.are.same({ "mg.bincount" }, repl.complete("mg.binc", env))
+  end)
+end)

@@ -37,6 +37,11 @@
 --  - state_dict() maps every name (tied tensors under each of their names)
 --    to a tensor sharing storage with the parameter or persistent buffer;
 --    it holds named tensors only, nothing else.
+--  - PyTorch numbers container children from 0 ("features.0.weight"), Lua
+--    from 1 ("features.1.weight"). state_dict{keys = "pytorch"} and
+--    load_state_dict(sd, {keys = "pytorch"}) use PyTorch's names, so that
+--    mg.save writes a file PyTorch's load_state_dict takes as it is, and
+--    weights saved by PyTorch (as safetensors) load here.
 -- Modules return new tensors from forward (no reused output buffers), never
 -- flatten their parameters, and always take a batch.
 local mg = require "moongrad"
@@ -405,13 +410,47 @@ local function state_entries(self)
   return names, tensors
 end
 
--- state_dict() -> {name = tensor}: parameters and persistent buffers
--- (running_mean, running_var, num_batches_tracked), each a detached tensor
--- sharing storage with the module's own. Pass it to mg.save.
-function Module:state_dict()
+-- Every purely numeric part of a dotted name (a child of nn.Sequential or
+-- nn.ModuleList) moved by `by`: -1 gives PyTorch's 0-based names, +1 takes
+-- them back. Returns nil for a name that has no PyTorch form (a child 0).
+local function renumber(name, by)
+  local ok = true
+  local out = name:gsub("[^.]+", function(part)
+    if part:match("^%d+$") then
+      local n = tonumber(part) + by
+      if n < 0 then ok = false end
+      return tostring(n)
+    end
+  end)
+  return ok and out or nil
+end
+
+-- The `keys` option of state_dict and load_state_dict: "moongrad" (default) or "pytorch".
+local function key_style(opts, who)
+  if opts ~= nil and type(opts) ~= "table" then error(who .. ": options must be a table, got " .. type(opts), 3) end
+  local keys = opts and opts.keys or "moongrad"
+  if keys ~= "moongrad" and keys ~= "pytorch" then
+    error(string.format("%s: option keys must be \"moongrad\" or \"pytorch\", got %s", who, tostring(keys)), 3)
+  end
+  return keys
+end
+
+-- state_dict([{keys = "moongrad"}]) -> {name = tensor}: parameters and
+-- persistent buffers (running_mean, running_var, num_batches_tracked),
+-- each a detached tensor sharing storage with the module's own. Pass it to
+-- mg.save. keys = "pytorch" numbers container children from 0, as
+-- PyTorch's state_dict does:
+--   mg.save("model.safetensors", model:state_dict{keys = "pytorch"})
+--   -- PyTorch: model.load_state_dict(safetensors.torch.load_file("model.safetensors"))
+function Module:state_dict(opts)
+  local pytorch = key_style(opts, "state_dict") == "pytorch"
   local names, tensors = state_entries(self)
   local sd = {}
-  for i, n in ipairs(names) do sd[n] = tensors[i]:detach() end
+  for i, n in ipairs(names) do
+    local key = pytorch and renumber(n, -1) or n
+    if not key then error("state_dict: '" .. n .. "' has no PyTorch name (a child numbered 0)", 2) end
+    sd[key] = tensors[i]:detach()
+  end
   return sd
 end
 
@@ -419,17 +458,44 @@ local function shape_str(t)
   return "[" .. table.concat(t:shape(), ", ") .. "]"
 end
 
--- load_state_dict(sd [, {strict = true}]) copies the tensors of sd into the
--- module's parameters and buffers, in place and without recording a graph.
--- Everything is checked before anything is copied. With strict, a key
--- missing from sd or one the module does not have is an error; a shape
--- mismatch is always one. Returns {missing_keys = {...}, unexpected_keys = {...}}.
+-- True when sd's keys, renumbered by `by`, are exactly the module's names.
+local function names_match(sd, names, by)
+  local want, n = {}, 0
+  for _, name in ipairs(names) do want[name] = true; n = n + 1 end
+  for k in pairs(sd) do
+    local ours = type(k) == "string" and (by == 0 and k or renumber(k, by))
+    if not (ours and want[ours]) then return false end
+    want[ours] = nil
+    n = n - 1
+  end
+  return n == 0
+end
+
+-- load_state_dict(sd [, {strict = true, keys = "moongrad"}]) copies the
+-- tensors of sd into the module's parameters and buffers, in place and
+-- without recording a graph. Everything is checked before anything is
+-- copied. With strict, a key missing from sd or one the module does not
+-- have is an error; a shape mismatch is always one. keys = "pytorch" reads
+-- PyTorch's names (children numbered from 0), as in a file PyTorch saved:
+--   model:load_state_dict(mg.load("from_torch.safetensors"), {keys = "pytorch"})
+-- Returns {missing_keys = {...}, unexpected_keys = {...}} (in sd's naming).
 function Module:load_state_dict(sd, opts)
   if type(sd) ~= "table" or mg.is_tensor(sd) then
     error("load_state_dict: expects a table of name -> Tensor, got " .. type(sd), 2)
   end
+  local pytorch = key_style(opts, "load_state_dict") == "pytorch"
+  if pytorch then
+    local ours = {}
+    for k, v in pairs(sd) do ours[type(k) == "string" and renumber(k, 1) or k] = v end
+    sd = ours
+  end
+  local function shown(n) return pytorch and renumber(n, -1) or n end -- as the caller names it
   local strict = not (opts and opts.strict == false)
   local names, tensors = state_entries(self)
+  if not pytorch and #names > 0 and not names_match(sd, names, 0) and names_match(sd, names, 1) then
+    error("load_state_dict: the keys are PyTorch's names (children numbered from 0, as in "
+      .. renumber(names[1], -1) .. "): pass {keys = \"pytorch\"} to load them", 2)
+  end
   local known, missing, unexpected, problems = {}, {}, {}, {}
   local pairs_to_copy = {}
   for i, n in ipairs(names) do
@@ -438,7 +504,7 @@ function Module:load_state_dict(sd, opts)
     if v == nil then
       missing[#missing + 1] = n
     elseif not mg.is_tensor(v) then
-      problems[#problems + 1] = string.format("%s in the file is a %s, expected a Tensor", n, type(v))
+      problems[#problems + 1] = string.format("%s in the file is a %s, expected a Tensor", shown(n), type(v))
     else
       local same = v:dim() == t:dim()
       if same then
@@ -446,7 +512,7 @@ function Module:load_state_dict(sd, opts)
       end
       if not same then
         problems[#problems + 1] = string.format("%s has shape %s in the file, %s in the model",
-          n, shape_str(v), shape_str(t))
+          shown(n), shape_str(v), shape_str(t))
       else
         pairs_to_copy[#pairs_to_copy + 1] = { t, v }
       end
@@ -456,6 +522,8 @@ function Module:load_state_dict(sd, opts)
     if not known[k] then unexpected[#unexpected + 1] = tostring(k) end
   end
   table.sort(unexpected)
+  for i, n in ipairs(missing) do missing[i] = shown(n) end
+  for i, n in ipairs(unexpected) do unexpected[i] = shown(n) end
   if strict then
     if #missing > 0 then
       problems[#problems + 1] = "missing from the file: " .. table.concat(missing, ", ")
