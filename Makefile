@@ -2,7 +2,9 @@
 #
 # Builds build/libmoongrad.a (the C core), build/moongrad/core.so (the Lua
 # module, loadable by lua5.4 and busted) and bin/moongrad (the host
-# program, which links the same objects and preloads the module).
+# program, which links the same objects and preloads the module); and,
+# where MPI is installed, build/moongrad/dist.so (mg.dist, data
+# parallelism over MPI), which nothing else links.
 
 CC      ?= gcc
 OPT     ?= -O2 -march=native
@@ -31,10 +33,15 @@ DEBS_BUILD = gcc make libc6-dev lua5.4 liblua5.4-dev libopenblas-dev zlib1g-dev 
 DEBS_TEST  = lua-busted
 DEBS_DATA  = dataset-fashion-mnist nodejs wordnet-base
 DEBS_BENCH = python3 python3-torch libjemalloc2
+DEBS_DIST  = libopenmpi-dev openmpi-bin
 
-.PHONY: all help test check-c asan demo bench data deps clean distclean install uninstall
+MPICC    ?= mpicc
+DIST_SRC  = $(wildcard bindings/dist/*.c)
+DIST_OBJ  = $(DIST_SRC:%.c=$(BUILD)/%.o)
 
-all: $(BUILD)/libmoongrad.a $(BUILD)/moongrad/core.so $(BIN)/moongrad
+.PHONY: all help test check-c asan demo bench data deps clean distclean install uninstall dist
+
+all: $(BUILD)/libmoongrad.a $(BUILD)/moongrad/core.so $(BIN)/moongrad dist
 
 help:
 	@echo "make            build the core library, the Lua module and bin/moongrad"
@@ -70,7 +77,12 @@ $(BUILD)/.deps-test: $(BUILD)/.deps-build
 	$(call need_debs,$(DEBS_TEST))
 	@touch $@
 
-deps: $(BUILD)/.deps-test
+# MPI is optional: without it (and not root to install it) the rest builds.
+$(BUILD)/.deps-dist: $(BUILD)/.deps-build
+	-$(call need_debs,$(DEBS_DIST))
+	@touch $@
+
+deps: $(BUILD)/.deps-test $(BUILD)/.deps-dist
 
 $(BUILD)/%.o: %.c | $(BUILD)/.deps-build
 	@mkdir -p $(dir $@)
@@ -83,6 +95,21 @@ $(BUILD)/libmoongrad.a: $(CORE_OBJ)
 $(BUILD)/moongrad/core.so: $(BIND_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(CFLAGS) -o $@ $^ $(LIBS)
+
+# moongrad.dist: compiled and linked with mpicc, when there is one (it
+# may have been installed by the step above, after this Makefile was read).
+dist: $(BUILD)/.deps-dist
+	@if command -v $(MPICC) >/dev/null 2>&1; then \
+	  $(MAKE) -q $(BUILD)/moongrad/dist.so 2>/dev/null || $(MAKE) --no-print-directory $(BUILD)/moongrad/dist.so; \
+	else echo "$(MPICC) not found: mg.dist (MPI) is not built; make deps installs Open MPI"; fi
+
+$(BUILD)/bindings/dist/%.o: bindings/dist/%.c | $(BUILD)/.deps-build
+	@mkdir -p $(dir $@)
+	$(MPICC) $(BASEFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/moongrad/dist.so: $(DIST_OBJ)
+	@mkdir -p $(dir $@)
+	$(MPICC) -shared $(CFLAGS) -o $@ $^
 
 $(BIN)/moongrad: $(MAIN_OBJ) $(BIND_OBJ) $(BUILD)/libmoongrad.a
 	@mkdir -p $(BIN)
@@ -191,4 +218,4 @@ uninstall:
 clean:
 	rm -rf $(BUILD) build-asan $(BIN)
 
--include $(CORE_OBJ:.o=.d) $(BIND_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(BIND_OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(DIST_OBJ:.o=.d)

@@ -117,12 +117,17 @@ static void prepend_path(lua_State *L, const char *dir, const char *sub, int so)
  * <root> above the binary that holds either lua/moongrad/init.lua (a
  * checkout: bin/moongrad, or BUILD/bin/moongrad) or
  * share/lua/5.4/moongrad/init.lua (an installed prefix: PREFIX/bin/moongrad,
- * whose C modules are then in PREFIX/lib/lua/5.4). */
+ * whose C modules are then in PREFIX/lib/lua/5.4). A checkout's C modules
+ * that are not preloaded (moongrad.dist, which links MPI) are found in
+ * BUILD/moongrad/ beside BUILD/bin/, else in <root>/build/moongrad/. */
 static void set_paths(lua_State *L) {
-    char dir[PATH_MAX], probe[PATH_MAX + 64];
+    char dir[PATH_MAX], probe[PATH_MAX + 64], bin_dir[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
     if (n <= 0) return;
     dir[n] = '\0';
+    memcpy(bin_dir, dir, (size_t)n + 1);
+    char *exe_name = strrchr(bin_dir, '/');
+    if (exe_name) *exe_name = '\0';
     for (int up = 0; up < 4; up++) {
         char *slash = strrchr(dir, '/');
         if (!slash) return;
@@ -130,6 +135,8 @@ static void set_paths(lua_State *L) {
         snprintf(probe, sizeof probe, "%s/lua/moongrad/init.lua", dir);
         if (access(probe, R_OK) == 0) {
             prepend_path(L, dir, "lua", 0);
+            prepend_path(L, dir, "build", 1);
+            prepend_path(L, bin_dir, "..", 1);
             return;
         }
         snprintf(probe, sizeof probe, "%s/share/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR "/moongrad/init.lua", dir);

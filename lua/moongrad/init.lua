@@ -59,13 +59,18 @@ local submodules = {
   attack = "moongrad.attack", gan = "moongrad.gan", da = "moongrad.da",
   class = "moongrad.class", json = "moongrad.json",
   cli = "moongrad.cli", recon = "moongrad.recon", models = "moongrad.models",
-  linalg = "moongrad.linalg",
+  linalg = "moongrad.linalg", dist = "moongrad.dist",
 }
 
 return setmetatable(mg, {
   __index = function(t, key)
     local name = submodules[key]
     if not name then return nil end
+    if key == "dist" and not package.searchpath(name, package.cpath) then
+      -- a C module of its own, built only where MPI is installed
+      error("mg.dist: the MPI module moongrad.dist is not built (install Open MPI: apt-get install " ..
+        "libopenmpi-dev openmpi-bin, or make deps as root; then make)", 2)
+    end
     local m = require(name)
     rawset(t, key, m)
     return m
