@@ -648,13 +648,12 @@ static int l_all_gather(lua_State *L) {
     mine[0] = t->dtype, mine[1] = n, mine[2] = t->ndim;
     for (int d = 0; d < t->ndim; d++) mine[3 + d] = t->shape[d];
     long long *all = agree(L, mine, DIST_OP_ALL_GATHER);
-    for (int r = 0; r < dist.size; r++)
-        if (memcmp(all + r * HEADER, mine, sizeof mine)) {
+    for (int r = 1; r < dist.size; r++) /* every rank compares with rank 1: the same error everywhere */
+        if (memcmp(all + r * HEADER, all, sizeof mine)) {
             char a[160], b[160];
             shape_text(a, sizeof a, all + r * HEADER);
-            shape_text(b, sizeof b, mine);
-            return luaL_error(L, "dist.all_gather: the ranks disagree: rank %d passes %s, rank %d passes %s", r + 1, a,
-                              dist.rank + 1, b);
+            shape_text(b, sizeof b, all);
+            return luaL_error(L, "dist.all_gather: the ranks disagree: rank %d passes %s, rank 1 passes %s", r + 1, a, b);
         }
     int64_t shape[MG_MAX_DIMS];
     shape[0] = dist.size;

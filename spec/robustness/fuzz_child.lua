@@ -226,6 +226,13 @@ for _, name in ipairs({ "data.TensorDataset", "data.DataLoader", "train.Trainer"
   add("mg." .. name, function(...) return mg[pkg][cls](...) end, "module")
 end
 add("mg.nn.utils.inference", mg.nn.utils.inference, "module")
+-- mg.dist, where it is built: a world of one in this plain process.
+if package.searchpath("moongrad.dist", package.cpath) then
+  local dist = mg.dist
+  dist.init()
+  SKIP["dist.abort"] = "ends the process, by design"
+  for _, k in ipairs(sorted_keys(dist)) do add("dist." .. k, dist[k], "module") end
+end
 local skipped = 0
 for _ in pairs(SKIP) do skipped = skipped + 1 end
 

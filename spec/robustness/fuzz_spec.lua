@@ -29,6 +29,9 @@ local function expected_names()
   for k, v in pairs(mg) do
     if type(v) == "function" and not seen[v] then names["mg." .. k] = true end
   end
+  if package.searchpath("moongrad.dist", package.cpath) then
+    for k in pairs(require "moongrad.dist") do names["dist." .. k] = true end
+  end
   return names
 end
 

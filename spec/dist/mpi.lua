@@ -1,0 +1,58 @@
+-- Runs scripts on several ranks under Open MPI's mpirun for the dist specs.
+--   local MPI = require "dist.mpi"
+--   if not MPI.available then pending(MPI.why) return end
+--   local ranks, out, code, seconds = MPI.run("collectives.lua", {np = 2})
+-- Scripts live in spec/dist/scripts/ and print one line per rank,
+-- "RESULT <rank> <json>"; run returns those decoded by rank, the whole
+-- output, the exit status and the wall time.
+local H = require "helpers"
+local mg = H.mg
+
+local M = {}
+
+local function have(cmd) return os.execute("command -v " .. cmd .. " >/dev/null 2>&1") == true end
+
+-- The dist module sits beside the host program's build (see bindings/main.c).
+local function module_built()
+  local out = H.run(H.bin .. " -e 'print(package.searchpath(\"moongrad.dist\", package.cpath) or \"none\")'")
+  return not out:find("none", 1, true)
+end
+
+if os.getenv("MOONGRAD_ASAN") then
+  M.why = "skipped under the sanitizers: Open MPI's own start-up and shared-memory transport report leaks and " ..
+    "wild accesses that are not moongrad's (the module is built and run by make test)"
+elseif not have("mpirun") then
+  M.why = "Open MPI is not installed (apt-get install libopenmpi-dev openmpi-bin, or make deps as root)"
+elseif not module_built() then
+  M.why = "moongrad.dist is not built (make, with Open MPI installed)"
+else
+  M.available = true
+end
+
+M.dir = "spec/dist/scripts/"
+
+-- Open MPI refuses to run as root unless told; CI runs as root. More ranks
+-- than cores are allowed, so the specs run on any machine.
+M.env = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1"
+
+-- run(script, {np = 2, args = "...", env = "VAR=value ..."}) -> results by
+-- rank, output, exit status, seconds. A job that outlives 60 s is killed
+-- (status 124), so a hang fails the spec instead of stalling the suite.
+function M.run(script, opts)
+  opts = opts or {}
+  local cmd = string.format("env %s %s timeout -s KILL 60 mpirun -np %d %s %s%s %s", M.env, opts.env or "",
+    opts.np or 2, H.bin, M.dir, script, opts.args or "")
+  local started = mg.clock()
+  local out, code = H.run(cmd)
+  local seconds = mg.clock() - started
+  local ranks = {}
+  for r, json in out:gmatch("RESULT (%d+) ([^\n]+)") do ranks[tonumber(r)] = mg.json.decode(json) end
+  return ranks, out, code, seconds
+end
+
+-- Runs code in one plain host process (no launcher): stdout, stderr, status.
+function M.run_alone(code, prefix)
+  return H.run_host("-e " .. H.shell_quote(code), nil, prefix)
+end
+
+return M
