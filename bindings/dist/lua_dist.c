@@ -683,7 +683,22 @@ static int l_abort(lua_State *L) {
     dist_abort((int)code, "%s", msg);
 }
 
+/* The staging buffer goes with the Lua state (Lua unloads this module then). */
+static int free_stage(lua_State *L) {
+    (void)L;
+    free(stage);
+    stage = NULL, stage_size = 0;
+    return 0;
+}
+
 int luaopen_moongrad_dist(lua_State *L) {
+    lua_newuserdatauv(L, 1, 0);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, free_stage);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "moongrad.dist.stage");
+
     const luaL_Reg fns[] = {{"init", l_init},
                             {"is_initialized", l_is_initialized},
                             {"rank", l_rank},
