@@ -137,7 +137,7 @@ ASAN_BUILD ?= build-asan
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 asan: $(BUILD)/.deps-test
 	$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) BIN=$(ASAN_BUILD)/bin CFLAGS="$(ASAN_FLAGS)" \
-	  $(ASAN_BUILD)/bin/moongrad $(ASAN_BUILD)/moongrad/core.so $(CTEST_SRC:spec/c/%.c=$(ASAN_BUILD)/ctest/%)
+	  $(ASAN_BUILD)/bin/moongrad $(ASAN_BUILD)/moongrad/core.so $(CTEST_SRC:spec/c/%.c=$(ASAN_BUILD)/ctest/%) dist
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  LSAN_OPTIONS=suppressions=$(abspath spec/support/lsan.supp) \
 	  MOONGRAD_BIN=$(abspath $(ASAN_BUILD)/bin/moongrad) MOONGRAD_CTEST=$(abspath $(ASAN_BUILD)/ctest) \
@@ -195,6 +195,7 @@ install: all
 	install -d "$$d$(BINDIR)" "$$d$(LUALIBDIR)/moongrad" "$$d$(LIBDIR)" "$$d$(INCLUDEDIR)/moongrad" "$$d$(PKGCONFIGDIR)"; \
 	install -m 755 $(BIN)/moongrad "$$d$(BINDIR)/moongrad"; \
 	install -m 755 $(BUILD)/moongrad/core.so "$$d$(LUALIBDIR)/moongrad/core.so"; \
+	if [ -f $(BUILD)/moongrad/dist.so ]; then install -m 755 $(BUILD)/moongrad/dist.so "$$d$(LUALIBDIR)/moongrad/dist.so"; fi; \
 	install -m 644 $(BUILD)/libmoongrad.a "$$d$(LIBDIR)/libmoongrad.a"; \
 	install -m 644 core/mg.h "$$d$(INCLUDEDIR)/moongrad/mg.h"; \
 	for f in $(LUA_FILES); do install -D -m 644 "$$f" "$$d$(LUADIR)/$${f#lua/}"; done; \
@@ -210,7 +211,7 @@ install: all
 
 uninstall:
 	@d='$(DESTDIR)'; \
-	rm -f "$$d$(BINDIR)/moongrad" "$$d$(LUALIBDIR)/moongrad/core.so" "$$d$(LIBDIR)/libmoongrad.a" \
+	rm -f "$$d$(BINDIR)/moongrad" "$$d$(LUALIBDIR)/moongrad/core.so" "$$d$(LUALIBDIR)/moongrad/dist.so" "$$d$(LIBDIR)/libmoongrad.a" \
 	  "$$d$(INCLUDEDIR)/moongrad/mg.h" "$$d$(PKGCONFIGDIR)/moongrad.pc"; \
 	rm -rf "$$d$(LUADIR)/moongrad" "$$d$(DATADIR)"; \
 	rmdir "$$d$(LUALIBDIR)/moongrad" "$$d$(INCLUDEDIR)/moongrad" 2>/dev/null || true

@@ -18,10 +18,7 @@ local function module_built()
   return not out:find("none", 1, true)
 end
 
-if os.getenv("MOONGRAD_ASAN") then
-  M.why = "skipped under the sanitizers: Open MPI's own start-up and shared-memory transport report leaks and " ..
-    "wild accesses that are not moongrad's (the module is built and run by make test)"
-elseif not have("mpirun") then
+if not have("mpirun") then
   M.why = "Open MPI is not installed (apt-get install libopenmpi-dev openmpi-bin, or make deps as root)"
 elseif not module_built() then
   M.why = "moongrad.dist is not built (make, with Open MPI installed)"
@@ -34,6 +31,14 @@ M.dir = "spec/dist/scripts/"
 -- Open MPI refuses to run as root unless told; CI runs as root. More ranks
 -- than cores are allowed, so the specs run on any machine.
 M.env = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1"
+-- Under the sanitizers (make asan) the ranks run the sanitized host and
+-- module, but leak checking is off for them: Open MPI leaves about 3,000
+-- blocks of its start-up behind in plugins it has unloaded, which cannot
+-- be told apart from ours by a suppression. (The plain-process specs and
+-- the fuzzer load the module with leak checking on.)
+if os.getenv("MOONGRAD_ASAN") then
+  M.env = M.env .. " ASAN_OPTIONS=" .. (os.getenv("ASAN_OPTIONS") or "") .. ":detect_leaks=0"
+end
 
 -- run(script, {np = 2, args = "...", env = "VAR=value ..."}) -> results by
 -- rank, output, exit status, seconds. A job that outlives 60 s is killed
