@@ -15,6 +15,11 @@
 --   F.binary_cross_entropy(p, t, {reduction})  F.binary_cross_entropy_with_logits(z, t, {reduction})
 --   F.mse_loss(a, b, {reduction})  F.l1_loss(a, b, {reduction})
 --   F.grad_reverse(x, lambda)  F.relu, F.leaky_relu(x, slope), F.sigmoid, F.tanh, F.gelu, F.softplus
+--   F.scaled_dot_product_attention(q, k, v, {attn_mask, key_padding_mask,
+--     is_causal, dropout_p, scale, keep_weights}): fused; q [..., L, E],
+--     k [..., S, E], v [..., S, Ev]; a uint8/int64 attn_mask allows
+--     attention where nonzero, a float32 one is added to the scores;
+--     key_padding_mask [N, S] nonzero marks padding keys
 local mg = require "moongrad"
 
 local F = {}
@@ -24,6 +29,7 @@ local REEXPORTED = {
   "dropout", "embedding", "softmax", "log_softmax", "cross_entropy", "nll_loss",
   "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
   "grad_reverse", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softplus",
+  "scaled_dot_product_attention",
 }
 F.names = REEXPORTED
 

@@ -21,6 +21,8 @@ nn.BatchNorm = nil -- the shared base of BatchNorm1d/2d, not a layer of its own
 merge(require "moongrad.nn.activation")
 nn.Dropout = require "moongrad.nn.dropout"
 nn.Embedding = require "moongrad.nn.embedding"
+nn.MultiheadAttention = require "moongrad.nn.attention"
+merge(require "moongrad.nn.transformer")
 merge(require "moongrad.nn.shape")
 merge(require "moongrad.nn.loss")
 

@@ -387,6 +387,30 @@ function Module:num_parameters(opts)
   return n
 end
 
+-- clone() -> a deep copy (PyTorch's copy.deepcopy of a module): new
+-- parameters and buffers with the same values (parameters stay parameters,
+-- frozen ones frozen; gradients are not copied), children cloned, plain
+-- fields copied (tables deeply, functions shared). Tensors and modules
+-- tied in the original are tied in the copy.
+function Module:clone()
+  local memo = {}
+  local function copy(v)
+    if memo[v] ~= nil then return memo[v] end
+    if mg.is_tensor(v) then
+      local c = mg.no_grad(function() return v:detach():clone() end)
+      if v.requires_grad and v.is_leaf then c:requires_grad_(true) end
+      memo[v] = c
+      return c
+    end
+    if type(v) ~= "table" then return v end
+    local out = {}
+    memo[v] = out
+    for k, x in next, v do rawset(out, copy(k), copy(x)) end
+    return setmetatable(out, getmetatable(v))
+  end
+  return copy(self)
+end
+
 -- ---- saving and loading ------------------------------------------------------
 
 -- name -> tensor for every parameter and persistent buffer (all names of
