@@ -1,0 +1,176 @@
+-- The Transformer of the text workload: an encoder over token ids (or over
+-- vectors: rows or patches of an image) with learned position embeddings,
+-- a classifier head on the [CLS] position or the mean of the tokens, and a
+-- masked-token head whose output layer is the token embedding itself.
+local mg = require "moongrad"
+local nn = mg.nn
+
+local M = {}
+
+local function shape_str(t) return "[" .. table.concat(t:shape(), ", ") .. "]" end
+
+-- ---- the encoder -----------------------------------------------------------------
+
+local TextEncoder = nn.Module:extend("models.TextEncoder")
+M.TextEncoder = TextEncoder
+
+local ENCODER_OPTIONS = { "vocab_size", "input_dim", "max_len", "d_model", "nhead", "num_layers",
+  "dim_feedforward", "dropout", "activation", "norm_first" }
+
+--- TextEncoder{vocab_size = V (token ids) or input_dim = D (vectors),
+-- max_len = 256, d_model = 128, nhead = 4, num_layers = 4,
+-- dim_feedforward = 512, dropout = 0.1, activation = "gelu",
+-- norm_first = true}. Children: tok (nn.Embedding(V, d), N(0, 0.02) as
+-- BERT) or proj (nn.Linear(D, d)), pos (nn.Embedding(max_len, d)),
+-- emb_norm (nn.LayerNorm), drop, encoder (nn.TransformerEncoder of
+-- nn.TransformerEncoderLayer), and norm (a final nn.LayerNorm) when
+-- pre-norm. enc.config holds the options (to save beside the weights).
+function TextEncoder:init(opts)
+  nn.Module.init(self)
+  local who = "models.TextEncoder"
+  opts = mg.check_options(who, opts, ENCODER_OPTIONS, 3)
+  if (opts.vocab_size == nil) == (opts.input_dim == nil) then
+    error(who .. ": give vocab_size (token ids) or input_dim (vectors), one of them", 3)
+  end
+  local c = {
+    vocab_size = opts.vocab_size, input_dim = opts.input_dim, max_len = opts.max_len or 256,
+    d_model = opts.d_model or 128, nhead = opts.nhead or 4, num_layers = opts.num_layers or 4,
+    dim_feedforward = opts.dim_feedforward or 512, dropout = opts.dropout == nil and 0.1 or opts.dropout,
+    activation = opts.activation or "gelu", norm_first = opts.norm_first ~= false,
+  }
+  self.config = c
+  local d = c.d_model
+  if c.vocab_size then
+    self.tok = nn.Embedding(c.vocab_size, d)
+    nn.init.normal_(self.tok.weight, 0, 0.02)
+  else
+    self.proj = nn.Linear(c.input_dim, d)
+  end
+  self.pos = nn.Embedding(c.max_len, d)
+  nn.init.normal_(self.pos.weight, 0, 0.02)
+  self.emb_norm = nn.LayerNorm(d)
+  self.drop = nn.Dropout(c.dropout)
+  local layer = nn.TransformerEncoderLayer(d, c.nhead, {
+    dim_feedforward = c.dim_feedforward, dropout = c.dropout, activation = c.activation, norm_first = c.norm_first,
+  })
+  self.encoder = nn.TransformerEncoder(layer, c.num_layers, { norm = c.norm_first and nn.LayerNorm(d) or nil })
+end
+
+-- The embeddings of x: token ids [N, L] or vectors [N, L, D] -> [N, L, d].
+function TextEncoder:embed(x)
+  local who = "models.TextEncoder"
+  local c = self.config
+  if self.tok then
+    if not mg.is_tensor(x) or x.dtype ~= "int64" or x:dim() ~= 2 then
+      error(who .. ": expects token ids, an int64 Tensor [N, L], got "
+        .. (mg.is_tensor(x) and (x.dtype .. " " .. shape_str(x)) or type(x)), 3)
+    end
+  elseif not mg.is_tensor(x) or x:dim() ~= 3 or x:size(3) ~= c.input_dim then
+    error(string.format("%s: expects vectors [N, L, %d], got %s", who, c.input_dim,
+      mg.is_tensor(x) and shape_str(x) or type(x)), 3)
+  end
+  local L = x:size(2)
+  if L > c.max_len then error(string.format("%s: sequence of %d positions, max_len is %d", who, L, c.max_len), 3) end
+  local e = self.tok and self.tok(x) or self.proj(x)
+  e = e + self.pos(mg.arange(1, L + 1))
+  return self.drop(self.emb_norm(e))
+end
+
+--- enc(x [, {padding_mask}]) -> hidden states [N, L, d_model]. x: token
+-- ids int64 [N, L] (1-based) or vectors [N, L, input_dim]; padding_mask
+-- uint8/int64 [N, L], nonzero at padding positions (never attended).
+function TextEncoder:forward(x, opts)
+  opts = mg.check_options("models.TextEncoder", opts, { "padding_mask" }, 3)
+  return self.encoder(self:embed(x), { src_key_padding_mask = opts.padding_mask })
+end
+
+--- enc:attention_weights(x [, {padding_mask}]) -> hidden, {weights
+-- [N, H, L, L] of each layer} (for attention maps).
+function TextEncoder:attention_weights(x, opts)
+  opts = mg.check_options("models.TextEncoder:attention_weights", opts, { "padding_mask" }, 3)
+  return self.encoder:attention_weights(self:embed(x), { src_key_padding_mask = opts.padding_mask })
+end
+
+function TextEncoder:extra_repr()
+  local c = self.config
+  return string.format("%s, d_model %d, %d heads, %d layers, ff %d, max_len %d",
+    c.vocab_size and ("vocab " .. c.vocab_size) or ("input_dim " .. c.input_dim), c.d_model, c.nhead,
+    c.num_layers, c.dim_feedforward, c.max_len)
+end
+
+-- ---- the classifier ------------------------------------------------------------------
+
+local TransformerClassifier = nn.Module:extend("models.TransformerClassifier")
+M.TransformerClassifier = TransformerClassifier
+
+--- TransformerClassifier(encoder, num_classes [, {pool = "cls" | "mean",
+-- dropout = 0.1}]): logits from the hidden state of the first position
+-- ("cls": the [CLS] token a tokenizer puts first) or from the mean over the
+-- positions that are not padding ("mean"). Children: encoder, drop, head.
+function TransformerClassifier:init(encoder, num_classes, opts)
+  nn.Module.init(self)
+  local who = "models.TransformerClassifier"
+  opts = mg.check_options(who, opts, { "pool", "dropout" }, 3)
+  if not nn.is_module(encoder) or not encoder.config then
+    error(who .. ": encoder must be a models.TextEncoder", 3)
+  end
+  self.pool = opts.pool or "cls"
+  if self.pool ~= "cls" and self.pool ~= "mean" then
+    error(who .. ": pool must be \"cls\" or \"mean\", got " .. tostring(self.pool), 3)
+  end
+  self.encoder = encoder
+  self.drop = nn.Dropout(opts.dropout == nil and 0.1 or opts.dropout)
+  self.head = nn.Linear(encoder.config.d_model, num_classes)
+end
+
+--- The pooled features [N, d_model] of the encoder's hidden states h.
+function TransformerClassifier:pooled(h, padding_mask)
+  if self.pool == "cls" then return h:select(2, 1) end
+  if not padding_mask then return h:mean(2) end
+  local keep = padding_mask:float():eq(0):unsqueeze(3) -- [N, L, 1]
+  return (h * keep):sum(2) / mg.clamp(keep:sum(2), 1)
+end
+
+--- clf(x [, {padding_mask}]) -> logits [N, num_classes]
+function TransformerClassifier:forward(x, opts)
+  opts = mg.check_options("models.TransformerClassifier", opts, { "padding_mask" }, 3)
+  local h = self.encoder(x, opts)
+  return self.head(self.drop(self:pooled(h, opts.padding_mask)))
+end
+
+function TransformerClassifier:extra_repr() return "pool " .. self.pool end
+
+-- ---- the masked-token model -------------------------------------------------------
+
+local MaskedLM = nn.Module:extend("models.MaskedLM")
+M.MaskedLM = MaskedLM
+
+--- MaskedLM(encoder): BERT's masked-token head on a token encoder:
+-- dense (d -> d), GELU, LayerNorm, then logits = h E^T + bias with E the
+-- encoder's token embedding (tied: the same parameter, trained by both).
+-- Children: encoder, dense, norm; parameter bias [vocab].
+function MaskedLM:init(encoder)
+  nn.Module.init(self)
+  if not nn.is_module(encoder) or not encoder.tok then
+    error("models.MaskedLM: encoder must be a models.TextEncoder over token ids", 3)
+  end
+  local d = encoder.config.d_model
+  self.encoder = encoder
+  self.dense = nn.Linear(d, d)
+  self.norm = nn.LayerNorm(d)
+  self.bias = nn.Parameter(mg.zeros(encoder.config.vocab_size))
+end
+
+--- mlm(ids, positions [, {padding_mask}]) -> logits [M, vocab] at the M
+-- masked positions only: positions int64 [M], 1-based indices into the
+-- flattened [N * L] ids (as mg.text.mlm.mask_tokens returns them).
+function MaskedLM:forward(ids, positions, opts)
+  opts = mg.check_options("models.MaskedLM", opts, { "padding_mask" }, 3)
+  local h = self.encoder(ids, opts)
+  local d = h:size(3)
+  local picked = h:reshape(-1, d):index_select(1, positions)
+  local z = self.norm(mg.gelu(self.dense(picked)))
+  return mg.linear(z, self.encoder.tok.weight, self.bias)
+end
+
+return M
