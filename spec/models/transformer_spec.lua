@@ -5,7 +5,7 @@
 local H = require "helpers"
 local mg = H.mg
 local nn = mg.nn
-local T = require "moongrad.models.transformer"
+local T = mg.models
 local mlm = require "moongrad.text.mlm"
 
 local PAD, CLS, MASK, FIRST, V = 1, 2, 3, 4, 20

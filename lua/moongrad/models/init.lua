@@ -8,6 +8,8 @@
 --   autoencoder         Autoencoder (the seed autoencoder)
 --   conv_vae            ConvVAE, reparameterize
 --   inpaint_net         InpaintNet (the seed inpainting CNN)
+--   transformer         TextEncoder, TransformerClassifier, MaskedLM (the
+--                       Transformer of the text workload)
 local FILES = {
   conv_trunk = "seed_cnn", mlp_head = "seed_cnn", TrunkHead = "seed_cnn", RotNet = "seed_cnn",
   classifier = "seed_cnn",
@@ -17,6 +19,7 @@ local FILES = {
   Autoencoder = "autoencoder",
   ConvVAE = "conv_vae", reparameterize = "conv_vae",
   InpaintNet = "inpaint_net",
+  TextEncoder = "transformer", TransformerClassifier = "transformer", MaskedLM = "transformer",
 }
 
 return setmetatable({}, {
