@@ -106,6 +106,7 @@ static bool opt_keepdim(lua_State *L, int i) {
     return lua_toboolean(L, i);
 }
 
+/* sum(t [, dim [, keepdim]]): float32 stays float32; int64 and uint8 give int64 */
 static int l_sum(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (lua_isnoneornil(L, 2)) return mgl_push(L, mg_sum(t));
@@ -113,6 +114,8 @@ static int l_sum(lua_State *L) {
     return mgl_push(L, mg_sum_dim(t, d, opt_keepdim(L, 3)));
 }
 
+/* mean(t [, dim [, keepdim]]): float32; the mean of integers is a float32
+ * too (PyTorch refuses integers here) */
 static int l_mean(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (lua_isnoneornil(L, 2)) return mgl_push(L, mg_mean(t));

@@ -30,29 +30,6 @@ static mg_tensor *one_based(mg_tensor *ix) {
     return out;
 }
 
-/* Raises on a key of the options table at i that is not in `known`
- * (a NULL-terminated list). */
-static void check_keys(lua_State *L, int i, const char *const *known, const char *op) {
-    lua_pushnil(L);
-    while (lua_next(L, i)) {
-        lua_pop(L, 1);
-        bool ok = false;
-        if (lua_type(L, -1) == LUA_TSTRING)
-            for (const char *const *k = known; *k && !ok; k++) ok = !strcmp(*k, lua_tostring(L, -1));
-        if (!ok) {
-            luaL_Buffer b;
-            luaL_buffinit(L, &b);
-            for (const char *const *k = known; *k; k++) {
-                if (k != known) luaL_addstring(&b, ", ");
-                luaL_addstring(&b, *k);
-            }
-            luaL_pushresult(&b);
-            luaL_error(L, "%s: unknown option '%s' (options are %s)", op,
-                       lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2), lua_tostring(L, -1));
-        }
-    }
-}
-
 static bool is_options(lua_State *L, int i) { return lua_istable(L, i) && !mgl_is_tensor(L, i); }
 
 static bool positional_bool(lua_State *L, int i, bool def, const char *op, const char *what) {
@@ -68,7 +45,7 @@ static void dim_and_flag(lua_State *L, int first, const mg_tensor *t, const char
     lua_Integer d = -1;
     if (is_options(L, first)) {
         const char *known[] = {"dim", flag, sorted ? "sorted" : NULL, NULL};
-        check_keys(L, first, known, op);
+        mgl_check_keys(L, first, op, known);
         d = mgl_opt_int(L, first, "dim", -1, op);
         *value = mgl_opt_bool(L, first, flag, def, op);
         if (sorted) *sorted = mgl_opt_bool(L, first, "sorted", true, op);
@@ -138,7 +115,7 @@ static int l_bincount(lua_State *L) {
     lua_Integer minlength = 0;
     if (is_options(L, 2)) {
         const char *known[] = {"weights", "minlength", NULL};
-        check_keys(L, 2, known, "bincount");
+        mgl_check_keys(L, 2, "bincount", known);
         lua_getfield(L, 2, "weights");
         lua_replace(L, 3); /* keeps the weights alive on the stack */
         if (!lua_isnil(L, 3) && !mgl_is_tensor(L, 3))
@@ -169,7 +146,7 @@ static int l_unique(lua_State *L) {
     if (!lua_isnil(L, 2)) {
         if (!is_options(L, 2)) return luaL_error(L, "unique: expected an options table, got %s", luaL_typename(L, 2));
         const char *known[] = {"sorted", "return_inverse", "return_counts", NULL};
-        check_keys(L, 2, known, "unique");
+        mgl_check_keys(L, 2, "unique", known);
         for (int k = 0; known[k]; k++) mgl_opt_bool(L, 2, known[k], true, "unique");
     }
     if (mg_unique(t, &v, &inv, &cnt)) return mgl_error(L);

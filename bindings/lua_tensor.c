@@ -262,14 +262,8 @@ static ctor_opts ctor_options(lua_State *L, int i, const char *op, mg_dtype def)
     if (!lua_istable(L, i) || mgl_is_tensor(L, i))
         luaL_error(L, "%s: expected a dtype name or an options table {dtype = ..., requires_grad = ...} at argument %d, "
                       "got %s", op, i, mgl_is_tensor(L, i) ? "a Tensor" : luaL_typename(L, i));
-    lua_pushnil(L);
-    while (lua_next(L, i)) {
-        lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-        if (!k || (strcmp(k, "dtype") && strcmp(k, "requires_grad")))
-            luaL_error(L, "%s: unknown option '%s' (options are dtype and requires_grad)", op,
-                       k ? k : luaL_typename(L, -1));
-    }
+    const char *known[] = {"dtype", "requires_grad", NULL};
+    mgl_check_keys(L, i, op, known);
     o.dtype = mgl_dtype(L, mgl_opt_string(L, i, "dtype", mg_dtype_name(def), op), op);
     o.requires_grad = mgl_opt_bool(L, i, "requires_grad", false, op);
     return o;

@@ -15,6 +15,7 @@
  */
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -288,7 +289,12 @@ mg_tensor *mg_bincount(const mg_tensor *x, const mg_tensor *weights, int64_t min
               (long long)px[i] + 1, (long long)i + 1);
         if (px[i] + 1 > len) len = px[i] + 1;
     }
-    TRY(out = mg_zeros(weights ? MG_F32 : MG_I64, 1, &len));
+    if (!(out = mg_zeros(weights ? MG_F32 : MG_I64, 1, &len))) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", mg_last_error());
+        mg_error("bincount: cannot make %lld bins (one per value up to the largest): %s", (long long)len, why);
+        goto fail;
+    }
     if (weights) {
         TRY(w = mg_as_contiguous(weights));
         double *acc = calloc((size_t)(len ? len : 1), sizeof *acc);

@@ -80,7 +80,7 @@ describe("sort", function()
     local x = mg.ones(2, 3)
     H.assert_error(function() x:sort(3) end, "sort: dim 3 out of range for a 2-dim tensor")
     H.assert_error(function() x:sort(1, "yes") end, "sort: descending must be a boolean, got string")
-    H.assert_error(function() x:sort { desc = true } end, "sort: unknown option 'desc' (options are dim, descending)")
+    H.assert_error(function() x:sort { desc = true } end, "sort: unknown option 'desc' (expected dim, descending)")
   end)
 end)
 
@@ -188,6 +188,7 @@ describe("bincount", function()
     H.assert_error(function() long({ 1 }):bincount(long { 1 }) end, "bincount: weights must be float32, got int64")
     H.assert_error(function() long({ 1 }):bincount(nil, -1) end, "bincount: minlength must be >= 0, got -1")
     H.assert_error(function() long({ 1 }):bincount { min_length = 3 } end, "bincount: unknown option 'min_length'")
+    H.assert_error(function() long({ 1 << 50 }):bincount() end, "bincount: cannot make 1125899906842624 bins")
   end)
 end)
 
@@ -219,7 +220,7 @@ describe("unique", function()
     local _, _, counts = long { 1, 1 }:unique { return_counts = true }
     assert.are.same({ 2 }, counts:totable())
     H.assert_error(function() long({ 1 }):unique { dim = 1 } end,
-      "unique: unknown option 'dim' (options are sorted, return_inverse, return_counts)")
+      "unique: unknown option 'dim' (expected sorted, return_inverse, return_counts)")
   end)
 end)
 
