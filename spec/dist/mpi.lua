@@ -2,9 +2,10 @@
 --   local MPI = require "dist.mpi"
 --   if not MPI.available then pending(MPI.why) return end
 --   local ranks, out, code, seconds = MPI.run("collectives.lua", {np = 2})
--- Scripts live in spec/dist/scripts/ and print one line per rank,
--- "RESULT <rank> <json>"; run returns those decoded by rank, the whole
--- output, the exit status and the wall time.
+-- Scripts live in spec/dist/scripts/; each rank writes its results as JSON
+-- into the file named by $MG_DIST_RESULT with its rank in place of %d
+-- (files, because the ranks' output lines can interleave). run returns
+-- them decoded by rank, the whole output, the exit status and the time.
 local H = require "helpers"
 local mg = H.mg
 
@@ -45,13 +46,23 @@ end
 -- (status 124), so a hang fails the spec instead of stalling the suite.
 function M.run(script, opts)
   opts = opts or {}
-  local cmd = string.format("env %s %s timeout -s KILL 60 mpirun -np %d %s %s%s %s", M.env, opts.env or "",
-    opts.np or 2, H.bin, M.dir, script, opts.args or "")
+  local np = opts.np or 2
+  local dir = H.tmpdir()
+  local cmd = string.format("env %s MG_DIST_RESULT=%s/%%d.json %s timeout -s KILL 60 mpirun -np %d %s %s%s %s",
+    M.env, dir, opts.env or "", np, H.bin, M.dir, script, opts.args or "")
   local started = mg.clock()
   local out, code = H.run(cmd)
   local seconds = mg.clock() - started
   local ranks = {}
-  for r, json in out:gmatch("RESULT (%d+) ([^\n]+)") do ranks[tonumber(r)] = mg.json.decode(json) end
+  for r = 1, np do
+    local f = io.open(string.format("%s/%d.json", dir, r))
+    if f then
+      ranks[r] = mg.json.decode(f:read("a"))
+      f:close()
+      os.remove(string.format("%s/%d.json", dir, r))
+    end
+  end
+  os.remove(dir)
   return ranks, out, code, seconds
 end
 

@@ -1,4 +1,4 @@
--- Every collective of mg.dist on each rank; prints "RESULT <rank> <json>".
+-- Every collective of mg.dist on each rank; writes the results as JSON (see ../mpi.lua).
 local mg = require "moongrad"
 local dist = mg.dist
 
@@ -62,4 +62,6 @@ local z = (x * y):sum()
 dist.all_reduce(y)
 r.autograd = select(2, pcall(z.backward, z))
 dist.barrier()
-print("RESULT " .. rank .. " " .. mg.json.encode(r))
+local f = assert(io.open(os.getenv("MG_DIST_RESULT"):format(rank), "w"))
+f:write(mg.json.encode(r))
+f:close()
