@@ -181,7 +181,9 @@ const char *mgl_opt_string(lua_State *L, int opts, const char *key, const char *
     return v;
 }
 
-/* Raises an error for an options table key not in `known` (NULL-ended). */
+/* Raises an error for an options table key not in `known` (NULL-ended),
+ * in the one format of every options check (Lua's moongrad/options.lua
+ * too): "op: unknown option 'k' (expected one of a, b, c)". */
 void mgl_check_keys(lua_State *L, int opts, const char *op, const char *const *known) {
     if (lua_isnoneornil(L, opts)) return;
     if (!lua_istable(L, opts) || mgl_is_tensor(L, opts))
@@ -198,7 +200,7 @@ void mgl_check_keys(lua_State *L, int opts, const char *op, const char *const *k
                 strncat(list, known[k], sizeof list - strlen(list) - 1);
             }
             lua_pushvalue(L, -2);
-            luaL_error(L, "%s: unknown option '%s' (expected %s)", op, luaL_tolstring(L, -1, NULL), list);
+            luaL_error(L, "%s: unknown option '%s' (expected one of %s)", op, luaL_tolstring(L, -1, NULL), list);
         }
         lua_pop(L, 1);
     }
@@ -262,7 +264,7 @@ static ctor_opts ctor_options(lua_State *L, int i, const char *op, mg_dtype def)
     if (!lua_istable(L, i) || mgl_is_tensor(L, i))
         luaL_error(L, "%s: expected a dtype name or an options table {dtype = ..., requires_grad = ...} at argument %d, "
                       "got %s", op, i, mgl_is_tensor(L, i) ? "a Tensor" : luaL_typename(L, i));
-    const char *known[] = {"dtype", "requires_grad", NULL};
+    static const char *const known[] = {"dtype", "requires_grad", NULL};
     mgl_check_keys(L, i, op, known);
     o.dtype = mgl_dtype(L, mgl_opt_string(L, i, "dtype", mg_dtype_name(def), op), op);
     o.requires_grad = mgl_opt_bool(L, i, "requires_grad", false, op);

@@ -21,7 +21,8 @@ end
 --- check(where, opts, allowed [, level = 3]) -> opts, or {} when opts is
 -- nil. where: the function's name for the message; allowed: a list of
 -- names or a set {name = true}; level: the error level (3 blames the
--- caller of the function that calls check).
+-- caller of the function that calls check; 0 adds no position, for code
+-- that re-raises at the user's line itself).
 function M.check(where, opts, allowed, level)
   level = level or 3
   if opts == nil then return {} end
@@ -34,7 +35,7 @@ function M.check(where, opts, allowed, level)
     for _, n in ipairs(allowed) do set[n] = true end
   end
   for k in pairs(opts) do
-    if not set[k] then
+    if set[k] == nil then
       error(string.format("%s: unknown option '%s' (expected one of %s)", where, tostring(k),
         table.concat(names_of(allowed), ", ")), level)
     end

@@ -67,7 +67,7 @@ describe("constructor dtypes and options", function()
   it("refuse unknown dtypes, options and trailing arguments", function()
     H.assert_error(function() mg.tensor({ 1, 2 }, "int63") end, "tensor: unknown dtype 'int63'")
     H.assert_error(function() mg.tensor({ 1, 2 }, { dtyp = "int64" }) end,
-      "tensor: unknown option 'dtyp' (expected dtype, requires_grad)")
+      "tensor: unknown option 'dtyp' (expected one of dtype, requires_grad)")
     H.assert_error(function() mg.tensor({ 1, 2 }, 5) end, "tensor: expected a dtype name or an options table")
     H.assert_error(function() mg.ones(2, { type = "int64" }) end, "ones: unknown option 'type'")
     H.assert_error(function() mg.rand(2, "int64") end, "rand: random values are float32, got dtype int64")

@@ -80,7 +80,7 @@ describe("sort", function()
     local x = mg.ones(2, 3)
     H.assert_error(function() x:sort(3) end, "sort: dim 3 out of range for a 2-dim tensor")
     H.assert_error(function() x:sort(1, "yes") end, "sort: descending must be a boolean, got string")
-    H.assert_error(function() x:sort { desc = true } end, "sort: unknown option 'desc' (expected dim, descending)")
+    H.assert_error(function() x:sort { desc = true } end, "sort: unknown option 'desc' (expected one of dim, descending)")
   end)
 end)
 
@@ -220,7 +220,7 @@ describe("unique", function()
     local _, _, counts = long { 1, 1 }:unique { return_counts = true }
     assert.are.same({ 2 }, counts:totable())
     H.assert_error(function() long({ 1 }):unique { dim = 1 } end,
-      "unique: unknown option 'dim' (expected sorted, return_inverse, return_counts)")
+      "unique: unknown option 'dim' (expected one of sorted, return_inverse, return_counts)")
   end)
 end)
 

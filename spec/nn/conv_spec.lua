@@ -102,7 +102,7 @@ describe("conv2d", function()
     bad({ padding = { 1, 2, 3 } }, "conv2d: option 'padding' must be a number or a {h, w} pair, got a table of 3")
     bad({ padding = 2 ^ 40 }, "conv2d: option 'padding' is out of range")
     bad({ padding = 2147483647 }, "conv2d:")
-    bad({ strides = 2 }, "conv2d: unknown option 'strides' (expected stride, padding, dilation)")
+    bad({ strides = 2 }, "conv2d: unknown option 'strides' (expected one of stride, padding, dilation)")
     bad({ output_padding = 1 }, "conv2d: unknown option 'output_padding'")
     H.assert_error(function() mg.conv2d(x, w, nil, 3) end, "conv2d: options must be a table")
     -- a huge stride or dilation is legal when the output stays at least 1x1

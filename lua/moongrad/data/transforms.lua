@@ -18,12 +18,7 @@ local function batch_dims(x, op)
 end
 
 local function check_opts(op, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(op .. ": options must be a table, got " .. type(opts), 3) end
-  for k in pairs(opts) do
-    if not allowed[k] then error(string.format("%s: unknown option '%s'", op, tostring(k)), 3) end
-  end
-  return opts
+  return require("moongrad.options").check(op, opts, allowed, 4)
 end
 
 local function check_prob(op, p)

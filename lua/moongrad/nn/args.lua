@@ -52,17 +52,7 @@ end
 -- Rejects unknown option names (a typo like {strides = 2} would otherwise
 -- be silently ignored). `known` maps names to anything non-nil.
 function M.options(who, opts, known)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(who .. ": options must be a table, got " .. type(opts), 3) end
-  for k in pairs(opts) do
-    if known[k] == nil then
-      local names = {}
-      for n in pairs(known) do names[#names + 1] = n end
-      table.sort(names)
-      error(string.format("%s: unknown option '%s' (known: %s)", who, tostring(k), table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
+  return require("moongrad.options").check(who, opts, known, 4)
 end
 
 -- A probability in [0, 1].

@@ -31,12 +31,9 @@ local function blame(level, fn, ...)
 end
 
 local function check_opts(name, opts, known)
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then fail("%s: options must be a table, got %s", name, type(opts)) end
-  for k in pairs(opts) do
-    if not known[k] and k ~= "last_epoch" then fail("%s: unknown option '%s'", name, tostring(k)) end
-  end
-  return opts
+  local allowed = { last_epoch = true }
+  for k in pairs(known) do allowed[k] = true end
+  return require("moongrad.options").check(name, opts, allowed, 0)
 end
 
 local function number_opt(name, opts, key, default, check, what)

@@ -21,6 +21,7 @@
 -- resume bit for bit.
 local mg = require "moongrad"
 local class = require "moongrad.class"
+local check_options = require("moongrad.options").check
 
 local Optimizer = class("optim.Optimizer")
 
@@ -62,14 +63,10 @@ end
 -- set by the subclass.
 function Optimizer:setup(params, opts)
   local name = self.name
-  if opts ~= nil and type(opts) ~= "table" then fail("%s: options must be a table, got %s", name, type(opts)) end
-  opts = opts or {}
+  opts = check_options(name, opts, self.class_defaults, 0)
   self.defaults = {}
   for k, v in pairs(self.class_defaults) do self.defaults[k] = copy(v) end
-  for k, v in pairs(opts) do
-    if self.class_defaults[k] == nil then fail("%s: unknown option '%s'", name, tostring(k)) end
-    self.defaults[k] = copy(v)
-  end
+  for k, v in pairs(opts) do self.defaults[k] = copy(v) end
   self.param_groups = {}
   self.state = {}
   self._seen = {}
@@ -98,13 +95,9 @@ end
 function Optimizer:_add_group(group)
   local name = self.name
   local g = {}
+  check_options(name .. " (a parameter group)", group, self:_group_keys(), 0)
   for k, v in pairs(group) do
-    if k ~= "params" then
-      if self.class_defaults[k] == nil and k ~= "initial_lr" then
-        fail("%s: unknown option '%s' in a parameter group", name, tostring(k))
-      end
-      g[k] = copy(v)
-    end
+    if k ~= "params" then g[k] = copy(v) end
   end
   for k, v in pairs(self.defaults) do
     if g[k] == nil then g[k] = copy(v) end
@@ -123,6 +116,13 @@ function Optimizer:_add_group(group)
   end
   self:check_group(g)
   self.param_groups[#self.param_groups + 1] = g
+end
+
+-- The keys a parameter group may hold: the options, params, initial_lr.
+function Optimizer:_group_keys()
+  local keys = { params = true, initial_lr = true }
+  for k in pairs(self.class_defaults) do keys[k] = true end
+  return keys
 end
 
 -- Adds a parameter group {params = {...}, option = value, ...}.
@@ -224,13 +224,9 @@ local function load_state(self, sd)
         type(sg) == "table" and type(sg.params) == "table" and #sg.params or "no", #g.params)
     end
     local ng = { params = g.params }
+    check_options(string.format("%s: load_state_dict: group %d", name, gi), sg, self:_group_keys(), 0)
     for key, v in pairs(sg) do
-      if key ~= "params" then
-        if self.class_defaults[key] == nil and key ~= "initial_lr" then
-          fail("%s: load_state_dict: unknown option '%s' in group %d", name, tostring(key), gi)
-        end
-        ng[key] = copy(v)
-      end
+      if key ~= "params" then ng[key] = copy(v) end
     end
     for key, v in pairs(self.defaults) do
       if ng[key] == nil then ng[key] = copy(v) end
