@@ -10,12 +10,18 @@
  *    pattern; a NULL result raises the core's message as a Lua error.
  *  - Tensors read with mgl_check() are borrowed for the duration of the
  *    call: the Lua stack keeps them alive.
- *  - Lua's collector cannot see tensor memory, so every push checks the
- *    bytes that live tensors hold (mg_live_bytes) and runs a full
- *    collection when they have doubled since the last one (64 MB floor):
- *    memory stays bounded without collectgarbage() in user code.
+ *  - Lua's collector cannot see tensor memory, so every push, before the
+ *    new handle exists, steps the generational collector: a young
+ *    collection after every 4 MB of tensor allocation (temporaries go back
+ *    to the buffer cache while warm), and a full collection once the bytes
+ *    that live tensors hold (mg_live_bytes) exceed those after the last
+ *    full collection by a quarter (16 MB floor); see gc_check in
+ *    lua_tensor.c. Memory stays bounded without collectgarbage() in user
+ *    code.
  *  - Dims and indices are 1-based in Lua (negative counts from the end)
- *    and 0-based in the core; mgl_dim()/mgl_index() convert, nowhere else.
+ *    and 0-based in the core; the helpers of lua_one_based.c (mgl_dim,
+ *    mgl_index0, mgl_indices0, mgl_indices1, mgl_coord0) convert, and
+ *    every binding calls them.
  *  - mgl_check_or_scalar, mgl_tensor_list and mgl_scratch push temporaries
  *    on the Lua stack; a function using them first fixes its argument count
  *    with lua_settop(L, n), so a temporary is never read as an optional
@@ -51,11 +57,26 @@ bool mgl_is_tensor(lua_State *L, int i);
  * on the Lua stack to keep it alive (so nothing leaks if a later check
  * raises). Borrowed either way. */
 mg_tensor *mgl_check_or_scalar(lua_State *L, int i);
+/* 1-based Lua <-> 0-based core, in lua_one_based.c and nowhere else. */
 /* A 1-based Lua dim at index i, converted to 0-based for t (negatives from
  * the end). Raises a clear error when out of range. */
 int mgl_dim(lua_State *L, int i, const mg_tensor *t, const char *op);
 /* Same, for a dim value already read. */
 int mgl_dim_value(lua_State *L, lua_Integer d, int ndim, const char *op);
+/* A 1-based index i (negative from the end) into dim `dim` (0-based) of
+ * size n, made 0-based; it must be at most `upto` (n for a position that
+ * exists, n + 1 for the start of a range that may be empty). */
+int64_t mgl_index0(lua_State *L, lua_Integer i, int64_t n, int64_t upto, int dim, const char *op, const char *what);
+/* A new 0-based int64 copy of the 1-based values of t (new reference).
+ * With n >= 0 each value must lie in 1..n (or equal *ignore), else the
+ * error "op: what V out of range for n RANGE". */
+mg_tensor *mgl_indices0(lua_State *L, const mg_tensor *t, int64_t n, const int64_t *ignore, const char *op,
+                        const char *what, const char *range);
+/* Takes ix (0-based indices from the core; NULL passes through) and
+ * returns a new 1-based int64 copy. */
+mg_tensor *mgl_indices1(mg_tensor *ix);
+/* A 1-based pixel coordinate as the core's, refusing absurd values. */
+double mgl_coord0(lua_State *L, double v, const char *op);
 /* An integer argument (a float with an integer value is accepted). */
 lua_Integer mgl_int(lua_State *L, int i, const char *op, const char *what);
 /* A shape given as varargs (2, 3) or as a table {2, 3}, from index first

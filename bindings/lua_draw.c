@@ -131,16 +131,10 @@ static int l_parse_color(lua_State *L) {
 /* ---- canvas functions ------------------------------------------------------- */
 
 /* A Lua pixel coordinate (1-based) as a core one, refusing absurd values. */
-static double coord(lua_State *L, int idx, const char *op) {
-    lua_Number v = luaL_checknumber(L, idx);
-    if (!isfinite(v) || fabs(v) > 1e9) luaL_error(L, "%s: coordinate %f is out of range", op, v);
-    return v - 1;
-}
+static double coord(lua_State *L, int idx, const char *op) { return mgl_coord0(L, luaL_checknumber(L, idx), op); }
 
 static int icoord(lua_State *L, int idx, const char *op) {
-    lua_Integer v = mgl_int(L, idx, op, "a coordinate");
-    if (v < -1000000000 || v > 1000000000) luaL_error(L, "%s: coordinate %d is out of range", op, (int)v);
-    return (int)v - 1;
+    return (int)mgl_coord0(L, (double)mgl_int(L, idx, op, "a coordinate"), op);
 }
 
 static int isize(lua_State *L, int idx, const char *op, const char *what) {
@@ -177,7 +171,7 @@ static double list_number(lua_State *L, int idx, lua_Integer k) {
     lua_rawgeti(L, idx, k);
     double v = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : NAN;
     lua_pop(L, 1);
-    return isfinite(v) && fabs(v) < 1e9 ? v - 1 : NAN;
+    return isfinite(v) && fabs(v) < 1e9 ? mgl_coord0(L, v, "draw_polyline") : NAN;
 }
 
 static int l_draw_polyline(lua_State *L) {

@@ -2,7 +2,7 @@
  * Lua bindings: joining and indexing ops. cat, stack and one_hot are
  * mg.NAME only; index_select, gather, rot90, flip and masked_fill are both
  * mg.NAME(t, ...) and t:NAME(...). Dims and indices are 1-based here and
- * converted to the core's 0-based ones in index_arg / mgl_dim.
+ * converted to the core's 0-based ones by lua_one_based.c's helpers.
  */
 #include "lua_common.h"
 
@@ -15,8 +15,7 @@ static mg_tensor *index_arg(lua_State *L, int i, const char *op, const char *wha
         if (t->dtype != MG_I64)
             luaL_error(L, "%s: %s must be an int64 Tensor or a list of integers, got a %s Tensor (convert with :long())",
                        op, what, mg_dtype_name(t->dtype));
-        mgl_push(L, mg_to_dtype(t, MG_I64));
-        ix = mgl_check(L, -1);
+        ix = t;
     } else if (lua_istable(L, i)) {
         int64_t n = (int64_t)lua_rawlen(L, i);
         mgl_push(L, mg_empty(MG_I64, 1, &n));
@@ -33,9 +32,8 @@ static mg_tensor *index_arg(lua_State *L, int i, const char *op, const char *wha
         luaL_error(L, "%s: %s must be an int64 Tensor or a list of integers, got %s", op, what, luaL_typename(L, i));
         return NULL;
     }
-    int64_t n = mg_numel(ix), *p = mg_i64(ix);
-    for (int64_t k = 0; k < n; k++) p[k] -= 1;
-    return ix;
+    mgl_push(L, mgl_indices0(L, ix, -1, NULL, op, what, "")); /* the core checks the range */
+    return mgl_check(L, -1);
 }
 
 /* cat({a, b, ...} [, dim = 1]) */

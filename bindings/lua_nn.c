@@ -28,32 +28,11 @@ static mg_reduction opt_reduction(lua_State *L, int opts, const char *op) {
  * range check (the core then reports the shape error). Raises on error. */
 static mg_tensor *zero_based(lua_State *L, const mg_tensor *t, int64_t n, bool has_ignore, int64_t ignore,
                              const char *op, const char *what) {
+    bool ids = !strcmp(what, "ids");
     if (t->dtype != MG_I64)
-        luaL_error(L, "%s: %s must be an int64 tensor of 1-based numbers, got %s", op, what,
-                   mg_dtype_name(t->dtype));
-    mg_tensor *c = mg_to_dtype(t, MG_I64); /* always a fresh contiguous copy */
-    if (!c) mgl_error(L);
-    int64_t *p = mg_i64(c), cnt = mg_numel(c);
-    for (int64_t i = 0; i < cnt; i++) {
-        int64_t v = p[i];
-        if (has_ignore && v == ignore) {
-            p[i] = v - 1;
-            continue;
-        }
-        if (n >= 0 && (v < 1 || v > n)) {
-            char msg[200];
-            if (!strcmp(what, "ids"))
-                snprintf(msg, sizeof msg, "%s: index %lld out of range for %lld embeddings (ids are 1-based)", op,
-                         (long long)v, (long long)n);
-            else
-                snprintf(msg, sizeof msg, "%s: target %lld out of range for %lld classes (targets are 1-based)", op,
-                         (long long)v, (long long)n);
-            mg_release(c);
-            luaL_error(L, "%s", msg);
-        }
-        p[i] = v - 1;
-    }
-    return c;
+        luaL_error(L, "%s: %s must be an int64 tensor of 1-based numbers, got %s", op, what, mg_dtype_name(t->dtype));
+    return mgl_indices0(L, t, n, has_ignore ? &ignore : NULL, op, ids ? "index" : "target",
+                        ids ? "embeddings (ids are 1-based)" : "classes (targets are 1-based)");
 }
 
 /* batch_norm(x, running_mean, running_var, weight, bias, {training = false,

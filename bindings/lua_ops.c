@@ -123,17 +123,8 @@ static int l_mean(lua_State *L) {
     return mgl_push(L, mg_mean_dim(t, d, opt_keepdim(L, 3)));
 }
 
-/* Core indices are 0-based; Lua sees 1-based. Takes ix and returns a new
- * tensor: ix itself may be saved by the autograd node. */
-static mg_tensor *one_based(mg_tensor *ix) {
-    if (!ix) return NULL;
-    mg_tensor *out = mg_to_dtype(ix, MG_I64);
-    mg_release(ix);
-    if (!out) return NULL;
-    int64_t n = mg_numel(out), *p = mg_i64(out);
-    for (int64_t i = 0; i < n; i++) p[i] += 1;
-    return out;
-}
+/* Core indices are 0-based; Lua sees 1-based. */
+#define one_based mgl_indices1
 
 /* max(t) -> value; max(t, dim [, keepdim]) -> values, indices; max(a, b) -> maximum */
 static int extreme(lua_State *L, bool is_max) {
@@ -233,7 +224,8 @@ static int l_narrow(lua_State *L) {
     int d = mgl_dim(L, 2, t, "narrow");
     lua_Integer start = mgl_int(L, 3, "narrow", "start"), len = mgl_int(L, 4, "narrow", "length");
     if (start < 1) return luaL_error(L, "narrow: start must be >= 1 (1-based), got %d", (int)start);
-    return mgl_push(L, mg_narrow(t, d, start - 1, len));
+    /* a start just past the end is the core's to refuse (or take, for length 0) */
+    return mgl_push(L, mg_narrow(t, d, mgl_index0(L, start, t->shape[d], INT64_MAX, d, "narrow", "start"), len));
 }
 
 /* select(dim, index), index 1-based or negative from the end */
@@ -241,10 +233,8 @@ static int l_select(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (t->ndim == 0) return luaL_error(L, "select: cannot index a 0-dim tensor");
     int d = mgl_dim(L, 2, t, "select");
-    lua_Integer i = mgl_int(L, 3, "select", "index"), n = t->ndim ? t->shape[d] : 0;
-    if (i == 0 || i > n || i < -n)
-        return luaL_error(L, "select: index %d out of range for dim %d of size %d", (int)i, d + 1, (int)n);
-    return mgl_push(L, mg_select(t, d, i > 0 ? i - 1 : i + n));
+    lua_Integer i = mgl_int(L, 3, "select", "index");
+    return mgl_push(L, mg_select(t, d, mgl_index0(L, i, t->shape[d], t->shape[d], d, "select", "index")));
 }
 
 static int l_squeeze(lua_State *L) {

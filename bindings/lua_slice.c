@@ -28,11 +28,7 @@
  * 0-based. `upto` is n for a position that must exist, n + 1 for the first
  * of a range (which may start just past the end when empty). */
 static int64_t resolve(lua_State *L, lua_Integer i, int64_t n, int64_t upto, int dim, const char *what) {
-    lua_Integer r = i < 0 ? i + n + 1 : i;
-    if (r < 1 || r > upto)
-        luaL_error(L, OP ": %s %I out of range for dim %d of size %I (valid: 1..%I, or -%I..-1)", what, i, dim + 1,
-                   (lua_Integer)n, (lua_Integer)n, (lua_Integer)n);
-    return (int64_t)r - 1;
+    return mgl_index0(L, i, n, upto, dim, OP, what);
 }
 
 static lua_Integer integer_entry(lua_State *L, int k, const char *what) {
@@ -67,7 +63,7 @@ static slice_entry read_entry(lua_State *L, int key, int k, int dim, int64_t n) 
             lua_rawgeti(L, -1, 1);
             e.start = resolve(L, integer_entry(L, k, "the first position"), n, n + 1, dim, "first position");
             lua_pop(L, 1);
-            int64_t last = e.start; /* {first}: one position, dim kept */
+            e.len = 1; /* {first}: one position, dim kept */
             if (m == 2) {
                 lua_rawgeti(L, -1, 2);
                 lua_Integer b = integer_entry(L, k, "the last position");
@@ -77,12 +73,11 @@ static slice_entry read_entry(lua_State *L, int key, int k, int dim, int64_t n) 
                     luaL_error(L, OP ": range {%I, %I} out of range for dim %d of size %I (positions are 1..%I, "
                                "inclusive; {first, first - 1} is empty)", (lua_Integer)e.start + 1, b, dim + 1,
                                (lua_Integer)n, (lua_Integer)n);
-                last = (int64_t)r - 1;
+                e.len = (int64_t)r - e.start; /* positions first..r (1-based r, 0-based start) */
             } else if (e.start >= n) {
                 luaL_error(L, OP ": position %I out of range for dim %d of size %I", (lua_Integer)e.start + 1,
                            dim + 1, (lua_Integer)n);
             }
-            e.len = last - e.start + 1;
         }
     } else {
         luaL_error(L, OP ": entry %d must be an integer or a range {first, last}, got %s", k,

@@ -18,17 +18,8 @@
 
 #include "lua_common.h"
 
-/* Takes ix (0-based int64) and returns a new 1-based copy: ix itself may be
- * saved by an autograd node. */
-static mg_tensor *one_based(mg_tensor *ix) {
-    if (!ix) return NULL;
-    mg_tensor *out = mg_to_dtype(ix, MG_I64);
-    mg_release(ix);
-    if (!out) return NULL;
-    int64_t n = mg_numel(out), *p = mg_i64(out);
-    for (int64_t i = 0; i < n; i++) p[i] += 1;
-    return out;
-}
+/* indices come back 1-based */
+#define one_based mgl_indices1
 
 static bool is_options(lua_State *L, int i) { return lua_istable(L, i) && !mgl_is_tensor(L, i); }
 
@@ -130,12 +121,11 @@ static int l_bincount(lua_State *L) {
     }
     if (t->dtype == MG_F32)
         return luaL_error(L, "bincount: needs an integer tensor (int64 or uint8), got float32 (convert with :long())");
-    /* bins are 1-based in Lua: value v is counted in bin v, the core's v - 1 */
+    /* bins are 1-based in Lua: value v is counted in bin v, the core's v - 1
+     * (the core refuses values below the first bin) */
     mgl_push(L, mg_to_dtype(t, MG_I64));
-    mg_tensor *c = mgl_check(L, -1);
-    int64_t n = mg_numel(c), *p = mg_i64(c);
-    for (int64_t i = 0; i < n; i++) p[i] -= 1;
-    return mgl_push(L, mg_bincount(c, w, minlength));
+    mgl_push(L, mgl_indices0(L, mgl_check(L, -1), -1, NULL, "bincount", "value", ""));
+    return mgl_push(L, mg_bincount(mgl_check(L, -1), w, minlength));
 }
 
 /* unique() -> sorted distinct values, inverse (1-based, t's shape), counts.

@@ -89,18 +89,6 @@ lua_Integer mgl_int(lua_State *L, int i, const char *op, const char *what) {
     return v;
 }
 
-int mgl_dim_value(lua_State *L, lua_Integer d, int ndim, const char *op) {
-    lua_Integer n = ndim == 0 ? 1 : ndim;
-    if (d == 0 || d > n || d < -n)
-        luaL_error(L, "%s: dim %d out of range for a %d-dim tensor (dims are 1..%d, or -1 for the last)", op,
-                   (int)d, ndim, (int)n);
-    return (int)(d > 0 ? d - 1 : d + n);
-}
-
-int mgl_dim(lua_State *L, int i, const mg_tensor *t, const char *op) {
-    return mgl_dim_value(L, mgl_int(L, i, op, "dim"), t->ndim, op);
-}
-
 int mgl_shape(lua_State *L, int first, int *ndim, int64_t *shape, const char *op) {
     int n = 0;
     if (lua_istable(L, first) && !mgl_is_tensor(L, first)) {

@@ -30,7 +30,8 @@ char *mg_shape_str(const mg_tensor *t, char *buf, size_t n) {
     return mg_shape_str_raw(t->ndim, t->shape, buf, n);
 }
 
-/* Two rotating slots per thread, so one message can show two shapes. */
+/* Four rotating slots per thread, so one message can show up to four
+ * shapes (mg_shp(a), mg_shp(b), ...); the fifth call reuses the first. */
 static _Thread_local char shape_slots[4][MG_SHAPE_BUF];
 static _Thread_local int shape_next;
 
@@ -39,6 +40,8 @@ const char *mg_shp(const mg_tensor *t) {
     return mg_shape_str(t, b, MG_SHAPE_BUF);
 }
 
+/* The same as mg_shp (the slots rotate either way); kept for callers that
+ * name their second shape. */
 const char *mg_shp2(const mg_tensor *t) { return mg_shp(t); }
 
 const char *mg_dtype_name(mg_dtype d) {

@@ -29,7 +29,8 @@
     } while (0)
 
 #define MG_SHAPE_BUF 160
-/* A shape string usable inline in one error message (two slots). */
+/* A shape string usable inline in one error message (four rotating
+ * slots per thread: up to four shapes in one message). */
 const char *mg_shp(const mg_tensor *t);
 const char *mg_shp2(const mg_tensor *t);
 /* Shape string of a raw shape array. */
