@@ -91,7 +91,7 @@ static void check_options(lua_State *L, int i, const char *op, const char *const
             char list[128] = "";
             for (const char *const *a = allowed; *a; a++)
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", a == allowed ? "" : ", ", *a);
-            luaL_error(L, "dist.%s: unknown option '%s' (expected %s)", op, luaL_tolstring(L, -1, NULL),
+            luaL_error(L, "dist.%s: unknown option '%s' (expected one of %s)", op, luaL_tolstring(L, -1, NULL),
                        *allowed ? list : "none");
         }
     }

@@ -155,7 +155,7 @@ describe("dist in a plain process", function()
       "dist.rank: call mg.dist.init() first",
       "dist.all_reduce: call mg.dist.init() first",
       "dist.init: timeout must be a number of seconds >= 0 (0: no limit), got -1",
-      "dist.init: unknown option 'wait' (expected timeout)",
+      "dist.init: unknown option 'wait' (expected one of timeout)",
       'dist.all_reduce: op must be "sum", "mean", "max" or "min", got "prod"',
       'dist.all_reduce: op "mean" needs float32 Tensors, got int64',
       "dist.all_reduce: the list mixes dtypes (item 1 is float32, item 2 is int64)",

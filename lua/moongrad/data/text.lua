@@ -89,13 +89,7 @@ local function exists(path)
 end
 
 local function check_opts(name, opts)
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then error(name .. ": options must be a table, got " .. type(opts), 4) end
-  for k in pairs(opts) do
-    if not OPTIONS[k] then
-      error(string.format("%s: unknown option '%s' (expected split, root, limit, quiet, source)", name, tostring(k)), 4)
-    end
-  end
+  opts = mg.check_options(name, opts, OPTIONS, 3)
   local split = opts.split or "train"
   if split ~= "train" and split ~= "test" then
     error(string.format("%s: split must be \"train\" or \"test\", got %s", name, tostring(split)), 4)
