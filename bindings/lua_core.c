@@ -105,6 +105,7 @@ int luaopen_moongrad_core(lua_State *L) {
     mgl_open_draw(L);
     mgl_open_sys(L);
     mgl_open_text(L);
+    mgl_open_tokenizer(L);
     mgl_open_runtime(L);
     return 1;
 }

@@ -391,4 +391,53 @@ void mg_text_size(const char *text, int scale, int *width, int *height);
 int mg_draw_image(mg_tensor *canvas, const mg_tensor *image, int x, int y, int scale, double lo,
                   double hi);
 
+/* ---- text: a BPE tokenizer (text_*.c) ----------------------------------------
+ * Lower-casing, pieces cut at white space and punctuation, "##" on pieces
+ * that continue a word, byte fallback (nothing is unknown). Ids are 0-based:
+ * [PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3, [MASK] 4. Encoding caches the pieces
+ * it has seen, so a tokenizer must not encode from two threads at once. */
+typedef struct mg_tokenizer mg_tokenizer;
+typedef struct {
+    int vocab_size;     /* at most this many tokens (specials and bytes included) */
+    int min_frequency;  /* characters and merged pairs seen fewer times are left out */
+    int max_word_chars; /* longer words are cut into pieces of this many characters */
+    bool lowercase;
+} mg_bpe_opts;
+mg_tokenizer *mg_bpe_train(int64_t n, const char *const *texts, const size_t *lens, const mg_bpe_opts *o);
+void mg_tokenizer_free(mg_tokenizer *t);
+/* The tokenizer as JSON (malloc'd, *len bytes); written atomically by save. */
+char *mg_tokenizer_to_json(const mg_tokenizer *t, size_t *len);
+int mg_tokenizer_save(const mg_tokenizer *t, const char *path);
+mg_tokenizer *mg_tokenizer_from_json(const char *json, size_t len);
+mg_tokenizer *mg_tokenizer_load(const char *path);
+int mg_tokenizer_vocab_size(const mg_tokenizer *t);
+int mg_tokenizer_merge_count(const mg_tokenizer *t);
+bool mg_tokenizer_lowercase(const mg_tokenizer *t);
+int mg_tokenizer_max_word_chars(const mg_tokenizer *t);
+const char *mg_tokenizer_special_name(int k); /* "[PAD]" ... "[MASK]", k 0..4 */
+/* The string of token id (NULL when out of range), and the id of a string (-1). */
+const char *mg_tokenizer_token(const mg_tokenizer *t, int64_t id, size_t *len);
+int mg_tokenizer_token_id(const mg_tokenizer *t, const char *s, size_t n);
+/* The ids of one text (no special tokens) into *ids, a malloc'd buffer of
+ * *cap entries grown as needed; *n is set to the count. */
+int mg_tokenizer_encode(mg_tokenizer *t, const char *text, size_t len, int32_t **ids, int64_t *n, int64_t *cap);
+typedef struct {
+    int64_t max_length; /* <= 0: no truncation */
+    int64_t head;       /* tokens kept from the start when truncating (< 0: a quarter) */
+    bool add_special;   /* [CLS] first, [SEP] last */
+    bool pad_to_max;    /* width max_length, else the longest sequence */
+} mg_encode_opts;
+/* Texts -> ids int64 [n, width] padded with [PAD], mask float32 [n, width]
+ * (1 on tokens), lengths int64 [n]. Longer texts keep their first `head`
+ * and last tokens. */
+int mg_tokenizer_encode_batch(mg_tokenizer *t, int64_t n, const char *const *texts, const size_t *lens,
+                              const mg_encode_opts *o, mg_tensor **ids, mg_tensor **mask, mg_tensor **lengths);
+/* Ids -> text (malloc'd, NUL-terminated, *len bytes): continuation pieces
+ * joined, others after one space; [PAD] always skipped, the other special
+ * tokens when skip_special. */
+char *mg_tokenizer_decode(const mg_tokenizer *t, const int64_t *ids, int64_t n, bool skip_special, size_t *len);
+/* What decode(encode(text)) gives (malloc'd, NUL-terminated): the pieces
+ * (lower-cased if asked), one space where white space separated them. */
+char *mg_text_normalize(const char *text, size_t len, bool lowercase, size_t *out_len);
+
 #endif

@@ -59,7 +59,7 @@ local submodules = {
   attack = "moongrad.attack", gan = "moongrad.gan", da = "moongrad.da",
   class = "moongrad.class", json = "moongrad.json",
   cli = "moongrad.cli", recon = "moongrad.recon", models = "moongrad.models",
-  linalg = "moongrad.linalg", dist = "moongrad.dist",
+  linalg = "moongrad.linalg", dist = "moongrad.dist", text = "moongrad.text",
 }
 
 return setmetatable(mg, {

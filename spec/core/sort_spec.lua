@@ -173,7 +173,7 @@ describe("bincount", function()
   end)
 
   it("counts the classes of a dataset", function()
-    local counts = mg.data.mnist { split = "train" }.labels:bincount(nil, 10)
+    local counts = mg.data.mnist { split = "train", source = "sample", quiet = true }.labels:bincount(nil, 10)
     assert.are.equal(10, counts:numel())
     assert.are.equal(2000, counts:sum():item())
     assert.is_true(counts:min():item() > 100)

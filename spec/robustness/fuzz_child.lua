@@ -88,6 +88,9 @@ local STRINGS = {
   "dtype", "shape", "\0", string.rep("x", 5000), scratch .. "/fuzz_file", scratch .. "/fuzz.safetensors",
   scratch .. "/fuzz.png", scratch .. "/fuzz-idx.gz", "/nonexistent/fuzz/x", scratch .. "/no/such/dir/x",
   "%s%s%n", "{\"a\": 1}",
+  -- text: invalid UTF-8 (lone bytes, a cut character, a surrogate), a long word, mixed scripts
+  "ab\xff\xfe c\xe2\x82 \xed\xa0\x80", string.rep("abcdefghij", 3000), "Don't  STOP! \u{4e2d}\u{6587} \u{1F600}",
+  "[CLS] [MASK] ##x <0x41>",
 }
 
 local function deep_table(n)
@@ -104,7 +107,9 @@ local function options_table()
     "stride", "padding", "dilation", "kernel_size", "training", "p", "retain_graph", "grad_outputs",
     "size", "color", "font", "gzip", "metadata", "ignore_index", "label_smoothing", "betas",
     "requires_grad", "descending", "largest", "sorted", "minlength", "weights", "keys",
-    "attn_mask", "key_padding_mask", "is_causal", "dropout_p", "scale", "attn_mask_blocks", "keep_weights" }
+    "attn_mask", "key_padding_mask", "is_causal", "dropout_p", "scale", "attn_mask_blocks", "keep_weights",
+    "vocab_size", "min_frequency", "max_word_chars", "lowercase", "max_length", "head", "add_special_tokens",
+    "skip_special_tokens", "separator", "limit", "window", "stride", "cls", "pad", "split", "source" }
   local t = {}
   for _ = 1, R(0, 4) do
     local k = pick(keys)
@@ -120,6 +125,8 @@ end
 
 local table_gens = {
   function() return {} end,
+  function() return { "a b", "", pick(STRINGS), pick(STRINGS) } end, -- texts
+  function() return { 3, 6, 1, 99999, -2, 0 } end,                   -- token ids
   function() return { {} } end,
   function() return { 1, 2, 3 } end,
   function() return { 2, 3 } end,
@@ -233,6 +240,28 @@ if package.searchpath("moongrad.dist", package.cpath) then
   SKIP["dist.abort"] = "ends the process, by design"
   for _, k in ipairs(sorted_keys(dist)) do add("dist." .. k, dist[k], "module") end
 end
+-- text: the tokenizer's methods on a trained tokenizer (and on any value
+-- as self), the text sets' loaders and the token datasets
+local fuzz_tok = mg.text.Tokenizer.train({ "the movie was good", "Don't stop, the film!", "\u{4e2d}\u{6587}" },
+  { vocab_size = 720, min_frequency = 1 })
+local tok_methods = getmetatable(fuzz_tok).methods
+for _, k in ipairs(sorted_keys(tok_methods)) do
+  add("tokenizer." .. k, function(...) return tok_methods[k](fuzz_tok, ...) end, "module")
+  add("tokenizer_any." .. k, tok_methods[k], "method")
+end
+for _, k in ipairs({ "__index", "__len", "__tostring" }) do add("tokenizer_meta." .. k, getmetatable(fuzz_tok)[k], "meta") end
+for _, k in ipairs(sorted_keys(mg.text)) do add("mg.text." .. k, mg.text[k], "module") end
+for _, k in ipairs(sorted_keys(mg.text.Tokenizer)) do add("mg.text.Tokenizer." .. k, mg.text.Tokenizer[k], "module") end
+for _, name in ipairs({ "imdb", "spam", "wordnet", "TextDataset" }) do
+  add("mg.data." .. name, function(...) return mg.data[name](...) end, "module")
+end
+add("mg.data.TokenizedDataset", function(a, b, c) return mg.data.TokenizedDataset(a, R() < 0.7 and fuzz_tok or b, c) end,
+  "module")
+add("mg.data.TokenWindows", function(a, b, c) return mg.data.TokenWindows(a, R() < 0.7 and fuzz_tok or b, c) end, "module")
+local fuzz_windows = mg.data.TokenWindows({ "the movie was good, the film was bad" }, fuzz_tok, { window = 3 })
+local fuzz_tokenized = mg.data.TokenizedDataset({ "the movie", "good" }, fuzz_tok)
+add("TokenWindows.batch", function(...) return fuzz_windows:batch(...) end, "module")
+add("TokenizedDataset.batch", function(...) return fuzz_tokenized:batch(...) end, "module")
 local skipped = 0
 for _ in pairs(SKIP) do skipped = skipped + 1 end
 

@@ -2,10 +2,12 @@
 -- tensor_dataset.lua), TensorDataset, the image sets (MNIST digits,
 -- Fashion-MNIST), the DataLoader (sampler with shards, batch, transform)
 -- and batch transforms (mg.data.transforms); the text sets (IMDB,
--- SpamAssassin, WordNet glosses: text.lua).
+-- SpamAssassin, WordNet glosses: text.lua) and their token datasets
+-- (tokenized.lua).
 local datasets = require "moongrad.data.datasets"
 local loader = require "moongrad.data.loader"
 local text = require "moongrad.data.text"
+local tokenized = require "moongrad.data.tokenized"
 
 local M = {
   mnist = datasets.mnist,
@@ -18,6 +20,8 @@ local M = {
   spam = text.spam,
   wordnet = text.wordnet,
   TextDataset = text.TextDataset,
+  TokenizedDataset = tokenized.TokenizedDataset,
+  TokenWindows = tokenized.TokenWindows,
 }
 
 return setmetatable(M, {

@@ -64,6 +64,12 @@ function TextDataset:batch(idx)
   return out
 end
 
+--- ds:tokenize(tokenizer [, opts]) -> mg.data.TokenizedDataset(ds, tokenizer, opts):
+-- token ids, masks and labels by batch (see data/tokenized.lua).
+function TextDataset:tokenize(tok, opts)
+  return require("moongrad.data.tokenized").TokenizedDataset(self, tok, opts)
+end
+
 -- ---- the three sets ----------------------------------------------------------------
 
 local LEXNAMES = {
