@@ -60,6 +60,24 @@ describe("train.fit", function()
   end)
 end)
 
+describe("train.MetricsLog", function()
+  it("starts fresh unless told to append", function()
+    local path = H.tmpdir() .. "/m.jsonl"
+    for run = 1, 2 do
+      local log = mg.train.MetricsLog(path)
+      log:write { run = run }
+      log:close()
+    end
+    assert.same({ 2 }, { mg.train.MetricsLog.read(path)[1].run })
+    assert.equal(1, #mg.train.MetricsLog.read(path))
+    local more = mg.train.MetricsLog(path, { append = true })
+    more:write { run = 3 }
+    more:close()
+    assert.equal(2, #mg.train.MetricsLog.read(path))
+    H.assert_error(function() mg.train.MetricsLog(path, { apend = true }) end, "MetricsLog: unknown option 'apend'")
+  end)
+end)
+
 describe("train.Progress", function()
   local function capture(tty, fn)
     local path = os.tmpname()

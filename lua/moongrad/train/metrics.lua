@@ -6,13 +6,16 @@ local json = require "moongrad.json"
 
 local MetricsLog = class("train.MetricsLog")
 
---- MetricsLog(path [, {append = true}]): creates the folder if needed.
+--- MetricsLog(path [, {append = false}]): creates the folder if needed.
+-- A log starts fresh (an older file is replaced) unless append = true: a
+-- resumed run continues its log, a new run does not zig-zag back to
+-- epoch 1 in the same file.
 function MetricsLog:init(path, opts)
   if type(path) ~= "string" or path == "" then error("MetricsLog: expected a file path, got " .. tostring(path), 3) end
-  opts = opts or {}
+  opts = mg.check_options("MetricsLog", opts, { "append" })
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then mg.mkdir(dir) end
-  local f, err = io.open(path, opts.append == false and "w" or "a")
+  local f, err = io.open(path, opts.append == true and "a" or "w")
   if not f then error("MetricsLog: cannot open " .. path .. ": " .. tostring(err), 3) end
   self.path, self.file, self.start = path, f, mg.clock()
 end
