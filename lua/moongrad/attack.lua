@@ -27,7 +27,15 @@
 --   mifgsm(model, x, y, {eps = 0.3, steps = 10, alpha = eps / steps, decay = 1})
 --   gradient_ascent(model, x, y, {step = 0.01, steps = 100, eps = nil})
 --   (the iterative attacks default to eps 2.0 for norm "l2")
---   evaluate(model, loader, {eps = {...}, attacks = {...}, limit}) -> accuracies
+--   apgd(model, x, y, {eps, steps = 100, norm, loss = "ce" | "dlr", targeted,
+--       n_targets = 9, restarts = 1})              (attack/apgd.lua)
+--   square(model, x, y, {eps, queries = 5000, p_init = 0.8})
+--       -> images, {queries}                      (attack/square.lua)
+--   ensemble(model, x, y, {eps, attacks}) -> images, report: attacks in
+--       sequence, each on the survivors of the ones before (attack/ensemble.lua)
+--   losses.dlr / dlr_targeted / margin            (attack/losses.lua)
+--   evaluate(model, loader, {eps = {...}, attacks = {...}, limit,
+--       sequential, ensemble}) -> accuracies
 --   training_loss(model, x, y, {method = "pgd", eps, ...}) -> loss, logits, labels
 --   distance(a, b, norm) -> per-example L-inf / L2 distances
 local mg = require "moongrad"
@@ -64,7 +72,9 @@ end
 
 -- Checks the arguments of attack `name` (errors blame the attack's caller)
 -- and returns a fresh options table with the defaults of every attack.
-local function check_args(name, model, images, labels, opts)
+-- known: the allowed option names (default KNOWN[name]); auto_target: the
+-- attack may be targeted without opts.target (it picks its own targets).
+local function check_args(name, model, images, labels, opts, known, auto_target)
   local level = 3
   if not is_callable(model) then
     error(name .. ": model must be callable (an nn.Module or a function), got " .. type(model), level)
@@ -82,11 +92,12 @@ local function check_args(name, model, images, labels, opts)
   end
   local o = {}
   local allowed = {}
-  for _, k in ipairs(KNOWN[name]) do allowed[k] = true end
+  known = known or KNOWN[name]
+  for _, k in ipairs(known) do allowed[k] = true end
   for k, v in pairs(opts or {}) do
     if not allowed[k] then
       error(string.format("%s: unknown option '%s' (expected one of %s)", name, tostring(k),
-        table.concat(KNOWN[name], ", ")), level)
+        table.concat(known, ", ")), level)
     end
     o[k] = v
   end
@@ -123,6 +134,7 @@ local function check_args(name, model, images, labels, opts)
   if o.targeted then
     local t = o.target
     if t == nil then
+      if auto_target then return o end
       error(name .. ": a targeted attack needs opts.target (int64 [N] classes, \"random\" or \"least_likely\")", level)
     elseif type(t) == "string" then
       if t ~= "random" and t ~= "least_likely" then
@@ -503,10 +515,88 @@ function M.gradient_ascent(model, images, labels, opts)
   end)
 end
 
+-- APGD, Square and their losses live in attack/; they share these pieces.
+local shared = {
+  describe = describe, is_count = is_count, check_args = check_args, check_pixels = check_pixels,
+  attack_context = attack_context, resolve_target = resolve_target, row_shape = row_shape,
+  l2_norms = l2_norms, linf_bounds = linf_bounds, project = project, random_start = random_start,
+  merge = merge, rows_off = rows_off,
+}
+local apgd, square = require "moongrad.attack.apgd", require "moongrad.attack.square"
+function M.apgd(...) return apgd.apgd(shared, ...) end
+function M.square(...) return square.square(shared, ...) end
+M.apgd_checkpoints, M.square_schedule = apgd.checkpoints, square.p_schedule
+M.losses = require "moongrad.attack.losses"
+
 --- The attacks by name (used by evaluate).
-M.attacks = { fgsm = M.fgsm, bim = M.bim, pgd = M.pgd, mifgsm = M.mifgsm, gradient_ascent = M.gradient_ascent }
+M.attacks = { fgsm = M.fgsm, bim = M.bim, pgd = M.pgd, mifgsm = M.mifgsm, gradient_ascent = M.gradient_ascent,
+  apgd = M.apgd, square = M.square }
 
 -- ---- robust evaluation ------------------------------------------------------------
+
+-- Checks a list of attacks in evaluate's format and returns their labels
+-- in order (errors name `where` and blame `level`).
+local function check_attack_list(where, attacks, level)
+  if type(attacks) ~= "table" or #attacks == 0 then
+    error(where .. ": attacks must be a non-empty list of {name = ..., options}, got " .. describe(attacks), level)
+  end
+  local labels_seen, order = {}, {}
+  for k, a in ipairs(attacks) do
+    if type(a) ~= "table" then error(where .. ": attack " .. k .. " must be a table {name = ..., options}", level) end
+    if a.fn == nil and not M.attacks[a.name] then
+      local names = {}
+      for name in pairs(M.attacks) do names[#names + 1] = name end
+      table.sort(names)
+      error(string.format("%s: unknown attack %s (expected one of %s, or fn = function)",
+        where, describe(a.name), table.concat(names, ", ")), level)
+    end
+    if a.fn ~= nil and not is_callable(a.fn) then error(where .. ": attack " .. k .. ": fn must be a function", level) end
+    local label = a.label or a.name
+    if type(label) ~= "string" or label == "robust" or label == "eps" or labels_seen[label] then
+      error(where .. ": attack " .. k .. " needs a distinct label (not 'eps' or 'robust'), got " .. describe(label), level)
+    end
+    labels_seen[label] = true
+    order[#order + 1] = label
+  end
+  return order
+end
+
+-- Runs one attack of such a list at radius eps -> adversarial images.
+local function run_attack(model, a, x, y, eps)
+  local o = {}
+  for key, v in pairs(a) do if key ~= "name" and key ~= "label" and key ~= "fn" then o[key] = v end end
+  o.eps = eps
+  if type(o.target) == "function" then o.target = o.target(x, y) end
+  return (a.fn or M.attacks[a.name])(model, x, y, o)
+end
+shared.check_attack_list, shared.run_attack = check_attack_list, run_attack
+
+-- Attacks images x (all classified right) at radius eps. Returns per
+-- attack how many stay right ({k = count}) and how many stay right under
+-- every attack. sequential: attack k only sees the survivors of 1..k-1,
+-- so the counts are after attacks 1..k.
+local function tally(model, attacks, x, y, eps, sequential)
+  local after, robust = {}, nil
+  if eps == 0 then
+    for k = 1, #attacks do after[k] = x:size(1) end
+    return after, x:size(1)
+  end
+  if sequential then
+    local _, report = M.ensemble(model, x, y, { eps = eps, attacks = attacks })
+    return report.right, report.right[#attacks]
+  end
+  for k, a in ipairs(attacks) do
+    local adv = run_attack(model, a, x, y, eps)
+    local ok = mg.no_grad(function() return model(adv):argmax(2):eq(y) end)
+    after[k] = ok:sum():item()
+    robust = robust and robust * ok or ok
+  end
+  return after, robust:sum():item()
+end
+
+local ensemble = require "moongrad.attack.ensemble"
+M.ensemble_attacks = ensemble.ensemble_attacks
+function M.ensemble(...) return ensemble.ensemble(shared, ...) end
 
 --- evaluate(model, loader, opts) -> {n, clean, by_eps, attacks}
 -- Accuracy under attack over a loader (batches of images in [0, 1] and
@@ -522,6 +612,11 @@ M.attacks = { fgsm = M.fgsm, bim = M.bim, pgd = M.pgd, mifgsm = M.mifgsm, gradie
 -- Only the images the model gets right are attacked. Returns n (images),
 -- clean (accuracy), by_eps = {{eps = e, [label] = accuracy, robust =
 -- accuracy}, ...}, attacks = the labels in order.
+-- sequential = true: attack k only sees the images that survived attacks
+-- 1..k-1, and by_eps[i][label] is the accuracy after attacks 1..k (the
+-- last one equals robust). ensemble = true (or the options of
+-- ensemble_attacks: {steps, n_targets, queries, norm}): the attacks are
+-- APGD-CE, APGD-T and Square, in sequence.
 function M.evaluate(model, loader, opts)
   if not is_callable(model) then error("evaluate: model must be callable, got " .. type(model), 2) end
   if type(loader) ~= "table" or type(loader.iter) ~= "function" then
@@ -535,25 +630,13 @@ function M.evaluate(model, loader, opts)
   for _, e in ipairs(eps_list) do
     if type(e) ~= "number" or e < 0 then error("evaluate: eps values must be numbers >= 0, got " .. describe(e), 2) end
   end
-  local attacks = opts.attacks or { { name = "fgsm" }, { name = "pgd", steps = 40, restarts = 1 } }
-  local labels_seen, order = {}, {}
-  for k, a in ipairs(attacks) do
-    if type(a) ~= "table" then error("evaluate: attack " .. k .. " must be a table {name = ..., options}", 2) end
-    if a.fn == nil and not M.attacks[a.name] then
-      local names = {}
-      for name in pairs(M.attacks) do names[#names + 1] = name end
-      table.sort(names)
-      error(string.format("evaluate: unknown attack %s (expected one of %s, or fn = function)",
-        describe(a.name), table.concat(names, ", ")), 2)
-    end
-    if a.fn ~= nil and not is_callable(a.fn) then error("evaluate: attack " .. k .. ": fn must be a function", 2) end
-    local label = a.label or a.name
-    if type(label) ~= "string" or label == "robust" or label == "eps" or labels_seen[label] then
-      error("evaluate: attack " .. k .. " needs a distinct label (not 'eps' or 'robust'), got " .. describe(label), 2)
-    end
-    labels_seen[label] = true
-    order[#order + 1] = label
+  local attacks, sequential = opts.attacks, opts.sequential
+  if opts.ensemble then
+    attacks = M.ensemble_attacks(opts.ensemble ~= true and opts.ensemble or nil)
+    sequential = true
   end
+  attacks = attacks or { { name = "fgsm" }, { name = "pgd", steps = 40, restarts = 1 } }
+  local order = check_attack_list("evaluate", attacks, 3)
   if opts.limit ~= nil and not is_count(opts.limit, 1) then
     error("evaluate: limit must be a positive integer, got " .. describe(opts.limit), 2)
   end
@@ -584,23 +667,9 @@ function M.evaluate(model, loader, opts)
           x, y = images:index_select(1, index), labels:index_select(1, index)
         end
         for i, eps in ipairs(eps_list) do
-          local robust
-          for k, a in ipairs(attacks) do
-            local ok
-            if eps == 0 then
-              ok = mg.ones(x:size(1))
-            else
-              local o = {}
-              for key, v in pairs(a) do if key ~= "name" and key ~= "label" and key ~= "fn" then o[key] = v end end
-              o.eps = eps
-              if type(o.target) == "function" then o.target = o.target(x, y) end
-              local adv = (a.fn or M.attacks[a.name])(model, x, y, o)
-              ok = mg.no_grad(function() return model(adv):argmax(2):eq(y) end)
-            end
-            counts[i][order[k]] = counts[i][order[k]] + ok:sum():item()
-            robust = robust and robust * ok or ok
-          end
-          counts[i].robust = counts[i].robust + (robust and robust:sum():item() or x:size(1))
+          local right_after, robust = tally(model, attacks, x, y, eps, sequential)
+          for k, label in ipairs(order) do counts[i][label] = counts[i][label] + right_after[k] end
+          counts[i].robust = counts[i].robust + robust
         end
       end
       if opts.on_batch then opts.on_batch(counts.n) end

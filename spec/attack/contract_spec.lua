@@ -25,18 +25,30 @@ local ATTACKS = {
   mifgsm = { eps = 0.1, steps = 2 },
   pgd = { eps = 0.1, steps = 2, restarts = 2 },
   gradient_ascent = { steps = 2 },
+  apgd = { eps = 0.1, steps = 3 },
+  apgd_t = { eps = 0.1, steps = 2, targeted = true, n_targets = 2, attack = "apgd" },
+  square = { eps = 0.1, queries = 5 },
+  ensemble = { eps = 0.1, steps = 2, n_targets = 2, queries = 3 },
 }
+
+-- Runs the attack of ATTACKS entry `name` (the entry's `attack` names the
+-- function when it differs from the key).
+local function run(name, model, x, y)
+  local o = {}
+  for k, v in pairs(ATTACKS[name]) do if k ~= "attack" then o[k] = v end end
+  return A[ATTACKS[name].attack or name](model, x, y, o)
+end
 
 describe("attack contract", function()
   before_each(H.reseed(8))
 
   it("runs in eval mode and gives every module its own mode back", function()
     local x, y = fixture.data(8)
-    for name, o in pairs(ATTACKS) do
+    for name in pairs(ATTACKS) do
       local spy = Spy(fixture.cnn())
       spy:train()
       spy.inner[2]:eval() -- a child left in eval on purpose
-      A[name](spy, x, y, o)
+      run(name, spy, x, y)
       assert.is_true(#spy.modes > 0)
       for _, m in ipairs(spy.modes) do assert.is_false(m, name .. " ran the model in train mode") end
       assert.is_true(spy.training, name)
@@ -62,15 +74,15 @@ describe("attack contract", function()
     local model = fixture.cnn()
     local x, y = fixture.data(8)
     model:zero_grad()
-    for name, o in pairs(ATTACKS) do
-      A[name](model, x, y, o)
+    for name in pairs(ATTACKS) do
+      run(name, model, x, y)
       for pname, p in model:named_parameters() do assert.is_nil(p.grad, name .. " wrote " .. pname .. ".grad") end
     end
     mg.cross_entropy(model(x), y):backward()
     local before = {}
     for pname, p in model:named_parameters() do before[pname] = p.grad:clone() end
-    for name, o in pairs(ATTACKS) do
-      A[name](model, x, y, o)
+    for name in pairs(ATTACKS) do
+      run(name, model, x, y)
       for pname, p in model:named_parameters() do H.assert_near(p.grad, before[pname], 0, 0, name .. " " .. pname) end
     end
     model:zero_grad()
@@ -112,6 +124,12 @@ describe("attack contract", function()
     err(function() A.pgd(model, x, y, { start = x:narrow(1, 1, 2) }) end, "pgd: start must be a float32 Tensor [4, 1, 28, 28]")
     err(function() A.fgsm(model, x, y, 0.1) end, "fgsm: options must be a table")
     err(function() A.distance(x, x, "l3") end, "distance: norm must be")
+    e = err(function() A.apgd(model, x, y:float()) end, "apgd: labels must be an int64 Tensor [4]")
+    assert.truthy(e:find("contract_spec.lua", 1, true), "the error should blame the caller: " .. e)
+    e = err(function() A.square(model, x * 2, y) end, "square: images must be pixels in [0, 1]")
+    assert.truthy(e:find("contract_spec.lua", 1, true), "the error should blame the caller: " .. e)
+    e = err(function() A.ensemble(model, x, y, { eps = 0.1, attacks = { 1 } }) end, "ensemble: attack 1 must be a table")
+    assert.truthy(e:find("contract_spec.lua", 1, true), "the error should blame the caller: " .. e)
     err(function() A.pgd(model, x, y, { steps = 1, loss_fn = function(l, t) return mg.cross_entropy(l, t) end }) end,
       "loss_fn must return per-example losses [4]", "[]")
   end)

@@ -54,6 +54,23 @@ function M.cnn()
   return cache.cnn
 end
 
+-- The CNN behind a gradient mask: the same outputs, but every gradient
+-- with respect to the input is exactly zero (gradient attacks cannot move).
+function M.masked()
+  local cnn = M.cnn()
+  return function(x)
+    local out = cnn(x)
+    return out:detach() + (out - out:detach()) * 0
+  end
+end
+
+-- The CNN with its logits times 1000: the softmax saturates, so the
+-- cross-entropy's gradient underflows to zero on confident images.
+function M.saturated()
+  local cnn = M.cnn()
+  return function(x) return cnn(x) * 1000 end
+end
+
 -- Per-example cross-entropy without a graph.
 function M.losses(model, x, y)
   return mg.no_grad(function() return mg.cross_entropy(model(x), y, { reduction = "none" }) end)

@@ -262,6 +262,11 @@ local fuzz_windows = mg.data.TokenWindows({ "the movie was good, the film was ba
 local fuzz_tokenized = mg.data.TokenizedDataset({ "the movie", "good" }, fuzz_tok)
 add("TokenWindows.batch", function(...) return fuzz_windows:batch(...) end, "module")
 add("TokenizedDataset.batch", function(...) return fuzz_tokenized:batch(...) end, "module")
+-- the Lua packages whose functions take tensors from users
+local PACKAGES = { attack = mg.attack, ["attack.losses"] = mg.attack.losses }
+for _, p in ipairs(sorted_keys(PACKAGES)) do
+  for _, k in ipairs(sorted_keys(PACKAGES[p])) do add("mg." .. p .. "." .. k, PACKAGES[p][k], "module") end
+end
 local skipped = 0
 for _ in pairs(SKIP) do skipped = skipped + 1 end
 
