@@ -5,6 +5,11 @@
 -- TRADES (Zhang et al.). Each model is then attacked with FGSM and PGD-40
 -- with restarts at several radii: accuracy per radius and attack, and a
 -- robust accuracy that counts an image only if every attack failed on it.
+-- Beside PGD-40, the attack ensemble of Croce and Hein at one radius
+-- (--ens-eps): APGD-CE, APGD-T and the gradient-free Square, in sequence,
+-- each on the images the ones before it left right; PGD with a fixed step
+-- overestimates robustness, and a model that masks its gradients does not
+-- fool Square.
 -- The attacks use the classifier's own labels and loss (the seed article
 -- attacked a rotation model with digit labels, through its output); the
 -- seed's own attack (plain gradient ascent, 100 small steps) is run on the
@@ -17,6 +22,8 @@
 --
 --   bin/moongrad examples/adversarial.lua --data mnist --adv-epochs 20 --eval-limit 2000
 --   bin/moongrad examples/adversarial.lua --data fashion --pgd-steps 5
+--   bin/moongrad examples/adversarial.lua --load out/adversarial --methods pgd,trades
+--     (attack the models a run saved, without training them again)
 local mg = require "moongrad"
 local attack, viz, train = mg.attack, mg.viz, mg.train
 
@@ -39,6 +46,12 @@ local opts = mg.cli.parse(arg, mg.cli.common("adversarial",
     { "test-limit", 0, "use only the first N test images for clean accuracy (0: all)" },
     { "ga-steps", 100, "steps of the seed's gradient-ascent attack on the normal model (0: skip it)" },
     { "ga-step", 0.01, "its step: x += step * grad_x(loss)" },
+    { "ens-eps", 0.0, "L-inf radius of the attack ensemble (0: mnist 0.3, fashion 0.1)" },
+    { "ens-steps", 100, "APGD steps per run in the ensemble (0: no ensemble)" },
+    { "ens-targets", 9, "target classes of APGD-T in the ensemble" },
+    { "ens-queries", 5000, "Square's queries per image in the ensemble (0: leave Square out)" },
+    { "ens-limit", 0, "attack the first N test images with the ensemble (0: as --eval-limit)" },
+    { "load", "", "load the models from DIR/METHOD.safetensors (a run's --out) instead of training them" },
   }))
 
 local METHOD_INFO = {
@@ -67,11 +80,13 @@ end
 local eps_list = opts.eps ~= "" and number_list(opts.eps, "--eps")
   or (opts.data == "fashion" and { 0.05, 0.1, 0.15 } or { 0.1, 0.2, 0.3 })
 local train_eps = opts.train_eps > 0 and opts.train_eps or (opts.data == "fashion" and 0.1 or 0.3)
+local ens_eps = opts.ens_eps > 0 and opts.ens_eps or (opts.data == "fashion" and 0.1 or 0.3)
 
 local started = mg.cli.start(opts)
 
 local train_ds, test_ds = mg.cli.datasets(opts)
 local eval_n = opts.eval_limit > 0 and math.min(opts.eval_limit, #test_ds) or #test_ds
+local ens_n = opts.ens_limit > 0 and math.min(opts.ens_limit, #test_ds) or eval_n
 local classes = test_ds.classes or {}
 
 -- The methods trained at --train-eps (the seed recipe keeps its own FGSM radius).
@@ -138,6 +153,34 @@ local function robustness(method, model)
   return row, mg.clock() - t0
 end
 
+-- The ensemble in sequence at --ens-eps on the first ens_n test images:
+-- accuracy after APGD-CE, after APGD-T too, after Square too (the robust
+-- accuracy), and PGD-40 on the same images and radius (from the main table
+-- when it covers them).
+local function ensemble_robustness(method, model, row)
+  local t0 = mg.clock()
+  local progress = train.Progress { total = math.ceil(ens_n / 250), desc = method .. " ensemble", unit = "img" }
+  local done = 0
+  local r = attack.evaluate(model, eval_loader, {
+    eps = { ens_eps }, limit = ens_n,
+    ensemble = { steps = opts.ens_steps, n_targets = opts.ens_targets, queries = opts.ens_queries },
+    on_batch = function(n) progress:update(1, n - done); done = n end,
+  })
+  local e = r.by_eps[1]
+  local out = { eps = ens_eps, images = ens_n, clean = r.clean, apgd_ce = e.apgd_ce, apgd_t = e.apgd_t,
+    square = e.square, robust = e.robust, steps = opts.ens_steps, targets = opts.ens_targets, queries = opts.ens_queries }
+  for i, eps in ipairs(eps_list) do
+    if eps == ens_eps and ens_n == eval_n then out.pgd = row.pgd[i] end
+  end
+  if not out.pgd then
+    out.pgd = attack.evaluate(model, eval_loader, { eps = { ens_eps }, attacks = { eval_attacks[2] }, limit = ens_n })
+      .by_eps[1].pgd
+  end
+  out.seconds = mg.clock() - t0
+  progress:close { pgd = out.pgd, ensemble = out.robust }
+  return out
+end
+
 -- Picture: clean images, FGSM and PGD versions at the training radius and
 -- their perturbations, with the predicted classes (red when wrong).
 local function picture(method, model)
@@ -192,17 +235,24 @@ end
 
 local results, pictures = {}, {}
 for _, method in ipairs(methods) do
-  local model, train_seconds, epochs = train_method(method)
-  mg.save(string.format("%s/%s.safetensors", opts.out, method), model:state_dict())
+  local model, train_seconds, epochs
+  if opts.load ~= "" then
+    model, train_seconds, epochs = new_model(), 0, 0
+    model:load_state_dict(mg.load(string.format("%s/%s.safetensors", opts.load, method)))
+  else
+    model, train_seconds, epochs = train_method(method)
+    mg.save(string.format("%s/%s.safetensors", opts.out, method), model:state_dict())
+  end
   local clean = train.evaluate(model, test_loader).accuracy
   local row, eval_seconds = robustness(method, model)
   row.method, row.test_acc = method, clean
   row.epochs, row.train_seconds, row.eval_seconds = epochs, train_seconds, eval_seconds
   if method == "normal" and opts.ga_steps > 0 then row.gradient_ascent = seed_attack(model) end
+  if opts.ens_steps > 0 then row.ensemble = ensemble_robustness(method, model, row) end
   results[#results + 1] = row
   pictures[#pictures + 1] = picture(method, model)
   log:write { phase = "evaluation", method = method, test_acc = clean, clean = row.clean,
-    fgsm = row.fgsm, pgd = row.pgd, robust = row.robust, eps = eps_list }
+    fgsm = row.fgsm, pgd = row.pgd, robust = row.robust, eps = eps_list, ensemble = row.ensemble }
   io.stderr:write(string.format("%s: test accuracy %.4f, PGD at eps %g: %.4f (train %.0f s, attacks %.0f s)\n",
     method, clean, eps_list[#eps_list], row.pgd[#row.pgd], train_seconds, eval_seconds))
 end
@@ -236,6 +286,18 @@ for _, r in ipairs(results) do
   for i = 1, #eps_list do cells[#cells + 1] = string.format("%9.4f", r.pgd[i]) end
   print(table.concat(cells, " "))
 end
+if opts.ens_steps > 0 then
+  print(string.format("\nAttack ensemble at eps %g on the first %d test images, in sequence (each attack on the " ..
+    "images still right): APGD-CE and APGD-T (%d targets) %d steps, Square %d queries; accuracy after each",
+    ens_eps, ens_n, opts.ens_targets, opts.ens_steps, opts.ens_queries))
+  print(string.format("%-8s %7s %10s %9s %9s %9s", "method", "clean", "PGD-" .. opts.eval_steps .. " " .. ens_eps,
+    "APGD-CE", "+APGD-T", "+Square"))
+  for _, r in ipairs(results) do
+    local e = r.ensemble
+    print(string.format("%-8s %7.4f %10.4f %9.4f %9.4f %9s", r.method, e.clean, e.pgd, e.apgd_ce, e.apgd_t,
+      e.square and string.format("%.4f", e.square) or "-"))
+  end
+end
 for _, r in ipairs(results) do
   local ga = r.gradient_ascent
   if ga then
@@ -250,6 +312,7 @@ print(mg.json.encode({
   test_images = #test_ds, eval_images = eval_n, epochs = opts.epochs, batch_size = opts.batch_size,
   train_eps = train_eps, seed_eps = opts.seed_eps, pgd_train_steps = opts.pgd_steps, beta = opts.beta,
   adv_epochs = opts.adv_epochs, eps_warmup = opts.eps_warmup, lr = opts.lr, lr_drop = opts.lr_drop,
-  eval_steps = opts.eval_steps, restarts = opts.restarts, eps = eps_list,
+  eval_steps = opts.eval_steps, restarts = opts.restarts, eps = eps_list, ensemble_eps = ens_eps,
+  ensemble_images = ens_n, loaded = opts.load ~= "" and opts.load or nil,
   methods = results, seconds = mg.clock() - started, pictures = pictures,
 }))

@@ -7,7 +7,8 @@ describe("examples/adversarial.lua", function()
   it("runs in smoke mode and prints its figures as the last line of JSON", function()
     local dir = H.tmpdir()
     local r, out = H.run_example("adversarial", "--limit 64 --epochs 1 --batch-size 32" ..
-      " --eval-limit 8 --test-limit 32 --eval-steps 2 --restarts 2 --pgd-steps 1 --ga-steps 2 --threads 1 --out " .. dir)
+      " --eval-limit 8 --test-limit 32 --eval-steps 2 --restarts 2 --pgd-steps 1 --ga-steps 2 --threads 1" ..
+      " --ens-steps 2 --ens-targets 2 --ens-queries 5 --out " .. dir)
     assert.are.equal("adversarial", r.example)
     assert.are.equal(64, r.train_images)
     assert.are.equal(8, r.eval_images)
@@ -23,6 +24,13 @@ describe("examples/adversarial.lua", function()
         assert.is_true(m.pgd[k] <= m.clean and m.fgsm[k] <= m.clean, m.method)
         assert.is_true(m.robust[k] <= math.min(m.pgd[k], m.fgsm[k]), m.method)
       end
+      -- the ensemble at 0.3 on the same 8 images: PGD-40 from the main table
+      local e = m.ensemble
+      assert.are.equal(0.3, e.eps)
+      assert.are.equal(8, e.images)
+      assert.are.equal(m.pgd[3], e.pgd)
+      assert.is_true(e.clean >= e.apgd_ce and e.apgd_ce >= e.apgd_t and e.apgd_t >= e.square, m.method)
+      assert.are.equal(e.square, e.robust)
     end
     assert.are.same({ "normal", "seed", "fast", "pgd", "trades" }, names)
     local ga = r.methods[1].gradient_ascent
@@ -31,7 +39,19 @@ describe("examples/adversarial.lua", function()
     assert.are.equal(6, #r.pictures)
     for _, p in ipairs(r.pictures) do assert.is_true(H.is_png(p), p) end
     assert.truthy(out:find("method%s+clean%s+FGSM 0.1"), "the table is missing")
-    os.execute("rm -rf '" .. dir .. "'")
+    assert.truthy(out:find("method%s+clean%s+PGD%-2 0.3%s+APGD%-CE%s+%+APGD%-T%s+%+Square"), "the ensemble table is missing")
+
+    -- the saved models attacked again without training: the same clean accuracy
+    local dir2 = H.tmpdir()
+    local again = H.run_example("adversarial", "--load " .. dir .. " --methods pgd,trades --limit 64" ..
+      " --eval-limit 8 --test-limit 32 --eval-steps 2 --ga-steps 0 --threads 1 --ens-steps 0 --out " .. dir2)
+    assert.are.equal(dir, again.loaded)
+    assert.are.equal(2, #again.methods)
+    assert.are.equal(r.methods[4].test_acc, again.methods[1].test_acc)
+    assert.are.equal(r.methods[5].test_acc, again.methods[2].test_acc)
+    assert.are.equal(0, again.methods[1].epochs)
+    assert.is_nil(again.methods[1].ensemble)
+    os.execute("rm -rf '" .. dir .. "' '" .. dir2 .. "'")
   end)
 
   it("rejects an unknown method", function()
