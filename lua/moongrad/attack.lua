@@ -34,6 +34,8 @@
 --   ensemble(model, x, y, {eps, attacks}) -> images, report: attacks in
 --       sequence, each on the survivors of the ones before (attack/ensemble.lua)
 --   losses.dlr / dlr_targeted / margin            (attack/losses.lua)
+--   embedding.fgm / pgd / freelb_step / training_loss (text models, attack/embedding.lua)
+--   synonym.attack(predict, texts, labels, {synonyms}) (attack/synonym.lua)
 --   evaluate(model, loader, {eps = {...}, attacks = {...}, limit,
 --       sequential, ensemble}) -> accuracies
 --   training_loss(model, x, y, {method = "pgd", eps, ...}) -> loss, logits, labels
@@ -527,6 +529,10 @@ function M.apgd(...) return apgd.apgd(shared, ...) end
 function M.square(...) return square.square(shared, ...) end
 M.apgd_checkpoints, M.square_schedule = apgd.checkpoints, square.p_schedule
 M.losses = require "moongrad.attack.losses"
+-- text: perturbations of token embeddings (the model's embedding seam) and
+-- WordNet synonym swaps
+M.embedding = require "moongrad.attack.embedding"
+M.synonym = require "moongrad.attack.synonym"
 
 --- The attacks by name (used by evaluate).
 M.attacks = { fgsm = M.fgsm, bim = M.bim, pgd = M.pgd, mifgsm = M.mifgsm, gradient_ascent = M.gradient_ascent,

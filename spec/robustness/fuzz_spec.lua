@@ -32,7 +32,8 @@ local function expected_names()
   if package.searchpath("moongrad.dist", package.cpath) then
     for k in pairs(require "moongrad.dist") do names["dist." .. k] = true end
   end
-  for p, t in pairs({ attack = mg.attack, ["attack.losses"] = mg.attack.losses }) do
+  for p, t in pairs({ attack = mg.attack, ["attack.losses"] = mg.attack.losses, ["attack.embedding"] = mg.attack.embedding,
+    ["attack.synonym"] = mg.attack.synonym }) do
     for k, v in pairs(t) do if type(v) == "function" then names["mg." .. p .. "." .. k] = true end end
   end
   return names

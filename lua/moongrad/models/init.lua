@@ -10,6 +10,8 @@
 --   inpaint_net         InpaintNet (the seed inpainting CNN)
 --   transformer         TextEncoder, TransformerClassifier, MaskedLM (the
 --                       Transformer of the text workload)
+--   text_bag            NormalizedEmbedding, BagClassifier (mean of
+--                       normalised token embeddings; the embedding seam)
 local FILES = {
   conv_trunk = "seed_cnn", mlp_head = "seed_cnn", TrunkHead = "seed_cnn", RotNet = "seed_cnn",
   classifier = "seed_cnn",
@@ -20,6 +22,7 @@ local FILES = {
   ConvVAE = "conv_vae", reparameterize = "conv_vae",
   InpaintNet = "inpaint_net",
   TextEncoder = "transformer", TransformerClassifier = "transformer", MaskedLM = "transformer",
+  NormalizedEmbedding = "text_bag", BagClassifier = "text_bag",
 }
 
 return setmetatable({}, {
