@@ -9,7 +9,8 @@ describe("mg.models", function()
   it("finds every network by name and nothing else", function()
     for _, name in ipairs({ "conv_trunk", "mlp_head", "TrunkHead", "RotNet", "classifier", "mlp_gan", "bn_gan",
       "dcgan", "FeatureClassifier", "dann_features", "label_head", "domain_head", "DANN", "Autoencoder", "ConvVAE",
-      "reparameterize", "InpaintNet", "TextEncoder", "TransformerClassifier", "MaskedLM" }) do
+      "reparameterize", "InpaintNet", "TextEncoder", "TransformerClassifier", "MaskedLM",
+      "NormalizedEmbedding", "BagClassifier" }) do
       assert.is_not_nil(mg.models[name], name)
     end
     assert.is_nil(mg.models.nothing_here)
