@@ -139,7 +139,9 @@ function M.suggest(key, methods)
   end
   local candidates = {}
   for name, v in pairs(methods) do
-    if type(name) == "string" and type(v) == "function" then candidates[#candidates + 1] = { name, ":" .. name .. "()" } end
+    if type(name) == "string" and type(v) == "function" then
+      candidates[#candidates + 1] = { name, ":" .. name .. "()" }
+    end
   end
   for _, name in ipairs(FIELDS) do candidates[#candidates + 1] = { name, "." .. name } end
   table.sort(candidates, function(a, b) return a[1] < b[1] end)

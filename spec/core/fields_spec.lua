@@ -71,6 +71,7 @@ describe("constructor dtypes and options", function()
     H.assert_error(function() mg.tensor({ 1, 2 }, 5) end, "tensor: expected a dtype name or an options table")
     H.assert_error(function() mg.ones(2, { type = "int64" }) end, "ones: unknown option 'type'")
     H.assert_error(function() mg.rand(2, "int64") end, "rand: random values are float32, got dtype int64")
-    H.assert_error(function() mg.zeros(2, true) end, "zeros: expected sizes then a dtype or an options table, got boolean")
+    H.assert_error(function() mg.zeros(2, true) end,
+      "zeros: expected sizes then a dtype or an options table, got boolean")
   end)
 end)

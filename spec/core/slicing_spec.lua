@@ -64,7 +64,8 @@ describe("indexing with a table key", function()
     local l = mg.zeros(3, "int64")
     l[{ { 2, 3 } }] = mg.tensor { 1.9, -2.9 } -- converted as copy_ converts
     assert.are.same({ 0, 1, -2 }, l:totable())
-    H.assert_error(function() x[{ {}, { 1, 2 } }] = mg.ones(3) end, "copy_: source [3] cannot be broadcast to destination [2, 2]")
+    H.assert_error(function() x[{ {}, { 1, 2 } }] = mg.ones(3) end,
+      "copy_: source [3] cannot be broadcast to destination [2, 2]")
     H.assert_error(function() x[{ 1 }] = "a" end, "index: the assigned value must be a number or a Tensor, got string")
   end)
 
@@ -82,7 +83,8 @@ describe("indexing with a table key", function()
 
   it("names what is wrong with a bad key", function()
     local x = m34()
-    H.assert_error(function() return x[{ 4 }] end, "index: index 4 out of range for dim 1 of size 3 (valid: 1..3, or -3..-1)")
+    H.assert_error(function() return x[{ 4 }] end,
+      "index: index 4 out of range for dim 1 of size 3 (valid: 1..3, or -3..-1)")
     H.assert_error(function() return x[{ 1, -5 }] end, "index: index -5 out of range for dim 2 of size 4")
     H.assert_error(function() return x[{ {}, { 2, 5 } }] end, "index: range {2, 5} out of range for dim 2 of size 4")
     H.assert_error(function() return x[{ { 3, 1 } }] end, "index: range {3, 1} out of range for dim 1 of size 3")
@@ -90,8 +92,10 @@ describe("indexing with a table key", function()
     H.assert_error(function() return x[{ { 1, 2, 3 } }] end, "a range is {first, last}, {first} or {}")
     H.assert_error(function() return x[{ 1, 2, 3 }] end, "index: 3 entries for a 2-dim tensor of shape [3, 4]")
     H.assert_error(function() return x[{ 1.5 }] end, "index: the index of entry 1 must be an integer, got 1.5")
-    H.assert_error(function() return x[{ { 1, "b" } }] end, "the last position of entry 1 must be an integer, got string")
-    H.assert_error(function() return x[{ "a" }] end, "index: entry 1 must be an integer or a range {first, last}, got string")
+    H.assert_error(function() return x[{ { 1, "b" } }] end,
+      "the last position of entry 1 must be an integer, got string")
+    H.assert_error(function() return x[{ "a" }] end,
+      "index: entry 1 must be an integer or a range {first, last}, got string")
     H.assert_error(function() return x[true] end, "index: cannot index a Tensor with boolean")
     H.assert_error(function() return x[1.5] end, "index: cannot index a Tensor with 1.5")
     H.assert_error(function() return x[mg.ones(2)] end, "index: cannot index a Tensor with a Tensor (use index_select")

@@ -182,9 +182,11 @@ describe("bincount", function()
   it("names what is wrong", function()
     H.assert_error(function() long({ 0, 1 }):bincount() end,
       "bincount: value 0 at position 1 is below the first bin (bins are 1-based)")
-    H.assert_error(function() mg.ones(3):bincount() end, "bincount: needs an integer tensor (int64 or uint8), got float32")
+    H.assert_error(function() mg.ones(3):bincount() end,
+      "bincount: needs an integer tensor (int64 or uint8), got float32")
     H.assert_error(function() long({ { 1 } }):bincount() end, "bincount: needs a 1-D tensor, got [1, 1]")
-    H.assert_error(function() long({ 1, 2 }):bincount(mg.ones(3)) end, "bincount: weights [3] must have the input's shape [2]")
+    H.assert_error(function() long({ 1, 2 }):bincount(mg.ones(3)) end,
+      "bincount: weights [3] must have the input's shape [2]")
     H.assert_error(function() long({ 1 }):bincount(long { 1 }) end, "bincount: weights must be float32, got int64")
     H.assert_error(function() long({ 1 }):bincount(nil, -1) end, "bincount: minlength must be >= 0, got -1")
     H.assert_error(function() long({ 1 }):bincount { min_length = 3 } end, "bincount: unknown option 'min_length'")

@@ -71,7 +71,8 @@ describe("PyTorch-named weights", function()
 
   it("number nn.Sequential's children from 0 and back", function()
     local seq = nn.Sequential { nn.Linear(2, 3), nn.ReLU(), nn.Sequential { nn.Linear(3, 1) } }
-    assert.are.same({ "0.bias", "0.weight", "2.0.bias", "2.0.weight" }, sorted_keys(seq:state_dict { keys = "pytorch" }))
+    assert.are.same({ "0.bias", "0.weight", "2.0.bias", "2.0.weight" },
+      sorted_keys(seq:state_dict { keys = "pytorch" }))
     assert.are.same({ "1.bias", "1.weight", "3.1.bias", "3.1.weight" }, sorted_keys(seq:state_dict()))
     local copy = nn.Sequential { nn.Linear(2, 3), nn.ReLU(), nn.Sequential { nn.Linear(3, 1) } }
     copy:load_state_dict(seq:state_dict { keys = "pytorch" }, { keys = "pytorch" })
