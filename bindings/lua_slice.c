@@ -16,20 +16,15 @@
  * Views share storage with x and are differentiable (narrow and select
  * record the graph); an element read gives a plain number. Writes are
  * refused on a tensor that requires grad while grad mode is on, as every
- * in-place op is. The 0-based conversion happens here, in resolve().
+ * in-place op is. Positions become 0-based through mgl_index0 (a range's
+ * first may be n + 1 when the range is empty); a range's last is checked
+ * against its first here.
  */
 #include <string.h>
 
 #include "lua_common.h"
 
 #define OP "index"
-
-/* A 1-based position (negative from the end) in a dim of size n, made
- * 0-based. `upto` is n for a position that must exist, n + 1 for the first
- * of a range (which may start just past the end when empty). */
-static int64_t resolve(lua_State *L, lua_Integer i, int64_t n, int64_t upto, int dim, const char *what) {
-    return mgl_index0(L, i, n, upto, dim, OP, what);
-}
 
 static lua_Integer integer_entry(lua_State *L, int k, const char *what) {
     int ok;
@@ -53,7 +48,7 @@ static slice_entry read_entry(lua_State *L, int key, int k, int dim, int64_t n) 
     lua_rawgeti(L, key, k);
     if (lua_type(L, -1) == LUA_TNUMBER) {
         e.select = true;
-        e.start = resolve(L, integer_entry(L, k, "the index"), n, n, dim, "index");
+        e.start = mgl_index0(L, integer_entry(L, k, "the index"), n, n, dim, OP, "index");
         e.len = 1;
     } else if (lua_istable(L, -1) && !mgl_is_tensor(L, -1)) {
         lua_Integer m = (lua_Integer)lua_rawlen(L, -1);
@@ -61,7 +56,8 @@ static slice_entry read_entry(lua_State *L, int key, int k, int dim, int64_t n) 
             luaL_error(L, OP ": entry %d is a range of %I numbers; a range is {first, last}, {first} or {}", k, m);
         if (m >= 1) {
             lua_rawgeti(L, -1, 1);
-            e.start = resolve(L, integer_entry(L, k, "the first position"), n, n + 1, dim, "first position");
+            e.start = mgl_index0(L, integer_entry(L, k, "the first position"), n, n + 1, dim, OP,
+                                 "first position");
             lua_pop(L, 1);
             e.len = 1; /* {first}: one position, dim kept */
             if (m == 2) {

@@ -18,9 +18,6 @@
 
 #include "lua_common.h"
 
-/* indices come back 1-based */
-#define one_based mgl_indices1
-
 static bool is_options(lua_State *L, int i) { return lua_istable(L, i) && !mgl_is_tensor(L, i); }
 
 static bool positional_bool(lua_State *L, int i, bool def, const char *op, const char *what) {
@@ -56,7 +53,7 @@ static int l_sort(lua_State *L) {
     dim_and_flag(L, 2, t, "sort", "descending", false, &dim, &descending, NULL);
     if (mg_sort(t, dim, descending, &v, &ix)) return mgl_error(L);
     mgl_push(L, v);
-    mgl_push(L, one_based(ix));
+    mgl_push(L, mgl_indices1(ix));
     return 2;
 }
 
@@ -72,7 +69,7 @@ static int l_argsort(lua_State *L) {
     mg_set_grad_enabled(grad);
     if (rc) return mgl_error(L);
     mg_release(v);
-    return mgl_push(L, one_based(ix));
+    return mgl_push(L, mgl_indices1(ix));
 }
 
 /* topk(k [, dim [, largest [, sorted]]]); sorted = false is accepted (the
@@ -86,7 +83,7 @@ static int l_topk(lua_State *L) {
     dim_and_flag(L, 3, t, "topk", "largest", true, &dim, &largest, &sorted);
     if (mg_topk(t, k, dim, largest, &v, &ix)) return mgl_error(L);
     mgl_push(L, v);
-    mgl_push(L, one_based(ix));
+    mgl_push(L, mgl_indices1(ix));
     return 2;
 }
 
@@ -141,7 +138,7 @@ static int l_unique(lua_State *L) {
     }
     if (mg_unique(t, &v, &inv, &cnt)) return mgl_error(L);
     mgl_push(L, v);
-    mgl_push(L, one_based(inv));
+    mgl_push(L, mgl_indices1(inv));
     mgl_push(L, cnt);
     return 3;
 }
