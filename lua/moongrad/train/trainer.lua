@@ -42,11 +42,14 @@
 -- for none), or pairs {total, count} (say {correct, batch size}); n, when
 -- present, is the batch's weight (its size) and is not a metric. The
 -- epoch's record holds each metric's mean weighted by n (plain mean over
--- steps without n; sum of totals over sum of counts for pairs), and epoch, step, lr (lr_<name> with
--- several optimizers), epoch_time, items_per_s, the tags and what
--- evaluate returned. run returns the history (the list of records).
+-- steps without n; sum of totals over sum of counts for pairs), and
+-- epoch, step, lr (lr_<name> with several optimizers), epoch_time,
+-- items_per_s, the tags and what evaluate returned. run returns the
+-- history (the list of records).
 --
--- Every model is put in training mode at the start of each epoch.
+-- Every model is put in training mode at the start of each epoch, and
+-- loader:set_epoch(e) is called before epoch e (seeded orders and shards
+-- change with the epoch).
 -- Checkpoints hold the models, optimizers, schedulers, the loader's
 -- position, the RNG state, the step, the history and the running sums of
 -- an interrupted epoch, so a resumed run continues bit for bit, also from
