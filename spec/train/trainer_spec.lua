@@ -149,7 +149,7 @@ describe("train.Trainer", function()
         return { val_acc = 0.5 } -- never improves after the first epoch
       end,
       early_stop = { metric = "val_acc", mode = "max", patience = 2 } }
-    local h = t:run(loader, function(batch, ctx)
+    local h = t:run(loader, function(batch)
       assert.is_true(m.training)
       return { size = batch.images:size(1), n = batch.images:size(1) }
     end)

@@ -37,7 +37,7 @@ function TensorDataset:init(tensors, labels)
   if type(tensors) ~= "table" then
     error("TensorDataset: expected a table of named tensors {images = T, labels = T, ...}, got " .. type(tensors), 3)
   end
-  local names, n = {}, nil
+  local names = {}
   for name, t in pairs(tensors) do
     if type(name) ~= "string" or RESERVED[name] then
       error(string.format("TensorDataset: field names must be strings other than %s, got %s",
@@ -56,7 +56,7 @@ function TensorDataset:init(tensors, labels)
     if ra ~= rb then return ra < rb end
     return a < b
   end)
-  n = tensors[names[1]]:size(1)
+  local n = tensors[names[1]]:size(1)
   for _, name in ipairs(names) do
     if tensors[name]:size(1) ~= n then
       error(string.format("TensorDataset: %s has %d samples (%s) but %s has %d", name, tensors[name]:size(1),
