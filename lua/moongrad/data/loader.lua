@@ -220,7 +220,8 @@ function DataLoader:batches()
 end
 
 --- loader:iter() -> an iterator over the batches' fields in ds.fields
--- order: `for images, labels in loader:iter() do ... end`.
+-- order: `for images, labels in loader:iter() do ... end` (the batch
+-- table itself for a dataset without `fields`).
 function DataLoader:iter()
   local next_batch = self:batches()
   local fields = self.fields
