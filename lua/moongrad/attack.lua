@@ -161,19 +161,8 @@ end
 -- Runs fn with the model in eval mode and grad mode on; afterwards every
 -- module gets back its own mode and the grad mode is restored (also on error).
 local function attack_context(model, fn)
-  local saved
-  if type(model) == "table" and type(model.modules) == "function" and type(model.eval) == "function" then
-    saved = {}
-    for i, m in ipairs(model:modules()) do saved[i] = { m, m.training } end
-    model:eval()
-  end
-  local grad_was = mg.is_grad_enabled()
-  mg.set_grad_enabled(true)
-  local ok, a, b = pcall(fn)
-  mg.set_grad_enabled(grad_was)
-  if saved then for _, s in ipairs(saved) do s[1].training = s[2] end end
-  if not ok then error(a, 0) end
-  return a, b
+  local module = type(model) == "table" and type(model.modules) == "function" and model or {} -- a function has no mode
+  return mg.nn.utils.eval_mode(module, mg.enable_grad, fn)
 end
 
 -- Shape {N, 1, 1, ...}: per-example values that broadcast over images like t.
