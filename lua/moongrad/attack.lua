@@ -89,20 +89,8 @@ local function check_args(name, model, images, labels, opts, known, auto_target)
     error(string.format("%s: labels must be an int64 Tensor [%d] of 1-based classes, got %s",
       name, n, describe(labels)), level)
   end
-  if opts ~= nil and type(opts) ~= "table" then
-    error(name .. ": options must be a table, got " .. type(opts), level)
-  end
   local o = {}
-  local allowed = {}
-  known = known or KNOWN[name]
-  for _, k in ipairs(known) do allowed[k] = true end
-  for k, v in pairs(opts or {}) do
-    if not allowed[k] then
-      error(string.format("%s: unknown option '%s' (expected one of %s)", name, tostring(k),
-        table.concat(known, ", ")), level)
-    end
-    o[k] = v
-  end
+  for k, v in pairs(mg.check_options(name, opts, known or KNOWN[name], level)) do o[k] = v end
   if o.eps ~= nil and (type(o.eps) ~= "number" or o.eps < 0 or o.eps ~= o.eps) then
     error(name .. ": eps must be a number >= 0, got " .. describe(o.eps), level)
   end
