@@ -23,7 +23,9 @@ BIN     ?= bin
 CORE_SRC = $(wildcard core/*.c)
 BIND_SRC = $(filter-out bindings/main.c,$(wildcard bindings/*.c))
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
-BIND_OBJ = $(BIND_SRC:%.c=$(BUILD)/%.o)
+# the bindings' doc comments, compiled into the module for `help`
+DOCS_OBJ = $(BUILD)/gen/core_docs.o
+BIND_OBJ = $(BIND_SRC:%.c=$(BUILD)/%.o) $(DOCS_OBJ)
 MAIN_OBJ = $(BUILD)/bindings/main.o
 
 # Debian packages: to build, to test, for the full data, for the benchmark.
@@ -86,6 +88,13 @@ deps: $(BUILD)/.deps-test $(BUILD)/.deps-dist
 
 $(BUILD)/%.o: %.c | $(BUILD)/.deps-build
 	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/core_docs.c: $(BIND_SRC) bindings/core_docs.lua | $(BUILD)/.deps-build
+	@mkdir -p $(dir $@)
+	$(LUA) bindings/core_docs.lua $(BIND_SRC) > $@.tmp && mv $@.tmp $@
+
+$(DOCS_OBJ): $(BUILD)/gen/core_docs.c
 	$(CC) $(BASEFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libmoongrad.a: $(CORE_OBJ)

@@ -4,7 +4,28 @@
  */
 #include "lua_common.h"
 
-/* t:backward([gradient] [, {retain_graph = false}]) */
+/***
+ * @module moongrad
+ */
+
+/*** Autograd.
+ * PyTorch's model: when grad mode is on and an input requires grad, an op
+ * records how to compute its gradient; `backward` walks that record in
+ * reverse and accumulates `.grad` on the leaves that require grad.
+ * @section autograd
+ */
+
+/*** Computes the gradients of x with respect to the leaves that require
+ * grad and adds them to their `.grad`. Frees the graph unless asked to
+ * keep it. Also a Tensor method.
+ * @function backward
+ * @tparam Tensor x a 0-dim tensor (or any shape, given gradient)
+ * @tparam[opt] Tensor gradient d(something)/dx, for a tensor that is not 0-dim
+ * @tparam[opt] table opts `{retain_graph = false}`
+ * @usage local loss = (w * w):sum()
+ * loss:backward()
+ * print(w.grad)
+ */
 static int l_backward(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *t = mgl_check(L, 1);
@@ -26,7 +47,16 @@ static int tensors_arg(lua_State *L, int i, mg_tensor ***out, const char *op) {
     return mgl_tensor_list(L, i, out, op);
 }
 
-/* grad(outputs, inputs [, {grad_outputs = ..., retain_graph = false}]) -> {g1, g2, ...} */
+/*** The gradients of outputs with respect to inputs, returned rather
+ * than accumulated into `.grad`; inputs may be any tensors that outputs
+ * depend on, not only leaves (what attacks need).
+ * @function grad
+ * @tparam Tensor|{Tensor,...} outputs
+ * @tparam Tensor|{Tensor,...} inputs
+ * @tparam[opt] table opts `{grad_outputs = Tensor or list (one per output), retain_graph = false}`
+ * @treturn {Tensor,...} one gradient per input
+ * @usage local gx = mg.grad(F.cross_entropy(model(x), y), {x})[1]
+ */
 static int l_grad(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor **outs, **ins, **gouts = NULL;
@@ -52,7 +82,13 @@ static int l_grad(lua_State *L) {
     return 1;
 }
 
-/* t:requires_grad_([flag = true]) -> t */
+/*** Sets whether autograd records ops on x (a leaf). Also a Tensor method.
+ * @function requires_grad_
+ * @tparam Tensor x
+ * @bool[opt=true] flag
+ * @treturn Tensor x
+ * @usage local w = mg.randn(3, 3):requires_grad_()
+ */
 static int l_requires_grad_(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     bool on = lua_isnoneornil(L, 2) ? true : lua_toboolean(L, 2);
@@ -61,6 +97,12 @@ static int l_requires_grad_(lua_State *L) {
     return 1;
 }
 
+/*** Turns gradient recording on or off for everything that follows
+ * (`no_grad` does it for one function).
+ * @function set_grad_enabled
+ * @bool on
+ * @treturn bool the previous setting
+ */
 static int l_set_grad_enabled(lua_State *L) {
     luaL_checktype(L, 1, LUA_TBOOLEAN);
     lua_pushboolean(L, mg_grad_enabled());
@@ -68,12 +110,19 @@ static int l_set_grad_enabled(lua_State *L) {
     return 1; /* the previous setting */
 }
 
+/*** Whether gradient recording is on.
+ * @function is_grad_enabled
+ * @treturn bool
+ */
 static int l_is_grad_enabled(lua_State *L) {
     lua_pushboolean(L, mg_grad_enabled());
     return 1;
 }
 
-/* ops() -> list of the names of all differentiable ops in the op table */
+/*** The names of all differentiable ops in the core's op table.
+ * @function ops
+ * @treturn {string,...}
+ */
 static int l_ops(lua_State *L) {
     int n = mg_op_count();
     lua_createtable(L, n, 0);

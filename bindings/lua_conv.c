@@ -21,6 +21,15 @@
 #include "lua_common.h"
 
 /* The integer at index i, in the range of an int. */
+/***
+ * @module moongrad
+ */
+
+/*** Convolution and pooling.
+ * Images are [N, C, H, W]. Sizes are a number or an {h, w} pair; unknown
+ * option names are refused. Each is also a Tensor method.
+ * @section convolution
+ */
 static int read_int(lua_State *L, int i, const char *op, const char *what) {
     if (lua_type(L, i) != LUA_TNUMBER)
         luaL_error(L, "%s: %s must be a number or a {h, w} pair, got %s", op, what, luaL_typename(L, i));
@@ -81,6 +90,25 @@ static int conv(lua_State *L, bool transposed) {
     return mgl_push(L, transposed ? mg_conv_transpose2d(x, w, b, &o) : mg_conv2d(x, w, b, &o));
 }
 
+/*** 2-d convolution (cross-correlation, as in PyTorch).
+ * @function conv2d
+ * @tparam Tensor x [N, C, H, W]
+ * @tparam Tensor weight [K, C, kh, kw]
+ * @tparam[opt] Tensor bias [K] (may be left out when opts follow)
+ * @tparam[opt] table opts `{stride = 1, padding = 0, dilation = 1}`
+ * @treturn Tensor [N, K, OH, OW]
+ * @usage local y = mg.conv2d(x, w, b, {padding = 1})
+ */
+
+/*** 2-d transposed convolution (the gradient of conv2d with respect to
+ * its input), for upsampling.
+ * @function conv_transpose2d
+ * @tparam Tensor x [N, C, H, W]
+ * @tparam Tensor weight [C, K, kh, kw]
+ * @tparam[opt] Tensor bias [K]
+ * @tparam[opt] table opts `{stride = 1, padding = 0, output_padding = 0, dilation = 1}`
+ * @treturn Tensor [N, K, OH, OW]
+ */
 static int l_conv2d(lua_State *L) { return conv(L, false); }
 static int l_conv_transpose2d(lua_State *L) { return conv(L, true); }
 
@@ -108,6 +136,22 @@ static int pool(lua_State *L, bool avg) {
     return mgl_push(L, avg ? mg_avg_pool2d(x, &o) : mg_max_pool2d(x, &o));
 }
 
+/*** 2-d max pooling.
+ * @function max_pool2d
+ * @tparam Tensor x [N, C, H, W]
+ * @tparam int|{int,int} kernel_size
+ * @tparam[opt] table opts `{stride = kernel_size, padding = 0, ceil_mode = false}`
+ * @treturn Tensor [N, C, OH, OW]
+ * @usage local y = x:max_pool2d(2)
+ */
+
+/*** 2-d average pooling.
+ * @function avg_pool2d
+ * @tparam Tensor x [N, C, H, W]
+ * @tparam int|{int,int} kernel_size
+ * @tparam[opt] table opts `{stride = kernel_size, padding = 0, ceil_mode = false, count_include_pad = true}`
+ * @treturn Tensor [N, C, OH, OW]
+ */
 static int l_max_pool2d(lua_State *L) { return pool(L, false); }
 static int l_avg_pool2d(lua_State *L) { return pool(L, true); }
 

@@ -7,6 +7,20 @@
 
 #include "lua_common.h"
 
+/***
+ * @module moongrad
+ */
+
+/*** Runtime settings.
+ * @section runtime
+ */
+
+/*** Sets the number of threads of the kernels (OpenMP and OpenBLAS
+ * together, so they never oversubscribe the cores).
+ * @function set_num_threads
+ * @int n 1..256
+ * @usage mg.set_num_threads(1)   -- bit-exact runs with a fixed seed
+ */
 static int l_set_num_threads(lua_State *L) {
     lua_Integer n = mgl_int(L, 1, "set_num_threads", "n");
     if (n < 1 || n > 256) return luaL_error(L, "set_num_threads: n must be in 1..256, got %d", (int)n);
@@ -14,17 +28,29 @@ static int l_set_num_threads(lua_State *L) {
     return 0;
 }
 
+/*** The number of kernel threads.
+ * @function get_num_threads
+ * @treturn int
+ */
 static int l_get_num_threads(lua_State *L) {
     lua_pushinteger(L, mg_get_num_threads());
     return 1;
 }
 
+/*** Seeds the random number generator; the same seed (and thread count)
+ * gives the same numbers.
+ * @function manual_seed
+ * @int seed
+ */
 static int l_manual_seed(lua_State *L) {
     mg_manual_seed((uint64_t)mgl_int(L, 1, "manual_seed", "seed"));
     return 0;
 }
 
-/* get_rng_state() -> {seed = s, counter = c} */
+/*** The random generator's state, to restore later with set_rng_state.
+ * @function get_rng_state
+ * @treturn table `{seed = s, counter = c}`
+ */
 static int l_get_rng_state(lua_State *L) {
     uint64_t seed, counter;
     mg_rng_get_state(&seed, &counter);
@@ -36,6 +62,10 @@ static int l_get_rng_state(lua_State *L) {
     return 1;
 }
 
+/*** Restores a state from get_rng_state.
+ * @function set_rng_state
+ * @tparam table state `{seed = s, counter = c}`
+ */
 static int l_set_rng_state(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_getfield(L, 1, "seed");
@@ -46,9 +76,12 @@ static int l_set_rng_state(lua_State *L) {
     return 0;
 }
 
-/* memory([{reset_peak = true}]) -> {live = bytes held by tensors, cached =
- * bytes kept for reuse, peak = the most live bytes since the start or the
- * last reset_peak} */
+/*** Tensor memory statistics, in bytes.
+ * @function memory
+ * @tparam[opt] table opts `{reset_peak = true}` starts a new peak
+ * @treturn table `{live = held by tensors, cached = kept for reuse, peak = most live since
+ *   the start or the last reset}`
+ */
 static int l_memory(lua_State *L) {
     bool reset = mgl_opt_bool(L, 1, "reset_peak", false, "memory");
     lua_createtable(L, 0, 3);
@@ -61,14 +94,21 @@ static int l_memory(lua_State *L) {
     return 1;
 }
 
+/*** Returns the cached tensor buffers to the system.
+ * @function empty_cache
+ */
 static int l_empty_cache(lua_State *L) {
     (void)L;
     mg_empty_cache();
     return 0;
 }
 
-/* clock() -> seconds of a monotonic wall clock, for timings (os.clock
- * counts CPU time of all threads, which is not elapsed time) */
+/*** Seconds of a monotonic wall clock, for timings (os.clock counts the
+ * CPU time of all threads, which is not elapsed time).
+ * @function clock
+ * @treturn number
+ * @usage local t0 = mg.clock(); train(); print(mg.clock() - t0)
+ */
 static int l_clock(lua_State *L) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -84,6 +124,22 @@ void mgl_open_runtime(lua_State *L) {
     mgl_register(L, -1, fns, false);
     lua_pushliteral(L, MG_VERSION);
     lua_setfield(L, -2, "version");
+}
+
+/* The bindings' doc comments (generated into build/gen/core_docs.c),
+ * offered as package.loaded["moongrad.core_docs"], a list of strings, for
+ * `help` (lua/moongrad/doc.lua). */
+extern const char *const mgl_core_docs[];
+
+static void open_docs(lua_State *L) {
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_newtable(L);
+    for (int i = 0; mgl_core_docs[i]; i++) {
+        lua_pushstring(L, mgl_core_docs[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "moongrad.core_docs");
+    lua_pop(L, 1);
 }
 
 int luaopen_moongrad_core(lua_State *L) {
@@ -107,5 +163,6 @@ int luaopen_moongrad_core(lua_State *L) {
     mgl_open_text(L);
     mgl_open_tokenizer(L);
     mgl_open_runtime(L);
+    open_docs(L);
     return 1;
 }

@@ -30,6 +30,27 @@
 
 /* ---- PNG ------------------------------------------------------------------ */
 
+/***
+ * @module moongrad
+ */
+
+/*** PNG files and drawing.
+ * Canvas functions draw in place into a uint8 canvas [H, W] or [H, W, C]
+ * (C 1, 3 or 4) and return it. Pixel coordinates are 1-based like tensor
+ * indices: (1, 1) is the top-left pixel, x the column, y the row. A
+ * colour is 0xRRGGBB, {r, g, b} (0..255), "#rrggbb" or a name (black,
+ * white, grey, red, green, blue, orange, purple, yellow, cyan, magenta).
+ * `mg.viz` builds image grids and plots on these.
+ * @section drawing
+ */
+
+/*** Writes an image as a PNG file.
+ * @function write_png
+ * @string path
+ * @tparam Tensor image uint8, or float32 with values in [0, 1]; [H, W], [H, W, 1], [H, W, 3] or [H, W, 4]
+ * @treturn string path
+ * @usage mg.write_png("digit.png", images[1][1])   -- [28, 28] in [0, 1]
+ */
 static int l_write_png(lua_State *L) {
     lua_settop(L, 2);
     const char *path = luaL_checkstring(L, 1);
@@ -71,6 +92,11 @@ static int l_write_png(lua_State *L) {
     return 1;
 }
 
+/*** Reads a PNG file (8-bit grey, RGB or RGBA).
+ * @function read_png
+ * @string path
+ * @treturn Tensor uint8 [H, W], [H, W, 3] or [H, W, 4]
+ */
 static int l_read_png(lua_State *L) { return mgl_push(L, mg_read_png(luaL_checkstring(L, 1))); }
 
 /* ---- colours -------------------------------------------------------------- */
@@ -122,7 +148,13 @@ static uint32_t check_colour(lua_State *L, int idx, const char *op) {
     }
 }
 
-/* parse_color(colour) -> 0xRRGGBB, or an error naming what is wrong. */
+/*** A colour in any of the accepted forms, as 0xRRGGBB; an error names
+ * what is wrong.
+ * @function parse_color
+ * @param colour a name, "#rrggbb", 0xRRGGBB or {r, g, b}
+ * @treturn int
+ * @usage mg.parse_color("#ff8000")   --> 0xff8000
+ */
 static int l_parse_color(lua_State *L) {
     lua_pushinteger(L, check_colour(L, 1, "parse_color"));
     return 1;
@@ -149,6 +181,16 @@ static int canvas_result(lua_State *L, int rc) {
     return 1;
 }
 
+/*** Fills a rectangle.
+ * @function draw_rect
+ * @tparam Tensor canvas
+ * @int x the left column
+ * @int y the top row
+ * @int w width
+ * @int h height
+ * @param colour
+ * @treturn Tensor canvas
+ */
 static int l_draw_rect(lua_State *L) {
     mg_tensor *c = mgl_check(L, 1);
     int x = icoord(L, 2, "draw_rect"), y = icoord(L, 3, "draw_rect");
@@ -157,6 +199,17 @@ static int l_draw_rect(lua_State *L) {
     return canvas_result(L, mg_draw_rect(c, x, y, w, h, rgb));
 }
 
+/*** Draws an antialiased line.
+ * @function draw_line
+ * @tparam Tensor canvas
+ * @number x0
+ * @number y0
+ * @number x1
+ * @number y1
+ * @param colour
+ * @number[opt=1] width
+ * @treturn Tensor canvas
+ */
 static int l_draw_line(lua_State *L) {
     mg_tensor *c = mgl_check(L, 1);
     double x0 = coord(L, 2, "draw_line"), y0 = coord(L, 3, "draw_line");
@@ -174,6 +227,16 @@ static double list_number(lua_State *L, int idx, lua_Integer k) {
     return isfinite(v) && fabs(v) < 1e9 ? mgl_coord0(L, v, "draw_polyline") : NAN;
 }
 
+/*** Draws a line through points; a missing or non-finite value breaks the
+ * line, and a lone point between breaks is drawn as a dot.
+ * @function draw_polyline
+ * @tparam Tensor canvas
+ * @tparam {number,...} xs
+ * @tparam {number,...} ys as many as xs
+ * @param colour
+ * @number[opt=1] width in (0, 64]
+ * @treturn Tensor canvas
+ */
 static int l_draw_polyline(lua_State *L) {
     mg_tensor *c = mgl_check(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -204,6 +267,15 @@ static int l_draw_polyline(lua_State *L) {
     return 1;
 }
 
+/*** Fills a disc.
+ * @function draw_disc
+ * @tparam Tensor canvas
+ * @number x the centre's column
+ * @number y the centre's row
+ * @number radius
+ * @param colour
+ * @treturn Tensor canvas
+ */
 static int l_draw_disc(lua_State *L) {
     mg_tensor *c = mgl_check(L, 1);
     double x = coord(L, 2, "draw_disc"), y = coord(L, 3, "draw_disc");
@@ -212,6 +284,16 @@ static int l_draw_disc(lua_State *L) {
     return canvas_result(L, mg_draw_disc(c, x, y, r, rgb));
 }
 
+/*** Writes text with the built-in bitmap font.
+ * @function draw_text
+ * @tparam Tensor canvas
+ * @int x the left column
+ * @int y the top row
+ * @param text a string (or a value tostring turns into one)
+ * @param colour
+ * @tparam[opt] table opts `{scale = 1, vertical = false}` (vertical: reading upwards)
+ * @treturn Tensor canvas
+ */
 static int l_draw_text(lua_State *L) {
     lua_settop(L, 6); /* luaL_tolstring pushes a temporary */
     mg_tensor *c = mgl_check(L, 1);
@@ -225,6 +307,13 @@ static int l_draw_text(lua_State *L) {
     return canvas_result(L, mg_draw_text(c, x, y, text, scale, rgb, vertical));
 }
 
+/*** The size in pixels that draw_text gives text.
+ * @function text_size
+ * @param text
+ * @int[opt=1] scale 1..16
+ * @treturn int width
+ * @treturn int height
+ */
 static int l_text_size(lua_State *L) {
     lua_settop(L, 2);
     const char *text = luaL_tolstring(L, 1, NULL);
@@ -237,6 +326,15 @@ static int l_text_size(lua_State *L) {
     return 2;
 }
 
+/*** Draws an image onto the canvas, its values mapped from range to 0..255.
+ * @function draw_image
+ * @tparam Tensor canvas
+ * @tparam Tensor image [H, W] or [H, W, C]
+ * @int x the left column
+ * @int y the top row
+ * @tparam[opt] table opts `{scale = 1 (an integer zoom), range = {0, 1} (uint8 images: {0, 255})}`
+ * @treturn Tensor canvas
+ */
 static int l_draw_image(lua_State *L) {
     mg_tensor *c = mgl_check(L, 1);
     mg_tensor *img = mgl_check(L, 2);

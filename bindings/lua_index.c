@@ -8,6 +8,14 @@
 
 /* The index at i, a Tensor of 1-based int64 values or a Lua list of
  * integers, as a new 0-based int64 Tensor pushed on the stack (borrowed). */
+/***
+ * @module moongrad
+ */
+
+/*** Joining and indexing.
+ * Indices are 1-based: an int64 tensor or a Lua list of integers.
+ * @section indexing
+ */
 static mg_tensor *index_arg(lua_State *L, int i, const char *op, const char *what) {
     mg_tensor *ix;
     if (mgl_is_tensor(L, i)) {
@@ -36,7 +44,13 @@ static mg_tensor *index_arg(lua_State *L, int i, const char *op, const char *wha
     return mgl_check(L, -1);
 }
 
-/* cat({a, b, ...} [, dim = 1]) */
+/*** Joins tensors along an existing dim; their other sizes must match.
+ * @function cat
+ * @tparam {Tensor,...} tensors
+ * @int[opt=1] dim
+ * @treturn Tensor
+ * @usage local both = mg.cat({a, b}, 1)
+ */
 static int l_cat(lua_State *L) {
     lua_settop(L, 2);
     mg_tensor **ts;
@@ -48,7 +62,13 @@ static int l_cat(lua_State *L) {
     return mgl_push(L, mg_cat(n, ts, dim));
 }
 
-/* stack({a, b, ...} [, dim = 1]): dim 1..ndim+1 of the result, -1 the new last */
+/*** Stacks tensors of the same shape along a new dim.
+ * @function stack
+ * @tparam {Tensor,...} tensors
+ * @int[opt=1] dim the new dim's place in the result (1..ndim+1; -1 the new last)
+ * @treturn Tensor
+ * @usage local batch = mg.stack({x1, x2, x3})   -- [3, ...]
+ */
 static int l_stack(lua_State *L) {
     lua_settop(L, 2);
     mg_tensor **ts;
@@ -58,7 +78,14 @@ static int l_stack(lua_State *L) {
     return mgl_push(L, mg_stack(n, ts, dim));
 }
 
-/* t:index_select(dim, idx), idx 1-based (int64 Tensor or list) */
+/*** The entries of x at the given indices along dim (a copy).
+ * @function index_select
+ * @tparam Tensor x
+ * @int dim
+ * @tparam Tensor|{int,...} index 1-based indices (int64 Tensor or list)
+ * @treturn Tensor
+ * @usage local some = images:index_select(1, {1, 5, 9})
+ */
 static int l_index_select(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *t = mgl_check(L, 1);
@@ -67,7 +94,15 @@ static int l_index_select(lua_State *L) {
     return mgl_push(L, mg_index_select(t, dim, ix));
 }
 
-/* t:gather(dim, idx), idx 1-based int64 with t's number of dims */
+/*** Picks along dim, for every position of index, x at that index:
+ * out[i][j] = x[i][index[i][j]] for dim 2.
+ * @function gather
+ * @tparam Tensor x
+ * @int dim
+ * @tparam Tensor index 1-based int64, with x's number of dims
+ * @treturn Tensor index's shape
+ * @usage local picked = logp:gather(2, labels:unsqueeze(2))
+ */
 static int l_gather(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *t = mgl_check(L, 1);
@@ -77,7 +112,16 @@ static int l_gather(lua_State *L) {
     return mgl_push(L, mg_gather(t, dim, ix));
 }
 
-/* t:rot90([k = 1 [, d0 = 1, d1 = 2]]): k quarter turns from d0 towards d1 */
+/*** Rotates by k quarter turns in the plane of two dims, from dim0
+ * towards dim1 (as numpy's and PyTorch's rot90).
+ * @function rot90
+ * @tparam Tensor x at least 2 dims
+ * @int[opt=1] k quarter turns (negative turns the other way)
+ * @int[opt=1] dim0
+ * @int[opt=2] dim1
+ * @treturn Tensor
+ * @usage local turned = images:rot90(1, 3, 4)   -- [N, C, H, W], a quarter turn
+ */
 static int l_rot90(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     lua_Integer k = lua_isnoneornil(L, 2) ? 1 : mgl_int(L, 2, "rot90", "k");
@@ -87,7 +131,13 @@ static int l_rot90(lua_State *L) {
     return mgl_push(L, mg_rot90(t, (int)(k % 4), d0, d1));
 }
 
-/* t:flip(d1, d2, ...) or t:flip({d1, d2, ...}) */
+/*** Reverses the order of elements along the given dims.
+ * @function flip
+ * @tparam Tensor x
+ * @param ... the dims (numbers, or one table)
+ * @treturn Tensor
+ * @usage local mirrored = images:flip(4)
+ */
 static int l_flip(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     int dims[MG_MAX_DIMS], n = 0;
@@ -104,14 +154,25 @@ static int l_flip(lua_State *L) {
     return mgl_push(L, mg_flip(t, n, dims));
 }
 
-/* t:masked_fill(mask, value): value where mask is nonzero (mask broadcast to t) */
+/*** x with value where mask is nonzero (mask broadcast to x's shape).
+ * @function masked_fill
+ * @tparam Tensor x
+ * @tparam Tensor mask
+ * @number value
+ * @treturn Tensor
+ */
 static int l_masked_fill(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1), *mask = mgl_check(L, 2);
     return mgl_push(L, mg_masked_fill(t, mask, luaL_checknumber(L, 3)));
 }
 
-/* one_hot(classes [, n]): 1-based int64 classes -> float32 [..., n];
- * n defaults to the largest class */
+/*** One-hot float32 rows of 1-based classes.
+ * @function one_hot
+ * @tparam Tensor|{int,...} classes 1-based int64 classes of any shape
+ * @int[opt] n the number of classes (default: the largest class)
+ * @treturn Tensor float32 [..., n]
+ * @usage mg.one_hot(mg.tensor({2, 1}, {dtype = "int64"}), 3)   -- {{0, 1, 0}, {1, 0, 0}}
+ */
 static int l_one_hot(lua_State *L) {
     lua_settop(L, 2);
     lua_Integer n = lua_isnil(L, 2) ? -1 : mgl_int(L, 2, "one_hot", "n");

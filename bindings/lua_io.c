@@ -11,6 +11,22 @@
 
 #include "lua_common.h"
 
+/***
+ * @module moongrad
+ */
+
+/*** IDX files, the format of MNIST and Fashion-MNIST.
+ * @section idx
+ */
+
+/*** Reads an IDX file (MNIST's format), plain or gzip.
+ * @function read_idx
+ * @string path
+ * @tparam[opt] table opts `{scale = s}`: a float32 result of the values times s
+ *   (1/255 maps byte images to [0, 1])
+ * @treturn Tensor uint8, int64 or float32 by the file's type
+ * @usage local images = mg.read_idx("train-images-idx3-ubyte.gz", {scale = 1 / 255})
+ */
 static int l_read_idx(lua_State *L) {
     lua_settop(L, 2);
     const char *path = luaL_checkstring(L, 1);
@@ -19,6 +35,12 @@ static int l_read_idx(lua_State *L) {
     return mgl_push(L, mg_read_idx_scaled(path, (float)scale));
 }
 
+/*** Writes a uint8 tensor as an IDX file.
+ * @function write_idx
+ * @string path
+ * @tparam Tensor t uint8
+ * @tparam[opt] table opts `{gzip = bool}` (default: whether path ends in ".gz")
+ */
 static int l_write_idx(lua_State *L) {
     lua_settop(L, 3);
     const char *path = luaL_checkstring(L, 1);

@@ -14,6 +14,16 @@
 #include "lua_common.h"
 
 /* opts.reduction: "mean" (default), "sum" or "none". */
+/***
+ * @module moongrad
+ */
+
+/*** Neural-network functions.
+ * The fused kernels behind `mg.nn` and `mg.nn.functional`. Class targets
+ * and embedding ids are 1-based int64. Losses take
+ * `{reduction = "mean"|"sum"|"none"}` (default "mean").
+ * @section nnfunctions
+ */
 static mg_reduction opt_reduction(lua_State *L, int opts, const char *op) {
     const char *s = mgl_opt_string(L, opts, "reduction", "mean", op);
     if (!strcmp(s, "mean")) return MG_REDUCE_MEAN;
@@ -35,8 +45,18 @@ static mg_tensor *zero_based(lua_State *L, const mg_tensor *t, int64_t n, bool h
                         ids ? "embeddings (ids are 1-based)" : "classes (targets are 1-based)");
 }
 
-/* batch_norm(x, running_mean, running_var, weight, bias, {training = false,
- * momentum = 0.1, eps = 1e-5}); the tensors after x may be nil. */
+/*** Batch normalization over dim 2 (channels) of [N, C] or [N, C, H, W].
+ * In training, normalizes with the batch's statistics and updates the
+ * running ones in place; otherwise uses the running ones.
+ * @function batch_norm
+ * @tparam Tensor x
+ * @tparam[opt] Tensor running_mean [C], or nil
+ * @tparam[opt] Tensor running_var [C], or nil
+ * @tparam[opt] Tensor weight [C], or nil
+ * @tparam[opt] Tensor bias [C], or nil
+ * @tparam[opt] table opts `{training = false, momentum = 0.1, eps = 1e-5}`
+ * @treturn Tensor x's shape
+ */
 static int l_batch_norm(lua_State *L) {
     lua_settop(L, 6);
     mg_tensor *x = mgl_check(L, 1), *rm = mgl_opt(L, 2), *rv = mgl_opt(L, 3), *w = mgl_opt(L, 4),
@@ -47,7 +67,15 @@ static int l_batch_norm(lua_State *L) {
     return mgl_push(L, mg_batch_norm(x, w, b, rm, rv, training, momentum, eps));
 }
 
-/* layer_norm(x, normalized_shape (a number or a list), weight, bias, {eps = 1e-5}) */
+/*** Layer normalization over the last dims.
+ * @function layer_norm
+ * @tparam Tensor x
+ * @tparam int|{int,...} normalized_shape the sizes of the last dims normalized together
+ * @tparam[opt] Tensor weight normalized_shape, or nil
+ * @tparam[opt] Tensor bias normalized_shape, or nil
+ * @tparam[opt] table opts `{eps = 1e-5}`
+ * @treturn Tensor x's shape
+ */
 static int l_layer_norm(lua_State *L) {
     lua_settop(L, 5);
     mg_tensor *x = mgl_check(L, 1);
@@ -78,7 +106,14 @@ static int l_layer_norm(lua_State *L) {
     return mgl_push(L, mg_layer_norm(x, nd, w, b, eps));
 }
 
-/* dropout(x [, p = 0.5 [, training = true]]) */
+/*** Zeroes each element with probability p and scales the others by
+ * 1 / (1 - p) in training; x unchanged otherwise. Also a Tensor method.
+ * @function dropout
+ * @tparam Tensor x
+ * @number[opt=0.5] p
+ * @bool[opt=true] training
+ * @treturn Tensor
+ */
 static int l_dropout(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *x = mgl_check(L, 1);
@@ -92,7 +127,12 @@ static int l_dropout(lua_State *L) {
     return mgl_push(L, mg_dropout(x, p, training));
 }
 
-/* embedding(ids, weight): ids int64 1-based of any shape, weight [V, D] -> [..., D] */
+/*** Rows of weight picked by 1-based ids.
+ * @function embedding
+ * @tparam Tensor ids int64 of any shape, values in 1..V
+ * @tparam Tensor weight [V, D]
+ * @treturn Tensor [..., D]
+ */
 static int l_embedding(lua_State *L) {
     mg_tensor *ids = mgl_check(L, 1), *w = mgl_check(L, 2);
     int64_t V = w->ndim == 2 ? w->shape[0] : -1;
@@ -109,6 +149,20 @@ static int softmax_common(lua_State *L, bool lg) {
     int d = lua_isnoneornil(L, 2) ? (x->ndim ? x->ndim - 1 : 0) : mgl_dim(L, 2, x, name);
     return mgl_push(L, lg ? mg_log_softmax(x, d) : mg_softmax(x, d));
 }
+/*** exp(x) normalized to sum 1 along dim. Also a Tensor method.
+ * @function softmax
+ * @tparam Tensor x
+ * @int[opt=-1] dim
+ * @treturn Tensor
+ * @usage local probs = logits:softmax(2)
+ */
+
+/*** log(softmax(x)) along dim, computed stably. Also a Tensor method.
+ * @function log_softmax
+ * @tparam Tensor x
+ * @int[opt=-1] dim
+ * @treturn Tensor
+ */
 static int l_softmax(lua_State *L) { return softmax_common(L, false); }
 static int l_log_softmax(lua_State *L) { return softmax_common(L, true); }
 
@@ -117,8 +171,16 @@ static int64_t n_classes(const mg_tensor *x) {
     return x->ndim == 1 || x->ndim == 2 ? x->shape[x->ndim - 1] : -1;
 }
 
-/* cross_entropy(logits, targets, {reduction = "mean", label_smoothing = 0,
- * ignore_index = nil}); targets 1-based, ignore_index in the same numbering. */
+/*** Cross-entropy of logits and 1-based class targets (log_softmax and
+ * nll_loss fused), as PyTorch's.
+ * @function cross_entropy
+ * @tparam Tensor logits [N, C] (or [C])
+ * @tparam Tensor targets int64 [N] (or 0-dim), classes 1..C
+ * @tparam[opt] table opts `{reduction = "mean", label_smoothing = 0, ignore_index = nil}`;
+ *   targets equal to ignore_index (1-based numbering) add nothing
+ * @treturn Tensor 0-dim, or [N] with reduction "none"
+ * @usage local loss = mg.cross_entropy(model(x), y)
+ */
 static int l_cross_entropy(lua_State *L) {
     const char *op = "cross_entropy";
     lua_settop(L, 3);
@@ -140,7 +202,13 @@ static int l_cross_entropy(lua_State *L) {
     return mgl_push(L, out);
 }
 
-/* nll_loss(logp, targets, {reduction = "mean"}); targets 1-based */
+/*** Negative log-likelihood of log-probabilities and 1-based targets.
+ * @function nll_loss
+ * @tparam Tensor logp [N, C] log-probabilities
+ * @tparam Tensor targets int64 [N], classes 1..C
+ * @tparam[opt] table opts `{reduction = "mean"}`
+ * @treturn Tensor
+ */
 static int l_nll_loss(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *x = mgl_check(L, 1), *t = mgl_check(L, 2);
@@ -159,14 +227,51 @@ static int pair_loss(lua_State *L, const char *name, loss2 fn) {
     mg_tensor *a = mgl_check(L, 1), *b = mgl_check(L, 2);
     return mgl_push(L, fn(a, b, opt_reduction(L, 3, name)));
 }
+/*** Binary cross-entropy of probabilities in [0, 1] and targets.
+ * @function binary_cross_entropy
+ * @tparam Tensor input probabilities
+ * @tparam Tensor target input's shape, values in [0, 1]
+ * @tparam[opt] table opts `{reduction = "mean"}`
+ * @treturn Tensor
+ */
+
+/*** Binary cross-entropy of logits (sigmoid fused in, stable for large
+ * values) and targets.
+ * @function binary_cross_entropy_with_logits
+ * @tparam Tensor input logits
+ * @tparam Tensor target input's shape, values in [0, 1]
+ * @tparam[opt] table opts `{reduction = "mean"}`
+ * @treturn Tensor
+ */
 static int l_bce(lua_State *L) { return pair_loss(L, "binary_cross_entropy", mg_binary_cross_entropy); }
 static int l_bce_logits(lua_State *L) {
     return pair_loss(L, "binary_cross_entropy_with_logits", mg_binary_cross_entropy_with_logits);
 }
+/*** Mean squared error.
+ * @function mse_loss
+ * @tparam Tensor input
+ * @tparam Tensor target input's shape
+ * @tparam[opt] table opts `{reduction = "mean"}`
+ * @treturn Tensor
+ */
+
+/*** Mean absolute error.
+ * @function l1_loss
+ * @tparam Tensor input
+ * @tparam Tensor target input's shape
+ * @tparam[opt] table opts `{reduction = "mean"}`
+ * @treturn Tensor
+ */
 static int l_mse_loss(lua_State *L) { return pair_loss(L, "mse_loss", mg_mse_loss); }
 static int l_l1_loss(lua_State *L) { return pair_loss(L, "l1_loss", mg_l1_loss); }
 
-/* grad_reverse(x [, lambda = 1]) */
+/*** The identity going forward; multiplies the gradient by -lambda going
+ * back (the gradient reversal layer of domain-adversarial training).
+ * @function grad_reverse
+ * @tparam Tensor x
+ * @number[opt=1] lambda
+ * @treturn Tensor
+ */
 static int l_grad_reverse(lua_State *L) {
     mg_tensor *x = mgl_check(L, 1);
     return mgl_push(L, mg_grad_reverse(x, luaL_optnumber(L, 2, 1.0)));

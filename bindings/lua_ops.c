@@ -10,6 +10,17 @@
 
 /* ---- arithmetic ---------------------------------------------------------------- */
 
+/***
+ * @module moongrad
+ */
+
+/*** Arithmetic and elementwise functions.
+ * Binary ops broadcast their arguments as PyTorch does (sizes compared from
+ * the last dim; a size 1 stretches), and take a number on either side.
+ * Each is also a Tensor method, and `+ - * / ^` and unary minus call them.
+ * All are differentiable.
+ * @section elementwise
+ */
 typedef mg_tensor *(*binop)(mg_tensor *, mg_tensor *);
 
 /* a OP b where either side may be a number. */
@@ -27,6 +38,15 @@ static int arith(lua_State *L, const char *name, binop op, mg_tensor *(*with_sca
 static mg_tensor *sub_scalar(mg_tensor *a, double s) { return mg_add_scalar(a, -s); }
 static mg_tensor *div_scalar(mg_tensor *a, double s) { return mg_mul_scalar(a, 1.0 / s); }
 
+/*** a + alpha * b.
+ * @function add
+ * @tparam Tensor|number a
+ * @tparam Tensor|number b
+ * @number[opt=1] alpha
+ * @treturn Tensor
+ * @usage local y = x:add(1)          -- x + 1
+ * local z = mg.add(x, y, -0.5)   -- x - 0.5 * y
+ */
 static int l_add(lua_State *L) {
     lua_settop(L, 3);
     if (!lua_isnil(L, 3)) { /* add(a, b, alpha) = a + alpha * b */
@@ -36,6 +56,47 @@ static int l_add(lua_State *L) {
     }
     return arith(L, "add", mg_add, mg_add_scalar, mg_add_scalar);
 }
+/*** a - b.
+ * @function sub
+ * @tparam Tensor|number a
+ * @tparam Tensor|number b
+ * @treturn Tensor
+ */
+
+/*** a * b, elementwise.
+ * @function mul
+ * @tparam Tensor|number a
+ * @tparam Tensor|number b
+ * @treturn Tensor
+ */
+
+/*** a / b, elementwise.
+ * @function div
+ * @tparam Tensor|number a
+ * @tparam Tensor|number b
+ * @treturn Tensor
+ */
+
+/*** a to the power b, elementwise (the exponent may be a number or a tensor).
+ * @function pow
+ * @tparam Tensor a
+ * @tparam Tensor|number b
+ * @treturn Tensor
+ */
+
+/*** The larger of a and b, elementwise.
+ * @function maximum
+ * @tparam Tensor a
+ * @tparam Tensor b
+ * @treturn Tensor
+ */
+
+/*** The smaller of a and b, elementwise.
+ * @function minimum
+ * @tparam Tensor a
+ * @tparam Tensor b
+ * @treturn Tensor
+ */
 static int l_sub(lua_State *L) { return arith(L, "sub", mg_sub, sub_scalar, mg_rsub_scalar); }
 static int l_mul(lua_State *L) { return arith(L, "mul", mg_mul, mg_mul_scalar, mg_mul_scalar); }
 static int l_div(lua_State *L) { return arith(L, "div", mg_div, div_scalar, mg_rdiv_scalar); }
@@ -45,6 +106,84 @@ static int l_minimum(lua_State *L) { return arith(L, "minimum", mg_minimum, NULL
 
 #define UNARY(lname, fn)                                                                      \
     static int lname(lua_State *L) { return mgl_push(L, fn(mgl_check(L, 1))); }
+/*** -x.
+ * @function neg
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
+
+/*** e to the x, elementwise.
+ * @function exp
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
+
+/*** The natural logarithm, elementwise.
+ * @function log
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
+
+/*** The square root, elementwise.
+ * @function sqrt
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
+
+/*** The absolute value, elementwise.
+ * @function abs
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
+
+/*** -1, 0 or 1 by the sign of each element (gradient zero).
+ * @function sign
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
+
+/*** The sine, elementwise.
+ * @function sin
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
+
+/*** The cosine, elementwise.
+ * @function cos
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
+
+/*** max(x, 0), elementwise.
+ * @function relu
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
+
+/*** 1 / (1 + e^-x), elementwise.
+ * @function sigmoid
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
+
+/*** The hyperbolic tangent, elementwise.
+ * @function tanh
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
+
+/*** GELU, x * Phi(x) with Phi the normal CDF (the exact form, not the tanh
+ * approximation).
+ * @function gelu
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
+
+/*** log(1 + e^x), elementwise, computed without overflow.
+ * @function softplus
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
 UNARY(l_neg, mg_neg)
 UNARY(l_exp, mg_exp)
 UNARY(l_log, mg_log)
@@ -59,18 +198,37 @@ UNARY(l_tanh, mg_tanh)
 UNARY(l_gelu, mg_gelu)
 UNARY(l_softplus, mg_softplus)
 
+/*** x where x > 0, else slope * x.
+ * @function leaky_relu
+ * @tparam Tensor x
+ * @number[opt=0.01] slope
+ * @treturn Tensor
+ */
 static int l_leaky_relu(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     return mgl_push(L, mg_leaky_relu(t, luaL_optnumber(L, 2, 0.01)));
 }
 
-/* clamp(x, min, max): nil leaves that side unbounded */
+/*** x limited to [min, max]; nil leaves that side unbounded.
+ * @function clamp
+ * @tparam Tensor x
+ * @number[opt] min
+ * @number[opt] max
+ * @treturn Tensor
+ * @usage local pixels = x:clamp(0, 1)
+ * local nonneg = x:clamp(0)
+ */
 static int l_clamp(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     double lo = luaL_optnumber(L, 2, NAN), hi = luaL_optnumber(L, 3, NAN);
     return mgl_push(L, mg_clamp(t, lo, hi));
 }
 
+/*** x * x.
+ * @function square
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
 static int l_square(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     return mgl_push(L, mg_mul(t, t));
@@ -78,6 +236,11 @@ static int l_square(lua_State *L) {
 
 /* ---- comparisons ---------------------------------------------------------------- */
 
+/*** Comparisons.
+ * Elementwise, broadcasting, with a number on either side; the result is
+ * a float32 tensor of 0 and 1 (no gradient). Also Tensor methods.
+ * @section comparisons
+ */
 static int compare(lua_State *L, mg_cmp c, mg_cmp mirrored) {
     lua_settop(L, 2);
     if (lua_type(L, 2) == LUA_TNUMBER) return mgl_push(L, mg_compare_scalar(mgl_check(L, 1), lua_tonumber(L, 2), c));
@@ -85,6 +248,48 @@ static int compare(lua_State *L, mg_cmp c, mg_cmp mirrored) {
         return mgl_push(L, mg_compare_scalar(mgl_check(L, 2), lua_tonumber(L, 1), mirrored));
     return mgl_push(L, mg_compare(mgl_check(L, 1), mgl_check(L, 2), c));
 }
+/*** 1 where a == b, else 0.
+ * @function eq
+ * @tparam Tensor|number a
+ * @tparam Tensor|number b
+ * @treturn Tensor
+ * @usage local correct = logits:argmax(2):eq(labels):sum():item()
+ */
+
+/*** 1 where a ~= b, else 0.
+ * @function ne
+ * @tparam Tensor|number a
+ * @tparam Tensor|number b
+ * @treturn Tensor
+ */
+
+/*** 1 where a < b, else 0.
+ * @function lt
+ * @tparam Tensor|number a
+ * @tparam Tensor|number b
+ * @treturn Tensor
+ */
+
+/*** 1 where a <= b, else 0.
+ * @function le
+ * @tparam Tensor|number a
+ * @tparam Tensor|number b
+ * @treturn Tensor
+ */
+
+/*** 1 where a > b, else 0.
+ * @function gt
+ * @tparam Tensor|number a
+ * @tparam Tensor|number b
+ * @treturn Tensor
+ */
+
+/*** 1 where a >= b, else 0.
+ * @function ge
+ * @tparam Tensor|number a
+ * @tparam Tensor|number b
+ * @treturn Tensor
+ */
 static int l_eq(lua_State *L) { return compare(L, MG_EQ, MG_EQ); }
 static int l_ne(lua_State *L) { return compare(L, MG_NE, MG_NE); }
 static int l_lt(lua_State *L) { return compare(L, MG_LT, MG_GT); }
@@ -92,6 +297,15 @@ static int l_le(lua_State *L) { return compare(L, MG_LE, MG_GE); }
 static int l_gt(lua_State *L) { return compare(L, MG_GT, MG_LT); }
 static int l_ge(lua_State *L) { return compare(L, MG_GE, MG_LE); }
 
+/*** a where cond is nonzero, else b (all three broadcast); differentiable
+ * in a and b.
+ * @function where
+ * @tparam Tensor cond
+ * @tparam Tensor|number a
+ * @tparam Tensor|number b
+ * @treturn Tensor
+ * @usage local y = mg.where(x:gt(0), x, 0.1 * x)
+ */
 static int l_where(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *c = mgl_check(L, 1), *a = mgl_check_or_scalar(L, 2), *b = mgl_check_or_scalar(L, 3);
@@ -106,7 +320,20 @@ static bool opt_keepdim(lua_State *L, int i) {
     return lua_toboolean(L, i);
 }
 
-/* sum(t [, dim [, keepdim]]): float32 stays float32; int64 and uint8 give int64 */
+/*** Reductions.
+ * Dims are 1-based (-1 is the last). Without a dim, over all elements (a
+ * 0-dim result); with keepdim the reduced dim stays with size 1.
+ * @section reductions
+ */
+
+/*** The sum of all elements, or along dim.
+ * @function sum
+ * @tparam Tensor x
+ * @int[opt] dim
+ * @bool[opt=false] keepdim
+ * @treturn Tensor float32 stays float32; int64 and uint8 give int64
+ * @usage mg.tensor{{1, 2}, {3, 4}}:sum(1)   -- {4, 6}
+ */
 static int l_sum(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (lua_isnoneornil(L, 2)) return mgl_push(L, mg_sum(t));
@@ -114,8 +341,13 @@ static int l_sum(lua_State *L) {
     return mgl_push(L, mg_sum_dim(t, d, opt_keepdim(L, 3)));
 }
 
-/* mean(t [, dim [, keepdim]]): float32; the mean of integers is a float32
- * too (PyTorch refuses integers here) */
+/*** The mean of all elements, or along dim.
+ * @function mean
+ * @tparam Tensor x
+ * @int[opt] dim
+ * @bool[opt=false] keepdim
+ * @treturn Tensor float32, also for integer tensors (PyTorch refuses integers here)
+ */
 static int l_mean(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (lua_isnoneornil(L, 2)) return mgl_push(L, mg_mean(t));
@@ -141,6 +373,26 @@ static int extreme(lua_State *L, bool is_max) {
     mgl_push(L, one_based(ix));
     return 2;
 }
+/*** The largest element; along a dim, the largest values and their
+ * 1-based indices; of two tensors, `maximum`.
+ * @function max
+ * @tparam Tensor x
+ * @tparam[opt] int|Tensor dim a dim, or a second tensor
+ * @bool[opt=false] keepdim
+ * @treturn Tensor the largest value (0-dim), or the values along dim
+ * @treturn Tensor the int64 indices along dim (only with a dim)
+ * @usage local best, at = scores:max(2)
+ */
+
+/*** The smallest element; along a dim, the smallest values and their
+ * 1-based indices; of two tensors, `minimum`.
+ * @function min
+ * @tparam Tensor x
+ * @tparam[opt] int|Tensor dim a dim, or a second tensor
+ * @bool[opt=false] keepdim
+ * @treturn Tensor the smallest value (0-dim), or the values along dim
+ * @treturn Tensor the int64 indices along dim (only with a dim)
+ */
 static int l_max(lua_State *L) { return extreme(L, true); }
 static int l_min(lua_State *L) { return extreme(L, false); }
 
@@ -150,10 +402,35 @@ static int arg_extreme(lua_State *L, bool is_max) {
     bool keep = opt_keepdim(L, 3);
     return mgl_push(L, one_based(is_max ? mg_argmax(t, d, keep) : mg_argmin(t, d, keep)));
 }
+/*** The 1-based index of the largest element (of the flattened tensor, or
+ * along dim).
+ * @function argmax
+ * @tparam Tensor x
+ * @int[opt] dim
+ * @bool[opt=false] keepdim
+ * @treturn Tensor int64
+ * @usage local predicted = logits:argmax(2)   -- classes, 1-based
+ */
+
+/*** The 1-based index of the smallest element (of the flattened tensor, or
+ * along dim).
+ * @function argmin
+ * @tparam Tensor x
+ * @int[opt] dim
+ * @bool[opt=false] keepdim
+ * @treturn Tensor int64
+ */
 static int l_argmax(lua_State *L) { return arg_extreme(L, true); }
 static int l_argmin(lua_State *L) { return arg_extreme(L, false); }
 
-/* var(t [, dim [, keepdim [, correction]]]), correction 1 (unbiased) by default */
+/*** The variance, over all elements or along dim.
+ * @function var
+ * @tparam Tensor x
+ * @int[opt] dim
+ * @bool[opt=false] keepdim
+ * @int[opt=1] correction 1 divides by n - 1 (unbiased), 0 by n
+ * @treturn Tensor
+ */
 static int l_var(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     int d = lua_isnoneornil(L, 2) ? MG_ALL_DIMS : mgl_dim(L, 2, t, "var");
@@ -162,6 +439,13 @@ static int l_var(lua_State *L) {
     return mgl_push(L, mg_var(t, d, keep, corr));
 }
 
+/*** log(sum(exp(x))) along dim, computed without overflow.
+ * @function logsumexp
+ * @tparam Tensor x
+ * @int dim
+ * @bool[opt=false] keepdim
+ * @treturn Tensor
+ */
 static int l_logsumexp(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     int d = mgl_dim(L, 2, t, "logsumexp");
@@ -170,6 +454,20 @@ static int l_logsumexp(lua_State *L) {
 
 /* ---- views ------------------------------------------------------------------------ */
 
+/*** Views and reshaping.
+ * Views share x's storage: writing to one writes to the other. Sizes come
+ * as numbers or one table; one size may be -1, inferred from the others.
+ * @section views
+ */
+
+/*** A view of x with another shape; x must be contiguous (else use
+ * `reshape`).
+ * @function view
+ * @tparam Tensor x
+ * @param ... the new sizes
+ * @treturn Tensor
+ * @usage local flat = images:view(images:size(1), -1)
+ */
 static int l_view(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     int nd;
@@ -178,6 +476,12 @@ static int l_view(lua_State *L) {
     return mgl_push(L, mg_view(t, nd, shape));
 }
 
+/*** x with another shape: a view when x is contiguous, else a copy.
+ * @function reshape
+ * @tparam Tensor x
+ * @param ... the new sizes
+ * @treturn Tensor
+ */
 static int l_reshape(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     int nd;
@@ -186,11 +490,24 @@ static int l_reshape(lua_State *L) {
     return mgl_push(L, mg_reshape(t, nd, shape));
 }
 
+/*** x reshaped to other's shape.
+ * @function view_as
+ * @tparam Tensor x
+ * @tparam Tensor other
+ * @treturn Tensor
+ */
 static int l_view_as(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1), *o = mgl_check(L, 2);
     return mgl_push(L, mg_reshape(t, o->ndim, o->shape));
 }
 
+/*** A view with two dims swapped (dims 1 and 2 by default).
+ * @function transpose
+ * @tparam Tensor x
+ * @int[opt=1] dim0
+ * @int[opt=2] dim1
+ * @treturn Tensor
+ */
 static int l_transpose(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (t->ndim < 2 && lua_isnoneornil(L, 2)) return mgl_push(L, mg_retain(t));
@@ -199,7 +516,11 @@ static int l_transpose(lua_State *L) {
     return mgl_push(L, mg_transpose(t, d0, d1));
 }
 
-/* t() : transpose of a matrix */
+/*** The transpose of a matrix (a view); vectors are returned as they are.
+ * @function t
+ * @tparam Tensor x at most 2 dims
+ * @treturn Tensor
+ */
 static int l_t(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (t->ndim > 2) return luaL_error(L, "t: expects a tensor with at most 2 dims, got %d (use transpose)", t->ndim);
@@ -207,6 +528,13 @@ static int l_t(lua_State *L) {
     return mgl_push(L, mg_transpose(t, 0, 1));
 }
 
+/*** A view with the dims reordered.
+ * @function permute
+ * @tparam Tensor x
+ * @param ... the dims in their new order (numbers or one table), one per dim of x
+ * @treturn Tensor
+ * @usage local hwc = chw:permute(2, 3, 1)
+ */
 static int l_permute(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     int nd;
@@ -218,7 +546,15 @@ static int l_permute(lua_State *L) {
     return mgl_push(L, mg_permute(t, perm));
 }
 
-/* narrow(dim, start, length), start 1-based */
+/*** A view of length elements of dim, from start (1-based).
+ * @function narrow
+ * @tparam Tensor x
+ * @int dim
+ * @int start
+ * @int length
+ * @treturn Tensor
+ * @usage local first_half = x:narrow(1, 1, x:size(1) // 2)
+ */
 static int l_narrow(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     int d = mgl_dim(L, 2, t, "narrow");
@@ -228,7 +564,13 @@ static int l_narrow(lua_State *L) {
     return mgl_push(L, mg_narrow(t, d, mgl_index0(L, start, t->shape[d], INT64_MAX, d, "narrow", "start"), len));
 }
 
-/* select(dim, index), index 1-based or negative from the end */
+/*** A view of one index of dim, that dim removed.
+ * @function select
+ * @tparam Tensor x
+ * @int dim
+ * @int index 1-based, or negative from the end
+ * @treturn Tensor
+ */
 static int l_select(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (t->ndim == 0) return luaL_error(L, "select: cannot index a 0-dim tensor");
@@ -237,13 +579,24 @@ static int l_select(lua_State *L) {
     return mgl_push(L, mg_select(t, d, mgl_index0(L, i, t->shape[d], t->shape[d], d, "select", "index")));
 }
 
+/*** x without dims of size 1 (all of them, or only dim).
+ * @function squeeze
+ * @tparam Tensor x
+ * @int[opt] dim
+ * @treturn Tensor
+ */
 static int l_squeeze(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (lua_isnoneornil(L, 2)) return mgl_push(L, mg_squeeze(t, -1));
     return mgl_push(L, mg_squeeze(t, mgl_dim(L, 2, t, "squeeze")));
 }
 
-/* unsqueeze(dim): dim in 1..ndim+1, or -1 for a new last dim */
+/*** A view with a new dim of size 1 at dim.
+ * @function unsqueeze
+ * @tparam Tensor x
+ * @int dim in 1..ndim+1, or -1 for a new last dim
+ * @treturn Tensor
+ */
 static int l_unsqueeze(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     lua_Integer d = mgl_int(L, 2, "unsqueeze", "dim"), n = t->ndim + 1;
@@ -253,6 +606,13 @@ static int l_unsqueeze(lua_State *L) {
     return mgl_push(L, mg_unsqueeze(t, (int)(d > 0 ? d - 1 : d + n)));
 }
 
+/*** A view that repeats dims of size 1 to the given sizes without copying
+ * (-1 keeps a size).
+ * @function expand
+ * @tparam Tensor x
+ * @param ... the new sizes (numbers or one table)
+ * @treturn Tensor
+ */
 static int l_expand(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     int nd;
@@ -261,12 +621,25 @@ static int l_expand(lua_State *L) {
     return mgl_push(L, mg_expand(t, nd, shape));
 }
 
+/*** x expanded to other's shape.
+ * @function expand_as
+ * @tparam Tensor x
+ * @tparam Tensor other
+ * @treturn Tensor
+ */
 static int l_expand_as(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1), *o = mgl_check(L, 2);
     return mgl_push(L, mg_expand(t, o->ndim, o->shape));
 }
 
-/* flatten([start [, end]]), all dims by default */
+/*** Merges dims start..end into one (all dims by default).
+ * @function flatten
+ * @tparam Tensor x
+ * @int[opt=1] start
+ * @int[opt=-1] end
+ * @treturn Tensor
+ * @usage local features = x:flatten(2)   -- [N, C, H, W] -> [N, C*H*W]
+ */
 static int l_flatten(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (t->ndim == 0) return mgl_push(L, mg_flatten(t, 0, 0));
@@ -277,8 +650,34 @@ static int l_flatten(lua_State *L) {
 
 /* ---- products ------------------------------------------------------------------------ */
 
+/*** Matrix products.
+ * @section products
+ */
+
+/*** The matrix product, as PyTorch's matmul: vectors and matrices, and
+ * batches of matrices (leading dims broadcast). `mm` is the same function.
+ * @function matmul
+ * @tparam Tensor a [..., n, k] (or [k])
+ * @tparam Tensor b [..., k, m] (or [k])
+ * @treturn Tensor [..., n, m]
+ * @usage local y = x:matmul(w:t())
+ */
+
+/*** The matrix product (the same as `matmul`).
+ * @function mm
+ * @tparam Tensor a
+ * @tparam Tensor b
+ * @treturn Tensor
+ */
 static int l_matmul(lua_State *L) { return mgl_push(L, mg_matmul(mgl_check(L, 1), mgl_check(L, 2))); }
 
+/*** x W^T + b in one fused op.
+ * @function linear
+ * @tparam Tensor x [..., in]
+ * @tparam Tensor weight [out, in]
+ * @tparam[opt] Tensor bias [out]
+ * @treturn Tensor [..., out]
+ */
 static int l_linear(lua_State *L) {
     mg_tensor *x = mgl_check(L, 1), *w = mgl_check(L, 2), *b = mgl_opt(L, 3);
     return mgl_push(L, mg_linear(x, w, b));

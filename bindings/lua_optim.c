@@ -14,6 +14,16 @@
 #include "lua_common.h"
 
 /* A list argument that must have n entries (or be nil when optional). */
+/***
+ * @module moongrad
+ */
+
+/*** Optimizer kernels.
+ * The fused updates that `mg.optim`'s classes call over each parameter
+ * group; use those classes rather than these. Parameters without a `.grad`
+ * are skipped, and no autograd is recorded.
+ * @section optimkernels
+ */
 static mg_tensor **list_of(lua_State *L, int i, int n, const char *op, const char *what, bool optional) {
     if (optional && lua_isnil(L, i)) return NULL;
     mg_tensor **v;
@@ -28,6 +38,14 @@ static double required_number(lua_State *L, int opts, const char *key, const cha
     return v;
 }
 
+/*** One SGD update of every parameter, in place.
+ * @function sgd_step
+ * @tparam {Tensor,...} params
+ * @tparam[opt] {Tensor,...} bufs momentum buffers, one per parameter (needed when momentum is not 0)
+ * @tparam table opts `{lr = (required), momentum = 0, dampening = 0, weight_decay = 0,
+ *   nesterov = false, maximize = false}`
+ * @bool first_step true on the first update (the buffers then take the gradient as it is)
+ */
 static int l_sgd_step(lua_State *L) {
     const char *op = "sgd_step";
     lua_settop(L, 4);
@@ -49,6 +67,16 @@ static int l_sgd_step(lua_State *L) {
     return 0;
 }
 
+/*** One Adam (or AdamW) update of every parameter, in place.
+ * @function adam_step
+ * @tparam {Tensor,...} params
+ * @tparam {Tensor,...} exp_avg first-moment buffers, one per parameter
+ * @tparam {Tensor,...} exp_avg_sq second-moment buffers
+ * @tparam[opt] {Tensor,...} max_exp_avg_sq the amsgrad buffers (needed with amsgrad)
+ * @int step the 1-based count of this update
+ * @tparam table opts `{lr = (required), beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0,
+ *   decoupled = false (true: AdamW), amsgrad = false, maximize = false}`
+ */
 static int l_adam_step(lua_State *L) {
     const char *op = "adam_step";
     lua_settop(L, 6);
@@ -74,6 +102,13 @@ static int l_adam_step(lua_State *L) {
     return 0;
 }
 
+/*** Scales all gradients together so that their joint L2 norm is at most
+ * max_norm (`mg.optim.clip_grad_norm` also takes parameter groups).
+ * @function clip_grad_norm
+ * @tparam {Tensor,...} params
+ * @number max_norm
+ * @treturn number the norm before clipping
+ */
 static int l_clip_grad_norm(lua_State *L) {
     lua_settop(L, 2);
     double max_norm = luaL_checknumber(L, 2);

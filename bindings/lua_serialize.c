@@ -17,6 +17,15 @@
 /* The metadata table at index i as a JSON object, pushed on the stack.
  * A first pass checks it (and may raise); the second builds the text in C
  * and cannot raise while it holds memory. */
+/***
+ * @module moongrad
+ */
+
+/*** Files.
+ * Weights and checkpoints are safetensors files (named tensors and string
+ * metadata, readable by PyTorch's safetensors; loading never runs code).
+ * @section files
+ */
 static void push_metadata_json(lua_State *L, int i) {
     lua_pushnil(L);
     while (lua_next(L, i)) {
@@ -52,6 +61,14 @@ static void push_metadata_json(lua_State *L, int i) {
     mg_buf_free(&b);
 }
 
+/*** Writes named tensors to a safetensors file, atomically: a failed or
+ * interrupted save leaves the previous file as it was.
+ * @function save
+ * @string path
+ * @tparam table tensors `{name = Tensor, ...}`
+ * @tparam[opt] table metadata `{key = "string value", ...}`
+ * @usage mg.save("model.safetensors", model:state_dict())
+ */
 static int l_save(lua_State *L) {
     lua_settop(L, 3);
     const char *path = luaL_checkstring(L, 1);
@@ -111,6 +128,13 @@ static void push_metadata_table(lua_State *L, const char *json) {
     mg_json_free(&doc);
 }
 
+/*** Reads a safetensors file.
+ * @function load
+ * @string path
+ * @treturn table `{name = Tensor, ...}` (new tensors, no grad)
+ * @treturn table the metadata `{key = "value", ...}` (empty when the file has none)
+ * @usage model:load_state_dict(mg.load("model.safetensors"))
+ */
 static int l_load(lua_State *L) {
     lua_settop(L, 1);
     const char *path = luaL_checkstring(L, 1);

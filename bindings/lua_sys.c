@@ -9,14 +9,30 @@
 
 #include "lua_common.h"
 
-/* isatty(fd) -> true when the file descriptor (1 stdout, 2 stderr) is a terminal */
+/***
+ * @module moongrad
+ */
+
+/*** System facilities for progress bars, logs and run folders.
+ * @section system
+ */
+
+/*** Whether a file descriptor is a terminal.
+ * @function isatty
+ * @int fd 1 for standard output, 2 for standard error
+ * @treturn bool
+ */
 static int l_isatty(lua_State *L) {
     lua_Integer fd = mgl_int(L, 1, "isatty", "fd");
     lua_pushboolean(L, fd >= 0 && fd < 1 << 20 && isatty((int)fd));
     return 1;
 }
 
-/* mkdir(path): creates the folder and its missing parents (as mkdir -p). */
+/*** Creates a folder and its missing parents, as `mkdir -p`.
+ * @function mkdir
+ * @string path
+ * @treturn string path
+ */
 static int l_mkdir(lua_State *L) {
     size_t len;
     const char *path = luaL_checklstring(L, 1, &len);

@@ -275,6 +275,27 @@ static ctor_opts shape_and_options(lua_State *L, int first, int *nd, int64_t *sh
     return ctor_options(L, next, op, MG_F32);
 }
 
+/***
+ * @module moongrad
+ */
+
+/*** Creating tensors.
+ * Sizes come as numbers (`mg.zeros(2, 3)`) or as one table
+ * (`mg.zeros{2, 3}`). A dtype name or an options table may follow:
+ * `{dtype = ..., requires_grad = false}`, dtype "float32" (the default),
+ * "int64" or "uint8" (also "float", "long", "byte"); unknown options are
+ * refused.
+ * @section creating
+ */
+
+/*** A tensor filled with zeros.
+ * @function zeros
+ * @param ... the sizes, as numbers or one table
+ * @tparam[opt] table opts a dtype name, or `{dtype = "float32", requires_grad = false}`
+ * @treturn Tensor
+ * @usage local x = mg.zeros(2, 3)                 -- [2, 3] float32
+ * local ids = mg.zeros(4, {dtype = "int64"})
+ */
 static int l_zeros(lua_State *L) {
     int nd;
     int64_t shape[MG_MAX_DIMS];
@@ -282,6 +303,13 @@ static int l_zeros(lua_State *L) {
     return push_made(L, mg_zeros(o.dtype, nd, shape), &o);
 }
 
+/*** A tensor filled with ones.
+ * @function ones
+ * @param ... the sizes, as numbers or one table
+ * @tparam[opt] table opts a dtype name, or `{dtype = "float32", requires_grad = false}`
+ * @treturn Tensor
+ * @usage mg.ones(2, 3):sum():item()   --> 6
+ */
 static int l_ones(lua_State *L) {
     int nd;
     int64_t shape[MG_MAX_DIMS];
@@ -289,6 +317,13 @@ static int l_ones(lua_State *L) {
     return push_made(L, mg_full(o.dtype, nd, shape, 1.0), &o);
 }
 
+/*** A tensor for values to be written into. Its elements are zero (no
+ * stale memory leaks into results), so it is the same as `zeros`.
+ * @function empty
+ * @param ... the sizes, as numbers or one table
+ * @tparam[opt] table opts a dtype name, or `{dtype = "float32", requires_grad = false}`
+ * @treturn Tensor
+ */
 static int l_empty(lua_State *L) {
     int nd;
     int64_t shape[MG_MAX_DIMS];
@@ -296,7 +331,14 @@ static int l_empty(lua_State *L) {
     return push_made(L, mg_zeros(o.dtype, nd, shape), &o); /* zeroed: no stale data leaks into results */
 }
 
-/* full(2, 3, value) or full({2, 3}, value) */
+/*** A tensor filled with one value.
+ * @function full
+ * @param ... the sizes (numbers, or one table), then the value
+ * @tparam[opt] table opts a dtype name, or `{dtype = "float32", requires_grad = false}`
+ * @treturn Tensor
+ * @usage mg.full(2, 3, 0.5)
+ * mg.full({2, 3}, 7, {dtype = "int64"})
+ */
 static int l_full(lua_State *L) {
     int nd = 0;
     int64_t shape[MG_MAX_DIMS];
@@ -325,10 +367,34 @@ static int random_shaped(lua_State *L, bool normal, const char *op) {
     if (o.dtype != MG_F32) return luaL_error(L, "%s: random values are float32, got dtype %s", op, mg_dtype_name(o.dtype));
     return push_made(L, normal ? mg_randn(nd, shape) : mg_rand(nd, shape), &o);
 }
+
+/*** Uniform random numbers in [0, 1), float32, from the seeded generator
+ * (`manual_seed`).
+ * @function rand
+ * @param ... the sizes, as numbers or one table
+ * @tparam[opt] table opts `{requires_grad = false}` (the dtype can only be float32)
+ * @treturn Tensor
+ * @usage mg.manual_seed(1); local u = mg.rand(3, 4)
+ */
 static int l_rand(lua_State *L) { return random_shaped(L, false, "rand"); }
+
+/*** Standard normal random numbers (mean 0, standard deviation 1), float32.
+ * @function randn
+ * @param ... the sizes, as numbers or one table
+ * @tparam[opt] table opts `{requires_grad = false}` (the dtype can only be float32)
+ * @treturn Tensor
+ * @usage local noise = mg.randn(64, 100)
+ */
 static int l_randn(lua_State *L) { return random_shaped(L, true, "randn"); }
 
-/* randint(low, high, shape...) : integers in [low, high) */
+/*** Random integers in [low, high), int64.
+ * @function randint
+ * @int low the smallest value
+ * @int high one more than the largest value
+ * @param ... the sizes, as numbers or one table
+ * @treturn Tensor int64
+ * @usage local labels = mg.randint(1, 11, 32)   -- 32 classes in 1..10
+ */
 static int l_randint(lua_State *L) {
     lua_Integer lo = mgl_int(L, 1, "randint", "low"), hi = mgl_int(L, 2, "randint", "high");
     int nd;
@@ -337,7 +403,12 @@ static int l_randint(lua_State *L) {
     return mgl_push(L, mg_randint(lo, hi, nd, shape));
 }
 
-/* randperm(n): a random order of 1..n (1-based, like every index in Lua) */
+/*** A random order of 1..n (1-based, like every index in Lua).
+ * @function randperm
+ * @int n how many
+ * @treturn Tensor int64 [n]
+ * @usage local order = mg.randperm(#ds)
+ */
 static int l_randperm(lua_State *L) {
     mg_tensor *p = mg_randperm(mgl_int(L, 1, "randperm", "n"));
     if (p) {
@@ -347,7 +418,18 @@ static int l_randperm(lua_State *L) {
     return mgl_push(L, p);
 }
 
-/* arange(n), arange(start, end), arange(start, end, step), options last */
+/*** Evenly spaced values in [start, end), as Python's range: `arange(n)`
+ * gives 0..n-1. The dtype is int64 when all arguments are integers, else
+ * float32.
+ * @function arange
+ * @number start the first value (or, alone, the end with start 0)
+ * @number[opt] end one step past the last value
+ * @number[opt=1] step the spacing
+ * @tparam[opt] table opts a dtype name, or `{dtype = ..., requires_grad = false}`
+ * @treturn Tensor [ceil((end - start) / step)]
+ * @usage mg.arange(4)            -- 0, 1, 2, 3 (int64)
+ * mg.arange(0, 1, 0.25)  -- 0, 0.25, 0.5, 0.75 (float32)
+ */
 static int l_arange(lua_State *L) {
     double a[3];
     int n = 0;
@@ -363,16 +445,35 @@ static int l_arange(lua_State *L) {
     return push_made(L, mg_arange(start, end, step, o.dtype), &o);
 }
 
+/*** `steps` evenly spaced values from start to end, both included.
+ * @function linspace
+ * @number start the first value
+ * @number end the last value
+ * @int steps how many values
+ * @treturn Tensor float32 [steps]
+ * @usage mg.linspace(0, 1, 5)   -- 0, 0.25, 0.5, 0.75, 1
+ */
 static int l_linspace(lua_State *L) {
     return mgl_push(L, mg_linspace(luaL_checknumber(L, 1), luaL_checknumber(L, 2), mgl_int(L, 3, "linspace", "steps")));
 }
 
+/*** The identity matrix.
+ * @function eye
+ * @int n its size
+ * @treturn Tensor float32 [n, n]
+ */
 static int l_eye(lua_State *L) {
     lua_Integer n = mgl_int(L, 1, "eye", "n");
     if (n < 0) luaL_error(L, "eye: n must be >= 0, got %d", (int)n);
     return mgl_push(L, mg_eye(n));
 }
 
+/*** A 0-dim float32 tensor holding one number.
+ * @function scalar
+ * @number v the value
+ * @treturn Tensor 0-dim
+ * @usage mg.scalar(3):item()   --> 3
+ */
 static int l_scalar(lua_State *L) { return mgl_push(L, mg_scalar(luaL_checknumber(L, 1))); }
 
 /* Shape of nested tables, following first elements. */
@@ -416,8 +517,15 @@ static void nested_fill(lua_State *L, int depth, int nd, const int64_t *shape, m
     }
 }
 
-/* tensor(5), tensor{1, 2}, tensor{{1, 2}, {3, 4}}, tensor(t, {dtype = ...}),
- * tensor({1, 2}, "int64") */
+/*** A tensor from a number, nested tables or another tensor. Nested
+ * tables must be rectangular; booleans become 0 and 1.
+ * @function tensor
+ * @param data a number (0-dim result), nested tables of numbers, or a Tensor (copied)
+ * @tparam[opt] table opts a dtype name, or `{dtype = "float32", requires_grad = false}`
+ * @treturn Tensor
+ * @usage local t = mg.tensor{{1, 2}, {3, 4}}               -- [2, 2] float32
+ * local y = mg.tensor({3, 1}, {dtype = "int64"})
+ */
 static int l_tensor(lua_State *L) {
     lua_settop(L, 2);
     mg_dtype def = mgl_is_tensor(L, 1) ? mgl_check(L, 1)->dtype : MG_F32;
@@ -448,8 +556,27 @@ static int like(lua_State *L, double v, int opts, const char *op) {
     ctor_opts o = ctor_options(L, opts, op, t->dtype);
     return push_made(L, mg_full(o.dtype, t->ndim, t->shape, v), &o);
 }
+/*** Zeros of x's shape (and dtype, unless opts says otherwise).
+ * @function zeros_like
+ * @tparam Tensor x the model
+ * @tparam[opt] table opts a dtype name, or `{dtype = ..., requires_grad = false}`
+ * @treturn Tensor
+ */
 static int l_zeros_like(lua_State *L) { return like(L, 0, 2, "zeros_like"); }
+/*** Ones of x's shape (and dtype, unless opts says otherwise).
+ * @function ones_like
+ * @tparam Tensor x the model
+ * @tparam[opt] table opts a dtype name, or `{dtype = ..., requires_grad = false}`
+ * @treturn Tensor
+ */
 static int l_ones_like(lua_State *L) { return like(L, 1, 2, "ones_like"); }
+/*** One value in x's shape (and dtype, unless opts says otherwise).
+ * @function full_like
+ * @tparam Tensor x the model
+ * @number value the value
+ * @tparam[opt] table opts a dtype name, or `{dtype = ..., requires_grad = false}`
+ * @treturn Tensor
+ */
 static int l_full_like(lua_State *L) { return like(L, luaL_checknumber(L, 2), 3, "full_like"); }
 
 /* rand_like(t), randn_like(t): float32 of t's shape */
@@ -459,7 +586,19 @@ static int random_like(lua_State *L, bool normal, const char *op) {
     if (o.dtype != MG_F32) return luaL_error(L, "%s: random values are float32, got dtype %s", op, mg_dtype_name(o.dtype));
     return push_made(L, normal ? mg_randn(t->ndim, t->shape) : mg_rand(t->ndim, t->shape), &o);
 }
+/*** Uniform random numbers in [0, 1) of x's shape, float32.
+ * @function rand_like
+ * @tparam Tensor x the model
+ * @tparam[opt] table opts `{requires_grad = false}`
+ * @treturn Tensor
+ */
 static int l_rand_like(lua_State *L) { return random_like(L, false, "rand_like"); }
+/*** Standard normal random numbers of x's shape, float32.
+ * @function randn_like
+ * @tparam Tensor x the model
+ * @tparam[opt] table opts `{requires_grad = false}`
+ * @treturn Tensor
+ */
 static int l_randn_like(lua_State *L) { return random_like(L, true, "randn_like"); }
 
 /* ---- inspection ------------------------------------------------------------------- */
@@ -472,12 +611,29 @@ static void push_shape(lua_State *L, const mg_tensor *t) {
     }
 }
 
+/*** Shape, values and types.
+ * Each of these is also a Tensor method: `x:shape()` is `mg.shape(x)`.
+ * @section inspecting
+ */
+
+/*** The sizes of all dims.
+ * @function shape
+ * @tparam Tensor x
+ * @treturn {int,...} a new table of sizes (empty for a 0-dim tensor)
+ * @usage mg.zeros(2, 3):shape()   --> {2, 3}
+ */
 static int l_shape(lua_State *L) {
     push_shape(L, mgl_check(L, 1));
     return 1;
 }
 
-/* size() -> shape table; size(d) -> one size */
+/*** One size, or all of them.
+ * @function size
+ * @tparam Tensor x
+ * @int[opt] dim a dim (1-based; -1 is the last); without it, the shape table
+ * @return the size of dim, or the shape table
+ * @usage x:size(1)   -- the batch size of x
+ */
 static int l_size(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (lua_isnoneornil(L, 2)) {
@@ -489,6 +645,11 @@ static int l_size(lua_State *L) {
     return 1;
 }
 
+/*** The strides of all dims, in elements.
+ * @function stride
+ * @tparam Tensor x
+ * @treturn {int,...}
+ */
 static int l_stride(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     lua_createtable(L, t->ndim, 0);
@@ -499,16 +660,32 @@ static int l_stride(lua_State *L) {
     return 1;
 }
 
+/*** The number of dims.
+ * @function dim
+ * @tparam Tensor x
+ * @treturn int
+ */
 static int l_dim(lua_State *L) {
     lua_pushinteger(L, mgl_check(L, 1)->ndim);
     return 1;
 }
 
+/*** The number of elements.
+ * @function numel
+ * @tparam Tensor x
+ * @treturn int
+ */
 static int l_numel(lua_State *L) {
     lua_pushinteger(L, mg_numel(mgl_check(L, 1)));
     return 1;
 }
 
+/*** Whether the elements lie in memory in row-major order without gaps
+ * (views made by transpose, permute or expand are not).
+ * @function is_contiguous
+ * @tparam Tensor x
+ * @treturn bool
+ */
 static int l_is_contiguous(lua_State *L) {
     lua_pushboolean(L, mg_is_contiguous(mgl_check(L, 1)));
     return 1;
@@ -535,6 +712,13 @@ void mgl_push_number(lua_State *L, const mg_tensor *t, double v) {
     else lua_pushnumber(L, v);
 }
 
+/*** The value of a one-element tensor, as a Lua number (an integer when
+ * the value is integral).
+ * @function item
+ * @tparam Tensor x a tensor of exactly one element
+ * @treturn number
+ * @usage local l = loss:item()
+ */
 static int l_item(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (mg_numel(t) != 1)
@@ -556,6 +740,12 @@ static void totable_rec(lua_State *L, const mg_tensor *t, int depth, int64_t *po
     }
 }
 
+/*** The values as nested Lua tables (a number for a 0-dim tensor).
+ * @function totable
+ * @tparam Tensor x
+ * @treturn table
+ * @usage mg.tensor{{1, 2}, {3, 4}}:totable()   --> {{1, 2}, {3, 4}}
+ */
 static int l_totable(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (mg_numel(t) > 50000000) return luaL_error(L, "totable: %d elements is too many for a Lua table", (int)mg_numel(t));
@@ -564,7 +754,11 @@ static int l_totable(lua_State *L) {
     return 1;
 }
 
-/* Flat values as a Lua array, for printing: tolist_flat(t) */
+/*** All values in row-major order, as one flat Lua list.
+ * @function flat_values
+ * @tparam Tensor x
+ * @treturn {number,...}
+ */
 static int l_flat_values(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     int64_t n = mg_numel(t);
@@ -579,6 +773,14 @@ static int l_flat_values(lua_State *L) {
 
 /* ---- conversions ------------------------------------------------------------------ */
 
+/*** Converts to a dtype (x itself when it already has it). Float to int
+ * conversions truncate towards zero.
+ * @function to
+ * @tparam Tensor x
+ * @string dtype "float32", "int64" or "uint8" (or "float", "long", "byte")
+ * @treturn Tensor
+ * @usage local ids = x:to("int64")
+ */
 static int l_to(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     mg_dtype dt = mgl_dtype(L, luaL_checkstring(L, 2), "to");
@@ -586,23 +788,56 @@ static int l_to(lua_State *L) {
     return mgl_push(L, mg_to_dtype(t, dt));
 }
 
+/*** Converts to float32 (x itself when it already is).
+ * @function float
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
 static int l_float(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     return mgl_push(L, t->dtype == MG_F32 ? mg_retain(t) : mg_to_dtype(t, MG_F32));
 }
 
+/*** Converts to int64 (x itself when it already is).
+ * @function long
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
 static int l_long(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     return mgl_push(L, t->dtype == MG_I64 ? mg_retain(t) : mg_to_dtype(t, MG_I64));
 }
 
+/*** Converts to uint8 (x itself when it already is).
+ * @function byte
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
 static int l_byte(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     return mgl_push(L, t->dtype == MG_U8 ? mg_retain(t) : mg_to_dtype(t, MG_U8));
 }
 
+/*** A contiguous tensor with x's values: x itself when it is contiguous,
+ * else a copy.
+ * @function contiguous
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
 static int l_contiguous(lua_State *L) { return mgl_push(L, mg_contiguous(mgl_check(L, 1))); }
+/*** A copy of x with its own storage (gradients flow back to x).
+ * @function clone
+ * @tparam Tensor x
+ * @treturn Tensor
+ */
 static int l_clone(lua_State *L) { return mgl_push(L, mg_clone(mgl_check(L, 1))); }
+/*** x without its autograd history: a view of the same values that does
+ * not require grad, as PyTorch's detach.
+ * @function detach
+ * @tparam Tensor x
+ * @treturn Tensor
+ * @usage local target = model(x):detach()
+ */
 static int l_detach(lua_State *L) { return mgl_push(L, mg_detach(mgl_check(L, 1))); }
 
 /* ---- in-place writes: return the tensor itself ---------------------------------------- */
@@ -613,45 +848,119 @@ static int self_or_error(lua_State *L, int rc) {
     return 1;
 }
 
+/*** In-place writes.
+ * Each returns x itself, so calls chain: `w:normal_(0, 0.02):requires_grad_()`.
+ * @section inplace
+ */
+
+/*** Sets every element to value.
+ * @function fill_
+ * @tparam Tensor x
+ * @number value
+ * @treturn Tensor x
+ */
 static int l_fill_(lua_State *L) { return self_or_error(L, mg_fill_(mgl_check(L, 1), luaL_checknumber(L, 2))); }
+/*** Sets every element to zero.
+ * @function zero_
+ * @tparam Tensor x
+ * @treturn Tensor x
+ */
 static int l_zero_(lua_State *L) { return self_or_error(L, mg_zero_(mgl_check(L, 1))); }
+/*** Fills with uniform random numbers in [low, high).
+ * @function uniform_
+ * @tparam Tensor x
+ * @number[opt=0] low
+ * @number[opt=1] high
+ * @treturn Tensor x
+ */
 static int l_uniform_(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     return self_or_error(L, mg_uniform_(t, luaL_optnumber(L, 2, 0), luaL_optnumber(L, 3, 1)));
 }
+/*** Fills with normal random numbers.
+ * @function normal_
+ * @tparam Tensor x
+ * @number[opt=0] mean
+ * @number[opt=1] std the standard deviation
+ * @treturn Tensor x
+ */
 static int l_normal_(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     return self_or_error(L, mg_normal_(t, luaL_optnumber(L, 2, 0), luaL_optnumber(L, 3, 1)));
 }
+/*** Fills with 1 with probability p, else 0.
+ * @function bernoulli_
+ * @tparam Tensor x
+ * @number[opt=0.5] p
+ * @treturn Tensor x
+ */
 static int l_bernoulli_(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     return self_or_error(L, mg_bernoulli_(t, luaL_optnumber(L, 2, 0.5)));
 }
+/*** Copies the values of src (broadcast to x's shape) into x.
+ * @function copy_
+ * @tparam Tensor x
+ * @tparam Tensor|number src
+ * @treturn Tensor x
+ */
 static int l_copy_(lua_State *L) {
     lua_settop(L, 2);
     mg_tensor *t = mgl_check(L, 1);
     return self_or_error(L, mg_copy_(t, mgl_check_or_scalar(L, 2)));
 }
-/* add_(other [, alpha]) */
+/*** Adds alpha * other to x.
+ * @function add_
+ * @tparam Tensor x
+ * @tparam Tensor|number other broadcast to x's shape
+ * @number[opt=1] alpha
+ * @treturn Tensor x
+ */
 static int l_add_(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *t = mgl_check(L, 1), *o = mgl_check_or_scalar(L, 2);
     return self_or_error(L, mg_add_(t, o, luaL_optnumber(L, 3, 1)));
 }
+/*** Subtracts alpha * other from x.
+ * @function sub_
+ * @tparam Tensor x
+ * @tparam Tensor|number other broadcast to x's shape
+ * @number[opt=1] alpha
+ * @treturn Tensor x
+ */
 static int l_sub_(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *t = mgl_check(L, 1), *o = mgl_check_or_scalar(L, 2);
     return self_or_error(L, mg_add_(t, o, -luaL_optnumber(L, 3, 1)));
 }
+/*** Multiplies x by other.
+ * @function mul_
+ * @tparam Tensor x
+ * @tparam Tensor|number other broadcast to x's shape
+ * @treturn Tensor x
+ */
 static int l_mul_(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (lua_type(L, 2) == LUA_TNUMBER) return self_or_error(L, mg_scale_(t, lua_tonumber(L, 2)));
     return self_or_error(L, mg_mul_(t, mgl_check(L, 2)));
 }
+/*** Divides x by a number.
+ * @function div_
+ * @tparam Tensor x
+ * @number s
+ * @treturn Tensor x
+ */
 static int l_div_(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     return self_or_error(L, mg_scale_(t, 1.0 / luaL_checknumber(L, 2)));
 }
+/*** Clamps x into [min, max]; nil leaves that side open.
+ * @function clamp_
+ * @tparam Tensor x
+ * @number[opt] min
+ * @number[opt] max
+ * @treturn Tensor x
+ */
 static int l_clamp_(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     return self_or_error(L, mg_clamp_(t, luaL_optnumber(L, 2, NAN), luaL_optnumber(L, 3, NAN)));
@@ -812,11 +1121,37 @@ static const luaL_Reg both_fns[] = {
     {"bernoulli_", l_bernoulli_}, {"copy_", l_copy_}, {"add_", l_add_}, {"sub_", l_sub_},
     {"mul_", l_mul_}, {"div_", l_div_}, {"clamp_", l_clamp_}, {NULL, NULL}};
 
+/*** Whether v is a Tensor.
+ * @function is_tensor
+ * @param v any value
+ * @treturn bool
+ */
 static int l_is_tensor(lua_State *L) {
     lua_pushboolean(L, mgl_is_tensor(L, 1));
     return 1;
 }
 
+/*** A Tensor: an n-dim array of float32, int64 or uint8 values, a view
+ * (shape, strides, offset) of a shared storage. Every function of
+ * `moongrad` that takes a tensor first is also its method: `x:sum(1)` is
+ * `mg.sum(x, 1)`.
+ *
+ * Fields: `x.dtype` ("float32", "int64" or "uint8"), `x.grad` (the
+ * accumulated gradient of a leaf, or nil; may be set or cleared),
+ * `x.requires_grad` (may be set), `x.is_leaf`, `x.grad_fn` (the name of the
+ * op that made x, or nil).
+ *
+ * Operators: `+ - * / ^` and unary minus broadcast, with numbers on either
+ * side; `#x` is the size of dim 1; `x[i]` selects index i of dim 1 (a view,
+ * 1-based, negative from the end) and `x[i] = v` copies into it;
+ * `tostring(x)` shows the values (abbreviated when long), shape and dtype;
+ * `x == y` is identity (use `mg.eq` for elementwise comparison).
+ * @type Tensor
+ * @usage local x = mg.randn(2, 3):requires_grad_()
+ * local y = (x * 2 + 1):sum()
+ * y:backward()
+ * print(x.grad, x.dtype, #x, x[1])
+ */
 void mgl_open_tensor(lua_State *L) {
     int module = lua_gettop(L);
     lua_newtable(L);

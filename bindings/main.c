@@ -359,6 +359,27 @@ static void save_history(const char *src) {
     free(entry);
 }
 
+/* "?name" (as in Torch7's th): a chunk that prints the reference of name,
+ * moongrad.repl's query(name). Takes line (the whole input, freed here). */
+static int help_query(lua_State *L, char *line, const char *name) {
+    /* quote name in a long bracket [==[...]==] whose level it does not close */
+    char close[16], eq[12];
+    int level = 0;
+    for (; level < 10; level++) {
+        snprintf(close, sizeof close, "]%.*s]", level, "==========");
+        if (!strstr(name, close)) break;
+    }
+    snprintf(eq, sizeof eq, "%.*s", level, "==========");
+    lua_pushfstring(L, "require('moongrad.repl').query([%s[%s]%s])", eq, name, eq);
+    if (interactive_tty) save_history(line);
+    free(line);
+    size_t len;
+    const char *src = lua_tolstring(L, -1, &len);
+    int st = luaL_loadbuffer(L, src, len, "=stdin");
+    lua_remove(L, -2);
+    return st == LUA_OK ? CHUNK_OK : CHUNK_ERROR;
+}
+
 /* Reads lines until they form a chunk: first as an expression (`return`
  * prepended, so its values are printed), else as statements. Incomplete
  * input continues on a ">> " prompt. On CHUNK_OK the loaded function is on
@@ -372,6 +393,8 @@ static int read_chunk(lua_State *L) {
         if (line[strspn(line, " \t\r")] != '\0') break;
         free(line);
     }
+    const char *q = line + strspn(line, " \t");
+    if (*q == '?') return help_query(L, line, q + 1);
     lua_pushstring(L, line);
     free(line);
     int result;
@@ -460,6 +483,14 @@ static void repl(lua_State *L) {
     lua_getglobal(L, "require");
     lua_pushliteral(L, "moongrad");
     if (report(L, docall(L, 1, 1)) == LUA_OK) lua_setglobal(L, "mg");
+    /* help: the reference of a function, class or module (help(mg.zeros)) */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moongrad.repl");
+    if (report(L, docall(L, 1, 1)) == LUA_OK) {
+        lua_getfield(L, -1, "help");
+        lua_setglobal(L, "help");
+        lua_pop(L, 1);
+    }
     for (;;) {
         int top = lua_gettop(L);
         int r = read_chunk(L);

@@ -1,7 +1,29 @@
--- moongrad: the module table (`local mg = require "moongrad"`).
--- Tensor constructors and ops come from the C core (moongrad.core); the
--- Lua library adds printing, no_grad and the submodules, which load on
--- first use so that start-up stays in milliseconds.
+--- moongrad: tensors, autograd, neural networks and experiments in Lua.
+-- `local mg = require "moongrad"` gives this module table: tensor
+-- constructors and ops (from the C core, `moongrad.core`), autograd, files
+-- and drawing, and the submodules, which load on first use so that
+-- start-up stays in milliseconds:
+--
+-- - `mg.nn`: layers, containers, losses, `mg.nn.functional`, `mg.nn.init`
+-- - `mg.optim`: SGD, Adam, AdamW and learning-rate schedules
+-- - `mg.data`: datasets, the DataLoader and batch transforms
+-- - `mg.train`: the training loop, progress, metrics and checkpoints
+-- - `mg.viz`: image grids and plots as PNG
+-- - `mg.ssl`, `mg.attack`, `mg.gan`, `mg.da`, `mg.recon`: the methods of
+--   the workloads (self-supervised pretext tasks, adversarial attacks,
+--   GANs, domain adaptation, reconstruction)
+-- - `mg.class`, `mg.json`, `mg.cli`, `mg.doc`: a class helper, JSON, the
+--   examples' command lines, and this reference at run time (`mg.help`)
+--
+-- Indices and dims are 1-based (-1 is the last dim); class targets too.
+-- Options go in a trailing table: `mg.zeros(2, 3, {dtype = "int64"})`.
+-- @module moongrad
+-- @usage local mg = require "moongrad"
+-- local x = mg.randn(64, 1, 28, 28)
+-- local w = mg.randn(3, 3):requires_grad_()
+-- local loss = (w * w):sum()
+-- loss:backward()
+-- print(w.grad)
 local core = require "moongrad.core"
 
 local mg = {}
@@ -10,8 +32,15 @@ mg.core = core
 
 require("moongrad.tensor").install(mg)
 
--- Runs fn(...) with gradient recording off; restores the previous mode even
--- when fn raises. Returns fn's results.
+--- Grad mode and help.
+-- @section gradmode
+
+--- Runs fn(...) with gradient recording off, as PyTorch's `torch.no_grad`;
+-- restores the previous mode even when fn raises.
+-- @func fn the function to run
+-- @param ... its arguments
+-- @return fn's results
+-- @usage local acc = mg.no_grad(function() return evaluate(model, test_ds) end)
 function mg.no_grad(fn, ...)
   local previous = core.set_grad_enabled(false)
   local results = table.pack(pcall(fn, ...))
@@ -20,7 +49,10 @@ function mg.no_grad(fn, ...)
   return table.unpack(results, 2, results.n)
 end
 
--- Runs fn(...) with gradient recording on (inside a no_grad block, say).
+--- Runs fn(...) with gradient recording on (inside a no_grad block, say).
+-- @func fn the function to run
+-- @param ... its arguments
+-- @return fn's results
 function mg.enable_grad(fn, ...)
   local previous = core.set_grad_enabled(true)
   local results = table.pack(pcall(fn, ...))
@@ -59,10 +91,24 @@ local submodules = {
   attack = "moongrad.attack", gan = "moongrad.gan", da = "moongrad.da",
   class = "moongrad.class", json = "moongrad.json",
   cli = "moongrad.cli", recon = "moongrad.recon", models = "moongrad.models",
-  linalg = "moongrad.linalg", dist = "moongrad.dist", text = "moongrad.text",
+  linalg = "moongrad.linalg", dist = "moongrad.dist", text = "moongrad.text", doc = "moongrad.doc",
 }
 
+--- Prints the reference of a function, class or module (as `help` and
+-- `?name` do in the REPL; see `moongrad.doc`).
+-- @param x a function, class or module of moongrad, a Tensor, or a name
+-- @usage mg.help(mg.zeros)
+-- mg.help("nn.Linear")
+function mg.help(x) return require("moongrad.doc").help(x) end
+
+-- The submodules' names, for tab completion and the reference (a lazy
+-- table lists in its metatable's __lazy what its __index loads).
+local lazy = {}
+for k in pairs(submodules) do lazy[#lazy + 1] = k end
+table.sort(lazy)
+
 return setmetatable(mg, {
+  __lazy = lazy,
   __index = function(t, key)
     local name = submodules[key]
     if not name then return nil end

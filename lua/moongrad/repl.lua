@@ -56,6 +56,24 @@ function M.print(...)
   print(table.concat(parts, "\t"))
 end
 
+-- help(x): prints the reference of a function, class or module (the
+-- REPL's global `help`, and what `?name` runs).
+function M.help(x) return require("moongrad.doc").help(x) end
+
+-- query(text): what `?text` runs in the REPL. Shows the reference of the
+-- value text evaluates to (`?mg.zeros`, `?model`), or else looks text up
+-- as a name (`?zeros`, `?Tensor:backward`, `?nn.Linear`).
+function M.query(text)
+  text = text:match("^%s*(.-)%s*$")
+  if text == "" then return M.help() end
+  local chunk = load("return " .. text, "=?", "t")
+  if chunk then
+    local ok, v = pcall(chunk)
+    if ok and v ~= nil then return M.help(v) end
+  end
+  return M.help(text)
+end
+
 -- ---- completion -------------------------------------------------------------
 
 local KEYWORDS = {
@@ -64,15 +82,24 @@ local KEYWORDS = {
 }
 local TENSOR_FIELDS = { "grad", "requires_grad", "is_leaf", "grad_fn", "dtype" }
 
+-- The names a lazy table's __index provides, listed in its metatable's
+-- __lazy (the submodules of mg, mg.optim.lr_scheduler, ...).
+local function lazy_names(v)
+  local mt = getmetatable(v)
+  local lazy = type(mt) == "table" and rawget(mt, "__lazy")
+  return type(lazy) == "table" and lazy or {}
+end
+
 -- Field k of v without running user code: raw reads along __index tables;
--- the moongrad module itself may load a submodule on first use.
+-- a lazy table may load a submodule it lists on first use.
 local function field(v, k)
   if is_tensor(v) then return nil end
   if type(v) ~= "table" then return nil end
-  local mg = package.loaded.moongrad
-  if v == mg then
-    local ok, r = pcall(function() return mg[k] end)
-    return ok and r or nil
+  for _, name in ipairs(lazy_names(v)) do
+    if name == k then
+      local ok, r = pcall(function() return v[k] end)
+      return ok and r or nil
+    end
   end
   for _ = 1, 16 do
     local r = rawget(v, k)
@@ -96,6 +123,7 @@ local function names_of(v, methods, out)
     for k in pairs(v) do
       if type(k) == "string" then out[k] = true end
     end
+    for _, k in ipairs(lazy_names(v)) do out[k] = true end
     local mt = getmetatable(v)
     v = type(mt) == "table" and rawget(mt, "__index") or nil
   end

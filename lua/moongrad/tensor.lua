@@ -1,5 +1,6 @@
--- Lua-side Tensor methods: printing (values, shape and dtype, long tensors
+--- Lua-side Tensor methods: printing (values, shape and dtype, long tensors
 -- abbreviated) and small conveniences written on top of the core ops.
+-- @module moongrad
 local M = {}
 
 local EDGE = 3        -- elements shown at each end of a long dim
@@ -163,12 +164,28 @@ function M.install(mg)
     return "Tensor (" .. tostring(s) .. ")"
   end
   local methods = mg.methods
-  -- std(dim, keepdim, correction) = sqrt(var(...))
+  --- More tensor functions, written in Lua.
+  -- @section tensorlua
+
+  --- The standard deviation, sqrt(var(...)), over all elements or along dim.
+  -- Also a Tensor method.
+  -- @function std
+  -- @tparam Tensor t
+  -- @param ... dim, keepdim and correction as for `var`
+  -- @treturn Tensor
   methods.std = function(t, ...) return t:var(...):sqrt() end
   mg.std = methods.std
-  -- Same-shape helpers PyTorch users reach for.
+  --- t converted to other's dtype (a Tensor method only).
+  -- @function Tensor:type_as
+  -- @tparam Tensor t
+  -- @tparam Tensor other
+  -- @treturn Tensor
   methods.type_as = function(t, other) return t:to(other.dtype) end
   methods.numpy_shape = nil
+  --- Whether t holds floating-point values (float32).
+  -- @function is_floating_point
+  -- @tparam Tensor t
+  -- @treturn bool
   mg.is_floating_point = function(t) return t.dtype == "float32" end
   -- Unknown fields raise (bindings/lua_tensor.c calls this) rather than
   -- giving nil: x.T, x.ndim and x.shape[1] are the usual slips.

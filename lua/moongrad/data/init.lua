@@ -25,6 +25,7 @@ local M = {
 }
 
 return setmetatable(M, {
+  __lazy = { "transforms" }, -- what __index loads on first use (for completion and the reference)
   __index = function(t, key)
     if key == "transforms" then
       local m = require "moongrad.data.transforms"

@@ -36,6 +36,7 @@ function M.clip_grad_norm(params, max_norm)
 end
 
 return setmetatable(M, {
+  __lazy = { "lr_scheduler" }, -- what __index loads on first use (for completion and the reference)
   __index = function(t, key)
     if key == "lr_scheduler" then
       local m = require "moongrad.optim.lr_scheduler"
