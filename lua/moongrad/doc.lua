@@ -303,7 +303,12 @@ function M.public()
         if class_tbl then v = rawget(t, k)
         else
           local ok, got = pcall(function() return t[k] end)
-          v = ok and got or nil -- a listed submodule that is not there yet
+          v = ok and got or nil
+          -- a listed submodule that is not there yet is left out; one that
+          -- fails to load is a problem
+          if not ok and not tostring(got):find("module '[^']*' not found") then
+            add({ name = path .. "." .. k, kind = "module", load_error = tostring(got) })
+          end
         end
         if type(v) == "function" then
           visit_function(v, path .. sep .. k, path == "mg" and k or nil, class_tbl, k)
@@ -374,7 +379,9 @@ function M.missing()
   local problems = {}
   for _, e in ipairs(M.public().entries) do
     local at = e.file and string.format(" (%s:%d)", e.file, e.line or 0) or ""
-    if not e.doc or e.doc.summary == "" then
+    if e.load_error then
+      problems[#problems + 1] = string.format("module %s cannot be loaded: %s", e.name, e.load_error)
+    elseif not e.doc or e.doc.summary == "" then
       local how = e.kind == "module" and "a `---` block at the top of the file"
         or e.kind == "class" and "a `---` block with `@type` naming the class"
         or e.file and "a `---` block just above the function"

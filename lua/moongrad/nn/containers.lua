@@ -1,7 +1,8 @@
--- Containers: nn.Sequential (children run in order) and nn.ModuleList (a
+--- Containers: nn.Sequential (children run in order) and nn.ModuleList (a
 -- list of modules whose parameters are registered; no forward of its own).
 -- Children are named 1, 2, ... : seq[2] is the second child, #seq the
 -- count, and ipairs(seq) walks them.
+-- @module moongrad.nn
 local Module = require "moongrad.nn.module"
 
 local M = {}
@@ -38,10 +39,20 @@ end
 
 -- ---- Sequential -----------------------------------------------------------------
 
+--- A chain of modules, each run on the previous one's output. Children are
+-- named 1, 2, ...: `seq[2]` is the second, `#seq` the count. An error names
+-- the child that raised it: "nn.Sequential[3] (nn.Linear 784 -> 128): ...".
+-- @type Sequential
+-- @usage local model = nn.Sequential{
+--   nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+--   nn.Linear(32 * 13 * 13, 10),
+-- }
+-- local logits = model(x)
 local Sequential = Module:extend("nn.Sequential")
 M.Sequential = Sequential
 
--- nn.Sequential{m1, m2, ...} or nn.Sequential(m1, m2, ...).
+--- nn.Sequential{m1, m2, ...} or nn.Sequential(m1, m2, ...): a new container.
+-- @param ... the modules, or one list of them
 function Sequential:init(...)
   Module.init(self)
   local list, n = module_list("nn.Sequential", ...)
@@ -50,12 +61,15 @@ end
 
 Sequential.__len = count
 
--- Appends a module at the end. Returns self.
+--- Appends a module at the end (also `append`).
+-- @tparam Module m
+-- @treturn Sequential self
 function Sequential:add(m) return append(self, "nn.Sequential:add", m) end
 Sequential.append = Sequential.add
 
--- Runs the children in order, each on the previous one's output. An error
--- names the child that raised it: "nn.Sequential[3] (nn.Linear 784 -> 128): ...".
+--- Runs the children in order.
+-- @param x the input of the first child
+-- @return the output of the last child
 function Sequential:forward(x)
   local st = rawget(self, "_mg")
   local names, values = st.order.module, st.values
@@ -77,10 +91,17 @@ end
 
 -- ---- ModuleList -------------------------------------------------------------------
 
+--- A list of modules whose parameters are registered, for models that
+-- call their parts themselves; it has no forward of its own.
+-- @type ModuleList
+-- @usage self.blocks = nn.ModuleList{nn.Linear(64, 64), nn.Linear(64, 64)}
+-- for _, block in ipairs(self.blocks) do x = block(x):relu() end
 local ModuleList = Module:extend("nn.ModuleList")
 M.ModuleList = ModuleList
 
--- nn.ModuleList{m1, m2, ...} or nn.ModuleList(m1, m2, ...); empty is fine.
+--- nn.ModuleList{m1, m2, ...} or nn.ModuleList(m1, m2, ...): a new list
+-- (empty is fine).
+-- @param ... the modules, or one list of them
 function ModuleList:init(...)
   Module.init(self)
   if select("#", ...) == 0 then return end
@@ -90,12 +111,16 @@ end
 
 ModuleList.__len = count
 
--- Appends a module. Returns self.
+--- Appends a module (also `add`).
+-- @tparam Module m
+-- @treturn ModuleList self
 function ModuleList:append(m) return append(self, "nn.ModuleList:append", m) end
 ModuleList.add = ModuleList.append
 
--- Appends every module of a list. Returns self. (On the class,
--- ModuleList:extend("Name") makes a subclass, as for any module.)
+--- Appends every module of a list. (On the class, `ModuleList:extend("Name")`
+-- makes a subclass, as for any module.)
+-- @tparam {Module,...} list
+-- @treturn ModuleList self
 function ModuleList:extend(list)
   if type(list) == "string" then return Module.extend(self, list) end
   if type(list) ~= "table" then error("nn.ModuleList:extend: expects a list of modules", 2) end
@@ -103,6 +128,7 @@ function ModuleList:extend(list)
   return self
 end
 
+--- Raises an error: a ModuleList has no forward; call its modules.
 function ModuleList:forward()
   error("nn.ModuleList has no forward: call its modules (for i, m in ipairs(list) do ... end)", 2)
 end

@@ -1,5 +1,6 @@
--- Convolutions: nn.Conv2d and nn.ConvTranspose2d (the C core's fused ops
+--- Convolutions: nn.Conv2d and nn.ConvTranspose2d (the C core's fused ops
 -- mg.conv2d and mg.conv_transpose2d do the work, backward included).
+-- @module moongrad.nn
 local mg = require "moongrad"
 local Module = require "moongrad.nn.module"
 local init = require "moongrad.nn.initializers"
@@ -7,9 +8,10 @@ local args = require "moongrad.nn.args"
 
 local M = {}
 
--- Weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in computed
--- from the weight's dims 2.. as PyTorch does (for a transposed conv that
--- is out_channels * kh * kw).
+--- Draws fresh weights and biases: U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+-- fan_in computed from the weight's dims 2.. as PyTorch does (for a
+-- transposed convolution that is out_channels * kh * kw).
+-- @local
 local function reset(self)
   init.kaiming_uniform_(self.weight, { a = math.sqrt(5) })
   if self.bias then
@@ -64,13 +66,21 @@ end
 
 -- ---- Conv2d --------------------------------------------------------------------
 
+--- A 2-d convolution layer over [N, C, H, W]. Weight [out, in, kh, kw],
+-- bias [out], initialised as PyTorch does.
+-- @type Conv2d
+-- @usage local conv = nn.Conv2d(1, 32, 3, {padding = "same"})
+-- local y = conv(x)   -- [N, 1, 28, 28] -> [N, 32, 28, 28]
 local Conv2d = Module:extend("nn.Conv2d")
 M.Conv2d = Conv2d
 
--- nn.Conv2d(in_channels, out_channels, kernel_size [, {stride = 1,
--- padding = 0, dilation = 1, bias = true}]): sizes are numbers or pairs
--- {h, w}; padding may also be "same" (stride 1) or "valid". Weight
--- [out, in, kh, kw], bias [out].
+--- nn.Conv2d(in_channels, out_channels, kernel_size [, opts]): a new layer.
+-- Sizes are numbers or {h, w} pairs.
+-- @int in_channels
+-- @int out_channels
+-- @tparam int|{int,int} kernel_size
+-- @tparam[opt] table opts `{stride = 1, padding = 0, dilation = 1, bias = true}`; padding may
+--   also be "same" (stride 1) or "valid"
 function Conv2d:init(in_channels, out_channels, kernel_size, opts)
   Module.init(self)
   opts = args.options("nn.Conv2d", opts, { stride = 1, padding = 0, dilation = 1, bias = true })
@@ -83,7 +93,9 @@ end
 
 Conv2d.reset_parameters = reset
 
--- x [N, in, H, W] -> [N, out, OH, OW]
+--- Applies the convolution.
+-- @tparam Tensor x [N, in, H, W]
+-- @treturn Tensor [N, out, OH, OW]
 function Conv2d:forward(x)
   return mg.conv2d(x, self.weight, self.bias, {
     stride = args.compact(self.stride), padding = args.compact(self.padding),
@@ -95,13 +107,19 @@ function Conv2d:extra_repr() return describe(self, false) end
 
 -- ---- ConvTranspose2d --------------------------------------------------------------
 
+--- A 2-d transposed convolution layer (upsampling). Weight
+-- [in, out, kh, kw], bias [out]. The output size per dim is
+-- (H - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1.
+-- @type ConvTranspose2d
+-- @usage local up = nn.ConvTranspose2d(64, 32, 4, {stride = 2, padding = 1})   -- doubles H and W
 local ConvTranspose2d = Module:extend("nn.ConvTranspose2d")
 M.ConvTranspose2d = ConvTranspose2d
 
--- nn.ConvTranspose2d(in_channels, out_channels, kernel_size [, {stride = 1,
--- padding = 0, output_padding = 0, dilation = 1, bias = true}]). Weight
--- [in, out, kh, kw], bias [out]. Output size per dim:
--- (H - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1.
+--- nn.ConvTranspose2d(in_channels, out_channels, kernel_size [, opts]): a new layer.
+-- @int in_channels
+-- @int out_channels
+-- @tparam int|{int,int} kernel_size
+-- @tparam[opt] table opts `{stride = 1, padding = 0, output_padding = 0, dilation = 1, bias = true}`
 function ConvTranspose2d:init(in_channels, out_channels, kernel_size, opts)
   Module.init(self)
   opts = args.options("nn.ConvTranspose2d", opts,
@@ -123,7 +141,9 @@ end
 
 ConvTranspose2d.reset_parameters = reset
 
--- x [N, in, H, W] -> [N, out, OH, OW]
+--- Applies the transposed convolution.
+-- @tparam Tensor x [N, in, H, W]
+-- @treturn Tensor [N, out, OH, OW]
 function ConvTranspose2d:forward(x)
   return mg.conv_transpose2d(x, self.weight, self.bias, {
     stride = args.compact(self.stride), padding = args.compact(self.padding),

@@ -1,25 +1,19 @@
--- mg.nn.functional (F): the fused ops of the C core under PyTorch's names,
--- and a few composites written with them (one_hot, kl_div, normalize,
--- silu, logsigmoid). Dims are 1-based (negative from the end); class
--- targets are 1-based int64.
---   F.linear(x, w, b)                      F.conv2d(x, w, b, {stride, padding, dilation})
---   F.conv_transpose2d(x, w, b, {stride, padding, output_padding, dilation})
---   F.max_pool2d(x, k, {stride, padding, ceil_mode})
---   F.avg_pool2d(x, k, {stride, padding, ceil_mode, count_include_pad})
---   F.batch_norm(x, running_mean, running_var, weight, bias, {training, momentum, eps})
---   F.layer_norm(x, normalized_shape, weight, bias, {eps})
---   F.dropout(x, p, training)              F.embedding(ids, weight)
---   F.softmax(x, dim)  F.log_softmax(x, dim)
---   F.cross_entropy(logits, targets, {reduction, label_smoothing, ignore_index})
---   F.nll_loss(logp, targets, {reduction})
---   F.binary_cross_entropy(p, t, {reduction})  F.binary_cross_entropy_with_logits(z, t, {reduction})
---   F.mse_loss(a, b, {reduction})  F.l1_loss(a, b, {reduction})
---   F.grad_reverse(x, lambda)  F.relu, F.leaky_relu(x, slope), F.sigmoid, F.tanh, F.gelu, F.softplus
---   F.scaled_dot_product_attention(q, k, v, {attn_mask, key_padding_mask,
---     is_causal, dropout_p, scale, keep_weights}): fused; q [..., L, E],
---     k [..., S, E], v [..., S, Ev]; a uint8/int64 attn_mask allows
---     attention where nonzero, a float32 one is added to the scores;
---     key_padding_mask [N, S] nonzero marks padding keys
+--- mg.nn.functional (also mg.nn.F): the fused ops of the C core under
+-- PyTorch's names, and a few composites written with them (one_hot,
+-- kl_div, normalize, silu, logsigmoid). Dims are 1-based (negative from
+-- the end); class targets are 1-based int64.
+--
+-- These names are the functions of the main module (see there):
+-- `linear`, `conv2d`, `conv_transpose2d`, `max_pool2d`, `avg_pool2d`,
+-- `batch_norm`, `layer_norm`, `dropout`, `embedding`, `softmax`,
+-- `log_softmax`, `cross_entropy`, `nll_loss`, `binary_cross_entropy`,
+-- `binary_cross_entropy_with_logits`, `mse_loss`, `l1_loss`,
+-- `grad_reverse`, `relu`, `leaky_relu`, `sigmoid`, `tanh`, `gelu`,
+-- `softplus`, `scaled_dot_product_attention`.
+-- @module moongrad.nn.functional
+-- @alias F
+-- @usage local F = mg.nn.functional
+-- local loss = F.cross_entropy(model(x), y, {label_smoothing = 0.1})
 local mg = require "moongrad"
 
 local F = {}
@@ -39,6 +33,7 @@ for _, n in ipairs(REEXPORTED) do known[n] = true end
 -- A name of the list resolves to the core's function; one the core of
 -- this build lacks raises a clear error when called.
 setmetatable(F, {
+  __lazy = REEXPORTED, -- for tab completion and the reference
   __index = function(t, k)
     if not known[k] then return nil end
     local fn = mg[k]
@@ -59,9 +54,11 @@ local function reduce(who, loss, reduction, batch)
     batch and ", batchmean" or ""), 3)
 end
 
--- one_hot(classes, num_classes [, {dtype = "float32"}]): classes int64 of
--- any shape, 1-based -> [..., num_classes] of 0 and 1 (float32 unless
--- dtype = "int64"). num_classes defaults to the largest class.
+--- One-hot rows of 1-based classes.
+-- @tparam Tensor classes int64 of any shape, 1-based
+-- @int[opt] num_classes default: the largest class
+-- @tparam[opt] table opts `{dtype = "float32"}` ("int64" for integer rows)
+-- @treturn Tensor [..., num_classes] of 0 and 1
 function F.one_hot(classes, num_classes, opts)
   if not mg.is_tensor(classes) or classes.dtype ~= "int64" then
     error("F.one_hot: classes must be an int64 Tensor of 1-based classes", 2)
@@ -81,11 +78,13 @@ function F.one_hot(classes, num_classes, opts)
   return out
 end
 
--- kl_div(input, target [, {reduction = "batchmean", log_target = false}]):
--- KL(target || exp(input)) with input log-probabilities, target
--- probabilities (or log-probabilities with log_target): pointwise
--- target * (log target - input), 0 where target is 0. Reductions: "batchmean"
--- (sum / batch size, the true KL per sample), "sum", "mean" (per element), "none".
+--- KL(target || exp(input)), input log-probabilities: pointwise
+-- target * (log target - input), 0 where target is 0.
+-- @tparam Tensor input log-probabilities
+-- @tparam Tensor target probabilities (log-probabilities with log_target)
+-- @tparam[opt] table opts `{reduction = "batchmean", log_target = false}`; reductions:
+--   "batchmean" (sum / batch size, the true KL per sample), "sum", "mean" (per element), "none"
+-- @treturn Tensor
 function F.kl_div(input, target, opts)
   local reduction = opts and opts.reduction or "batchmean"
   local pointwise
@@ -98,8 +97,11 @@ function F.kl_div(input, target, opts)
   return reduce("F.kl_div", pointwise, reduction, input:dim() > 0 and input:size(1) or 1)
 end
 
--- normalize(x [, {p = 2, dim = 2, eps = 1e-12}]): x / max(||x||_p, eps)
--- along dim.
+--- x / max(||x||_p, eps) along dim.
+-- @tparam Tensor x
+-- @tparam[opt] table opts `{p = 2, dim = 2, eps = 1e-12}`
+-- @treturn Tensor x's shape
+-- @usage local z = F.normalize(features)   -- unit rows
 function F.normalize(x, opts)
   local p = opts and opts.p or 2
   local dim = opts and opts.dim or 2
@@ -116,10 +118,14 @@ function F.normalize(x, opts)
   return x / mg.clamp(norm, eps)
 end
 
--- silu(x) = x * sigmoid(x)
+--- x * sigmoid(x).
+-- @tparam Tensor x
+-- @treturn Tensor
 function F.silu(x) return x * mg.sigmoid(x) end
 
--- logsigmoid(x) = -softplus(-x)
+--- log(sigmoid(x)) = -softplus(-x), stable for large |x|.
+-- @tparam Tensor x
+-- @treturn Tensor
 function F.logsigmoid(x) return -mg.softplus(-x) end
 
 return F

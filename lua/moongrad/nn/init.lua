@@ -1,6 +1,14 @@
--- mg.nn: modules (layers, containers, losses), nn.functional (F), nn.init
--- (weight initialisation) and nn.utils (gradient clipping). See module.lua
--- for how to define a module and how parameters are registered and named.
+--- mg.nn: modules (layers, containers, losses), nn.functional (F), nn.init
+-- (weight initialisation) and nn.utils (gradient clipping). A model is an
+-- nn.Module: see Module for how to define one and how parameters are
+-- registered and named.
+-- @module moongrad.nn
+-- @usage local nn = mg.nn
+-- local model = nn.Sequential{
+--   nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+--   nn.Linear(32 * 13 * 13, 10),
+-- }
+-- print(model)
 local nn = {}
 
 local Module = require "moongrad.nn.module"

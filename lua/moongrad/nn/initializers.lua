@@ -1,7 +1,11 @@
--- Weight initialisation, exposed as mg.nn.init. Every function fills its
+--- Weight initialisation, exposed as mg.nn.init. Every function fills its
 -- tensor in place without recording a graph and returns it. Fans follow
 -- PyTorch: for a weight [out, in, k1, k2, ...], fan_in = in * k1 * k2 * ...
 -- and fan_out = out * k1 * k2 * ...
+-- @module moongrad.nn.init
+-- @alias M
+-- @usage nn.init.kaiming_normal_(conv.weight, {nonlinearity = "relu"})
+-- nn.init.zeros_(conv.bias)
 local mg = require "moongrad"
 
 local M = {}
@@ -22,7 +26,10 @@ local function fill(t, method, ...)
   return t
 end
 
--- fan_in, fan_out of a tensor with at least 2 dims.
+--- The fans of a weight tensor.
+-- @tparam Tensor t at least 2 dims
+-- @treturn int fan_in
+-- @treturn int fan_out
 function M.calculate_fan_in_and_fan_out(t)
   if not mg.is_tensor(t) then error("nn.init: expects a Tensor, got " .. type(t), 2) end
   local d = t:dim()
@@ -44,9 +51,11 @@ local function fan(fname, t, mode)
   error("nn.init." .. fname .. ": mode must be 'fan_in' or 'fan_out', got " .. tostring(mode), 3)
 end
 
--- The recommended gain of a nonlinearity: linear, conv*, sigmoid -> 1,
--- tanh -> 5/3, relu -> sqrt(2), leaky_relu (param = slope, 0.01) ->
--- sqrt(2 / (1 + slope^2)), selu -> 3/4.
+--- The recommended gain of a nonlinearity: linear, conv*, sigmoid 1;
+-- tanh 5/3; relu sqrt(2); leaky_relu sqrt(2 / (1 + slope^2)); selu 3/4.
+-- @string nonlinearity
+-- @number[opt=0.01] param the slope of leaky_relu
+-- @treturn number
 function M.calculate_gain(nonlinearity, param)
   local linear = { linear = true, conv1d = true, conv2d = true, conv3d = true, conv_transpose1d = true,
     conv_transpose2d = true, conv_transpose3d = true, sigmoid = true, identity = true }
@@ -62,30 +71,47 @@ function M.calculate_gain(nonlinearity, param)
   error("calculate_gain: unknown nonlinearity " .. tostring(nonlinearity), 2)
 end
 
--- uniform_(t, a = 0, b = 1): U(a, b).
+--- Fills with U(a, b).
+-- @tparam Tensor t
+-- @number[opt=0] a
+-- @number[opt=1] b
+-- @treturn Tensor t
 function M.uniform_(t, a, b)
   check("uniform_", t)
   return fill(t, "uniform_", a or 0, b or 1)
 end
 
--- normal_(t, mean = 0, std = 1): N(mean, std^2).
+--- Fills with N(mean, std^2).
+-- @tparam Tensor t
+-- @number[opt=0] mean
+-- @number[opt=1] std
+-- @treturn Tensor t
 function M.normal_(t, mean, std)
   check("normal_", t)
   return fill(t, "normal_", mean or 0, std or 1)
 end
 
--- constant_(t, value)
+--- Fills with a value.
+-- @tparam Tensor t
+-- @number value
+-- @treturn Tensor t
 function M.constant_(t, value)
   check("constant_", t)
   if type(value) ~= "number" then error("nn.init.constant_: value must be a number", 2) end
   return fill(t, "fill_", value)
 end
 
+--- Fills with zeros.
+-- @tparam Tensor t
+-- @treturn Tensor t
 function M.zeros_(t)
   check("zeros_", t)
   return fill(t, "fill_", 0)
 end
 
+--- Fills with ones.
+-- @tparam Tensor t
+-- @treturn Tensor t
 function M.ones_(t)
   check("ones_", t)
   return fill(t, "fill_", 1)
@@ -97,8 +123,10 @@ local function gain_arg(g)
   return g or 1
 end
 
--- xavier_uniform_(t, gain = 1 or {gain = 1}): U(-b, b) with
--- b = gain * sqrt(6 / (fan_in + fan_out)).
+--- Xavier (Glorot) uniform: U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out)).
+-- @tparam Tensor t
+-- @tparam[opt=1] number|table gain a number or `{gain = g}`
+-- @treturn Tensor t
 function M.xavier_uniform_(t, gain)
   check("xavier_uniform_", t)
   local fan_in, fan_out = fan("xavier_uniform_", t, "fan_in"), fan("xavier_uniform_", t, "fan_out")
@@ -106,8 +134,10 @@ function M.xavier_uniform_(t, gain)
   return fill(t, "uniform_", -b, b)
 end
 
--- xavier_normal_(t, gain = 1 or {gain = 1}): N(0, std^2) with
--- std = gain * sqrt(2 / (fan_in + fan_out)).
+--- Xavier (Glorot) normal: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out)).
+-- @tparam Tensor t
+-- @tparam[opt=1] number|table gain a number or `{gain = g}`
+-- @treturn Tensor t
 function M.xavier_normal_(t, gain)
   check("xavier_normal_", t)
   local fan_in, fan_out = fan("xavier_normal_", t, "fan_in"), fan("xavier_normal_", t, "fan_out")
@@ -120,9 +150,15 @@ local function kaiming_args(a, mode, nonlinearity)
   return a or 0, mode or "fan_in", nonlinearity or "leaky_relu"
 end
 
--- kaiming_uniform_(t, {a = 0, mode = "fan_in", nonlinearity = "leaky_relu"}):
--- U(-b, b) with b = gain * sqrt(3 / fan). With a = sqrt(5) this is the
--- default of Linear and Conv2d weights: b = 1 / sqrt(fan_in).
+--- Kaiming (He) uniform: U(-b, b) with b = gain * sqrt(3 / fan). With
+-- a = sqrt(5) this is the default of Linear and Conv2d weights,
+-- b = 1 / sqrt(fan_in).
+-- @tparam Tensor t
+-- @tparam[opt=0] number|table a the leaky_relu slope, or the options table
+--   `{a = 0, mode = "fan_in", nonlinearity = "leaky_relu"}`
+-- @string[opt="fan_in"] mode "fan_in" or "fan_out"
+-- @string[opt="leaky_relu"] nonlinearity
+-- @treturn Tensor t
 function M.kaiming_uniform_(t, a, mode, nonlinearity)
   check("kaiming_uniform_", t)
   a, mode, nonlinearity = kaiming_args(a, mode, nonlinearity)
@@ -131,8 +167,13 @@ function M.kaiming_uniform_(t, a, mode, nonlinearity)
   return fill(t, "uniform_", -b, b)
 end
 
--- kaiming_normal_(t, {a = 0, mode = "fan_in", nonlinearity = "leaky_relu"}):
--- N(0, std^2) with std = gain / sqrt(fan).
+--- Kaiming (He) normal: N(0, std^2) with std = gain / sqrt(fan).
+-- @tparam Tensor t
+-- @tparam[opt=0] number|table a the leaky_relu slope, or the options table
+--   `{a = 0, mode = "fan_in", nonlinearity = "leaky_relu"}`
+-- @string[opt="fan_in"] mode "fan_in" or "fan_out"
+-- @string[opt="leaky_relu"] nonlinearity
+-- @treturn Tensor t
 function M.kaiming_normal_(t, a, mode, nonlinearity)
   check("kaiming_normal_", t)
   a, mode, nonlinearity = kaiming_args(a, mode, nonlinearity)

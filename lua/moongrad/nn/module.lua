@@ -1,52 +1,60 @@
--- nn.Module: the base class of every layer and model, and nn.Parameter.
---
--- A module only writes forward; autograd does the backward pass.
---   local Net = nn.Module:extend("Net")        -- or mg.class("Net", nn.Module)
---   function Net:init(n)
---     nn.Module.init(self)
---     self.fc1 = nn.Linear(784, n)             -- a child module, named "fc1"
---     self.fc2 = nn.Linear(n, 10)
---   end
---   function Net:forward(x) return self.fc2(self.fc1(x:flatten(2)):relu()) end
---   local net = Net(128); local logits = net(x) -- __call runs forward
---
--- Registration rules:
---  - Assigning a Module to a field registers it as a child under the field's
---    name; assigning a parameter (a float32 leaf tensor with requires_grad
---    set, as nn.Parameter(t) makes) registers it as a parameter.
---  - self:register_buffer(name, t [, {persistent = true}]) registers state
---    that is saved but not trained (running_mean); self:register_parameter
---    (name, t) makes t a parameter; self:add_module(name, m) adds a child.
---  - Anything else (numbers, strings, functions, tensors without
---    requires_grad) is a plain field, neither trained nor saved.
---  - Reassigning a registered name replaces the value in place (its order
---    is kept); assigning nil unregisters it. A parameter can only be
---    replaced by a parameter, a child only by a module, a buffer by a
---    tensor. A parameter frozen later with p:requires_grad_(false) stays a
---    parameter (listed, saved, loaded).
---  - Integer keys name children too: seq[2] is the child named "2".
--- Order and names:
---  - parameters(), named_parameters(), buffers(), modules() list a module's
---    own entries in registration order, then each child's in registration
---    order, depth first (PyTorch's order). A tensor or module reachable
---    twice (tied weights) is listed once, under its first name.
---  - Names are dotted paths of field names: "features.1.weight" (children
---    of nn.Sequential and nn.ModuleList are named 1, 2, ... as Lua indices).
---  - named_parameters(), named_buffers(), named_children(), named_modules()
---    return iterators: `for name, p in net:named_parameters() do ... end`.
---  - state_dict() maps every name (tied tensors under each of their names)
---    to a tensor sharing storage with the parameter or persistent buffer;
---    it holds named tensors only, nothing else.
---  - PyTorch numbers container children from 0 ("features.0.weight"), Lua
---    from 1 ("features.1.weight"). state_dict{keys = "pytorch"} and
---    load_state_dict(sd, {keys = "pytorch"}) use PyTorch's names, so that
---    mg.save writes a file PyTorch's load_state_dict takes as it is, and
---    weights saved by PyTorch (as safetensors) load here.
--- Modules return new tensors from forward (no reused output buffers), never
--- flatten their parameters, and always take a batch.
+--- The base class of every layer and model, `nn.Module`, and `nn.Parameter`.
+-- @module moongrad.nn
 local mg = require "moongrad"
 local class = require "moongrad.class"
 
+--- nn.Module: the base class of every layer and model.
+-- A module only writes forward; autograd does the backward pass.
+--
+-- Registration rules:
+--
+-- - Assigning a Module to a field registers it as a child under the
+--   field's name; assigning a parameter (a float32 leaf tensor with
+--   requires_grad set, as `nn.Parameter(t)` makes) registers it as a
+--   parameter.
+-- - `self:register_buffer(name, t)` registers state that is saved but not
+--   trained (running_mean); `register_parameter` and `add_module` register
+--   explicitly.
+-- - Anything else (numbers, strings, functions, tensors without
+--   requires_grad) is a plain field, neither trained nor saved.
+-- - Reassigning a registered name replaces the value in place (its order
+--   is kept); assigning nil unregisters it. A parameter can only be
+--   replaced by a parameter, a child only by a module, a buffer by a
+--   tensor. A parameter frozen later with `p:requires_grad_(false)` stays
+--   a parameter (listed, saved, loaded).
+-- - Integer keys name children too: `seq[2]` is the child named "2".
+--
+-- Order and names:
+--
+-- - `parameters()`, `named_parameters()`, `buffers()`, `modules()` list a
+--   module's own entries in registration order, then each child's,
+--   depth first (PyTorch's order). A tensor or module reachable twice
+--   (tied weights) is listed once, under its first name.
+-- - Names are dotted paths of field names: "features.1.weight" (children
+--   of nn.Sequential and nn.ModuleList are named 1, 2, ... as Lua indices).
+-- - `state_dict()` maps every name (tied tensors under each of their
+--   names) to a tensor sharing storage with the parameter or persistent
+--   buffer; it holds named tensors only, nothing else.
+-- - PyTorch numbers container children from 0 ("features.0.weight"), Lua
+--   from 1 ("features.1.weight"). `state_dict{keys = "pytorch"}` and
+--   `load_state_dict(sd, {keys = "pytorch"})` use PyTorch's names, so that
+--   mg.save writes a file PyTorch's load_state_dict takes as it is, and
+--   weights saved by PyTorch (as safetensors) load here.
+--
+-- Modules return new tensors from forward (no reused output buffers), never
+-- flatten their parameters, and always take a batch. `module(x, ...)` runs
+-- `module:forward(x, ...)`; `tostring(module)` is a readable summary with
+-- parameter counts.
+-- @type Module
+-- @usage local Net = nn.Module:extend("Net")        -- or mg.class("Net", nn.Module)
+-- function Net:init(n)
+--   nn.Module.init(self)
+--   self.fc1 = nn.Linear(784, n)             -- a child module, named "fc1"
+--   self.fc2 = nn.Linear(n, 10)
+-- end
+-- function Net:forward(x) return self.fc2(self.fc1(x:flatten(2)):relu()) end
+-- local net = Net(128)
+-- local logits = net(x)                      -- __call runs forward
 local Module = class("nn.Module")
 Module.training = true -- class default; init and train()/eval() set it per instance
 
@@ -68,6 +76,11 @@ local function key_name(key)
   return key
 end
 
+--- True when v is an nn.Module (an instance of any module class); also
+-- `nn.is_module`.
+-- @function Module.is_module
+-- @param v any value
+-- @treturn bool
 local function is_module(v)
   return type(v) == "table" and class.is_instance(v, Module)
 end
@@ -76,6 +89,10 @@ local function is_parameter(v)
   return mg.is_tensor(v) and v.dtype == "float32" and v.requires_grad and v.is_leaf
 end
 
+--- The class name of a module, "nn.Linear".
+-- @function Module.type_name
+-- @tparam Module self
+-- @treturn string
 local function type_name(self)
   return getmetatable(self).__name or "nn.Module"
 end
@@ -150,8 +167,12 @@ end
 -- Runs forward: module(x, ...) is module:forward(x, ...).
 Module.__call = function(self, ...) return self:forward(...) end
 
--- Makes t a parameter: a float32 leaf tensor that requires grad, sharing
--- storage with t. Returns the new tensor (t itself is left unchanged).
+--- Makes t a parameter: a float32 leaf tensor that requires grad, sharing
+-- storage with t (t itself is left unchanged). Also `nn.Parameter`.
+-- @tparam Tensor t float32
+-- @bool[opt=true] requires_grad
+-- @treturn Tensor the parameter
+-- @usage self.scale = nn.Parameter(mg.ones(1))
 function Module.Parameter(t, requires_grad)
   if not mg.is_tensor(t) then error("nn.Parameter: expects a Tensor, got " .. type(t), 2) end
   if t.dtype ~= "float32" then error("nn.Parameter: expects a float32 tensor, got " .. t.dtype, 2) end
@@ -160,25 +181,37 @@ function Module.Parameter(t, requires_grad)
   return p
 end
 
--- Sets up the registry and the training flag. Subclasses call it first in
+--- Sets up the registry and the training flag. Subclasses call it first in
 -- their init; calling it again later keeps what was registered.
 function Module:init()
   state(self)
   self.training = true
 end
 
--- A subclass: `local Net = nn.Module:extend("Net")`.
+--- A subclass of this module class.
+-- @string name the class name, shown when the module prints
+-- @treturn table the new class
+-- @usage local Net = nn.Module:extend("Net")
 function Module:extend(name)
   if type(name) ~= "string" then error("nn.Module:extend: expects a class name (string)", 2) end
   return class(name, self)
 end
 
+--- Computes the module's output; every module class defines it (the base
+-- raises an error saying so). `module(x, ...)` calls it.
+-- @param ... the inputs
+-- @return the outputs
 function Module:forward()
   error(type_name(self) .. ": forward is not defined (define " .. type_name(self) .. ":forward(x))", 2)
 end
 
--- Registers t (a tensor, or nil) as a buffer: saved in state_dict when
--- persistent (default true), not trained. Returns self.
+--- Registers t as a buffer: state that is saved in state_dict when
+-- persistent, but not trained.
+-- @string name no dots
+-- @tparam Tensor|nil t
+-- @tparam[opt] table opts `{persistent = true}`
+-- @treturn Module self
+-- @usage self:register_buffer("running_mean", mg.zeros(c))
 function Module:register_buffer(name, t, opts)
   if type(name) ~= "string" or name == "" or name:find(".", 1, true) then
     error("register_buffer: name must be a non-empty string without dots, got " .. tostring(name), 2)
@@ -202,8 +235,10 @@ function Module:register_buffer(name, t, opts)
   return self
 end
 
--- Registers t as a parameter (setting requires_grad on it; t must be a
--- float32 leaf). Returns self.
+--- Registers t as a parameter, setting requires_grad on it.
+-- @string name no dots
+-- @tparam Tensor|nil t a float32 leaf tensor
+-- @treturn Module self
 function Module:register_parameter(name, t)
   if type(name) ~= "string" or name == "" or name:find(".", 1, true) then
     error("register_parameter: name must be a non-empty string without dots, got " .. tostring(name), 2)
@@ -232,7 +267,10 @@ function Module:register_parameter(name, t)
   return self
 end
 
--- Registers m as a child named `name`. Returns self.
+--- Registers m as a child.
+-- @tparam string|int name
+-- @tparam Module m
+-- @treturn Module self
 function Module:add_module(name, m)
   if type(name) ~= "string" and math.type(name) ~= "integer" then
     error("add_module: name must be a string or an integer, got " .. type(name), 2)
@@ -295,63 +333,82 @@ local function iterate(names, values)
   end
 end
 
--- parameters([{recurse = true}]) -> list of parameter tensors, in the
--- order described at the top of this file.
+--- The parameter tensors, own first then the children's, depth first.
+-- @tparam[opt] table opts `{recurse = true}`
+-- @treturn {Tensor,...}
+-- @usage local opt = mg.optim.Adam(model:parameters(), {lr = 1e-3})
 function Module:parameters(opts)
   local _, values = collect(self, "param", opts)
   return values
 end
 
--- named_parameters([{prefix = "", recurse = true}]) -> iterator of name, tensor.
+--- Iterates over parameters with their dotted names.
+-- @tparam[opt] table opts `{prefix = "", recurse = true}`
+-- @treturn function an iterator of name, tensor
+-- @usage for name, p in model:named_parameters() do print(name, p:numel()) end
 function Module:named_parameters(opts)
   return iterate(collect(self, "param", opts))
 end
 
--- buffers([{recurse = true}]) -> list of buffer tensors.
+--- The buffer tensors.
+-- @tparam[opt] table opts `{recurse = true}`
+-- @treturn {Tensor,...}
 function Module:buffers(opts)
   local _, values = collect(self, "buffer", opts)
   return values
 end
 
--- named_buffers([{prefix = "", recurse = true}]) -> iterator of name, tensor.
+--- Iterates over buffers with their dotted names.
+-- @tparam[opt] table opts `{prefix = "", recurse = true}`
+-- @treturn function an iterator of name, tensor
 function Module:named_buffers(opts)
   return iterate(collect(self, "buffer", opts))
 end
 
--- children() -> list of the direct child modules, in registration order.
+--- The direct child modules, in registration order.
+-- @treturn {Module,...}
 function Module:children()
   local _, values = collect(self, "module", { recurse = false })
   return values
 end
 
--- named_children() -> iterator of name, module over the direct children.
+--- Iterates over the direct children with their names.
+-- @treturn function an iterator of name, module
 function Module:named_children()
   return iterate(collect(self, "module", { recurse = false }))
 end
 
--- modules() -> list of self and all descendants, pre-order, each once.
+--- self and all descendants, pre-order, each once.
+-- @treturn {Module,...}
 function Module:modules()
   local out = {}
   walk(self, "", function(m) out[#out + 1] = m end, {})
   return out
 end
 
--- named_modules() -> iterator of name, module ("" for self), pre-order.
+--- Iterates over self ("") and all descendants with their dotted names,
+-- pre-order.
+-- @treturn function an iterator of name, module
 function Module:named_modules()
   local names, values = {}, {}
   walk(self, "", function(m, prefix) names[#names + 1], values[#values + 1] = prefix, m end, {})
   return iterate(names, values)
 end
 
--- Calls fn(m) on every child (recursively) and then on self. Returns self.
+--- Calls fn on every descendant and then on self.
+-- @func fn called as fn(module)
+-- @treturn Module self
+-- @usage model:apply(function(m) if m.reset_parameters then m:reset_parameters() end end)
 function Module:apply(fn)
   for _, child in ipairs(self:children()) do child:apply(fn) end
   fn(self)
   return self
 end
 
--- Sets the training flag of self and all descendants (mode defaults to
--- true). Dropout and batch norm read it. Returns self.
+--- Sets the training flag of self and all descendants; dropout and batch
+-- norm read it.
+-- @bool[opt=true] mode
+-- @treturn Module self
 function Module:train(mode)
   if mode == nil then mode = true end
   if type(mode) ~= "boolean" then error("train: mode must be a boolean, got " .. type(mode), 2) end
@@ -359,26 +416,29 @@ function Module:train(mode)
   return self
 end
 
--- Same as train(false). Returns self.
+--- Evaluation mode: the same as train(false).
+-- @treturn Module self
 function Module:eval()
   return self:train(false)
 end
 
--- Sets requires_grad on every parameter (false freezes the module).
--- Returns self.
+--- Sets requires_grad on every parameter (false freezes the module).
+-- @bool[opt=true] flag
+-- @treturn Module self
 function Module:requires_grad_(flag)
   if flag == nil then flag = true end
   for _, p in ipairs(self:parameters()) do p:requires_grad_(flag) end
   return self
 end
 
--- Drops the accumulated gradients (sets .grad to nil on every parameter).
+--- Drops the accumulated gradients (sets .grad to nil on every parameter).
 function Module:zero_grad()
   for _, p in ipairs(self:parameters()) do p.grad = nil end
 end
 
--- Number of parameter elements (tied tensors counted once).
--- opts.trainable: count only parameters that require grad.
+--- The number of parameter elements (tied tensors counted once).
+-- @tparam[opt] table opts `{trainable = false}`: count only parameters that require grad
+-- @treturn int
 function Module:num_parameters(opts)
   local n = 0
   for _, p in ipairs(self:parameters()) do
@@ -459,13 +519,15 @@ local function key_style(opts, who)
   return keys
 end
 
--- state_dict([{keys = "moongrad"}]) -> {name = tensor}: parameters and
--- persistent buffers (running_mean, running_var, num_batches_tracked),
--- each a detached tensor sharing storage with the module's own. Pass it to
--- mg.save. keys = "pytorch" numbers container children from 0, as
--- PyTorch's state_dict does:
---   mg.save("model.safetensors", model:state_dict{keys = "pytorch"})
---   -- PyTorch: model.load_state_dict(safetensors.torch.load_file("model.safetensors"))
+--- The module's state as named tensors: parameters and persistent
+-- buffers (running_mean, running_var, num_batches_tracked), each a
+-- detached tensor sharing storage with the module's own.
+-- @tparam[opt] table opts `{keys = "moongrad"}`; keys = "pytorch" numbers container children
+--   from 0, as PyTorch's state_dict does
+-- @treturn table `{name = Tensor, ...}`
+-- @usage mg.save("model.safetensors", model:state_dict())
+-- mg.save("for_torch.safetensors", model:state_dict{keys = "pytorch"})
+-- -- PyTorch: model.load_state_dict(safetensors.torch.load_file("for_torch.safetensors"))
 function Module:state_dict(opts)
   local pytorch = key_style(opts, "state_dict") == "pytorch"
   local names, tensors = state_entries(self)
@@ -495,14 +557,16 @@ local function names_match(sd, names, by)
   return n == 0
 end
 
--- load_state_dict(sd [, {strict = true, keys = "moongrad"}]) copies the
--- tensors of sd into the module's parameters and buffers, in place and
--- without recording a graph. Everything is checked before anything is
--- copied. With strict, a key missing from sd or one the module does not
--- have is an error; a shape mismatch is always one. keys = "pytorch" reads
--- PyTorch's names (children numbered from 0), as in a file PyTorch saved:
---   model:load_state_dict(mg.load("from_torch.safetensors"), {keys = "pytorch"})
--- Returns {missing_keys = {...}, unexpected_keys = {...}} (in sd's naming).
+--- Copies the tensors of sd into the module's parameters and buffers, in
+-- place and without recording a graph. Everything is checked before
+-- anything is copied: with strict, a key missing from sd or one the module
+-- does not have is an error; a shape mismatch always is.
+-- @tparam table sd `{name = Tensor, ...}`, as state_dict or mg.load give it
+-- @tparam[opt] table opts `{strict = true, keys = "moongrad"}`; keys = "pytorch" reads
+--   PyTorch's names (children numbered from 0), as in a file PyTorch saved
+-- @treturn table `{missing_keys = {...}, unexpected_keys = {...}}` (in sd's naming)
+-- @usage model:load_state_dict(mg.load("model.safetensors"))
+-- model:load_state_dict(mg.load("from_torch.safetensors"), {keys = "pytorch"})
 function Module:load_state_dict(sd, opts)
   if type(sd) ~= "table" or mg.is_tensor(sd) then
     error("load_state_dict: expects a table of name -> Tensor, got " .. type(sd), 2)
@@ -565,13 +629,16 @@ end
 
 -- ---- printing -----------------------------------------------------------------
 
--- The description inside the parentheses of a module's line ("784 -> 128");
+--- The description inside the parentheses of a module's line ("784 -> 128");
 -- layers override it.
+-- @treturn string
 function Module:extra_repr()
   return ""
 end
 
--- "nn.Linear(784 -> 128)", or the bare class name without an extra_repr.
+--- The module's one-line description, "nn.Linear(784 -> 128)", or the bare
+-- class name without an extra_repr.
+-- @treturn string
 function Module:short_repr()
   local extra = self:extra_repr()
   if extra == nil or extra == "" then return type_name(self) end

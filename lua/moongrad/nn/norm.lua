@@ -1,6 +1,7 @@
--- Normalisation layers: nn.BatchNorm1d, nn.BatchNorm2d (running statistics
+--- Normalisation layers: nn.BatchNorm1d, nn.BatchNorm2d (running statistics
 -- kept as buffers) and nn.LayerNorm; the fused C ops mg.batch_norm and
 -- mg.layer_norm do the work.
+-- @module moongrad.nn
 local mg = require "moongrad"
 local Module = require "moongrad.nn.module"
 local args = require "moongrad.nn.args"
@@ -13,13 +14,21 @@ end
 
 -- ---- batch norm ----------------------------------------------------------------
 
+--- The shared base of BatchNorm1d and BatchNorm2d: batch normalization
+-- over dim 2 (channels), with a learned weight (1) and bias (0), and the
+-- running statistics as buffers: running_mean (0), running_var (1) and
+-- num_batches_tracked (0, int64). In training mode the batch's statistics
+-- normalize and update the running ones; in eval mode the running ones
+-- normalize.
+-- @type BatchNorm
 local BatchNorm = Module:extend("nn.BatchNorm")
 M.BatchNorm = BatchNorm
 
--- Shared constructor: num_features [, {eps = 1e-5, momentum = 0.1,
--- affine = true, track_running_stats = true}]. momentum = false uses a
--- cumulative average (PyTorch's momentum=None). Weight 1, bias 0;
--- buffers running_mean 0, running_var 1, num_batches_tracked 0 (int64).
+--- nn.BatchNorm1d(num_features [, opts]) and nn.BatchNorm2d: a new layer.
+-- @int num_features the number of channels C
+-- @tparam[opt] table opts `{eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true}`;
+--   momentum = false uses a cumulative average (PyTorch's momentum=None)
+-- @usage local bn = nn.BatchNorm2d(32)
 function BatchNorm:init(num_features, opts)
   Module.init(self)
   local who = self:type_name()
@@ -45,7 +54,7 @@ function BatchNorm:init(num_features, opts)
   end
 end
 
--- Running statistics back to 0 / 1 and the batch count to 0.
+--- Sets the running statistics back to 0 and 1 and the batch count to 0.
 function BatchNorm:reset_running_stats()
   if self.track_running_stats then
     mg.no_grad(function()
@@ -56,8 +65,9 @@ function BatchNorm:reset_running_stats()
   end
 end
 
--- In training (or without running statistics) normalises with the batch's
--- statistics and updates the running ones; in eval uses the running ones.
+--- Normalizes x (see the class).
+-- @tparam Tensor x [N, C] or [N, C, L] (BatchNorm1d), [N, C, H, W] (BatchNorm2d)
+-- @treturn Tensor x's shape
 function BatchNorm:forward(x)
   self:check_input(x)
   local momentum = self.momentum
@@ -72,6 +82,8 @@ function BatchNorm:forward(x)
   })
 end
 
+--- Raises an error naming the layer when x's shape does not fit it.
+-- @tparam Tensor x
 function BatchNorm:check_input(x)
   local dims = self.input_dims
   if not mg.is_tensor(x) then error(self:short_repr() .. ": expects a Tensor, got " .. type(x), 3) end
@@ -93,13 +105,17 @@ function BatchNorm:extra_repr()
   return table.concat(parts, ", ")
 end
 
--- nn.BatchNorm1d(num_features [, opts]): input [N, C] or [N, C, L].
+--- nn.BatchNorm1d(num_features [, opts]): batch normalization of [N, C]
+-- or [N, C, L] input (see BatchNorm).
+-- @type BatchNorm1d
 local BatchNorm1d = BatchNorm:extend("nn.BatchNorm1d")
 M.BatchNorm1d = BatchNorm1d
 BatchNorm1d.input_dims = { [2] = true, [3] = true }
 BatchNorm1d.input_desc = "a 2-d [N, C] or 3-d [N, C, L]"
 
--- nn.BatchNorm2d(num_features [, opts]): input [N, C, H, W].
+--- nn.BatchNorm2d(num_features [, opts]): batch normalization of
+-- [N, C, H, W] input (see BatchNorm).
+-- @type BatchNorm2d
 local BatchNorm2d = BatchNorm:extend("nn.BatchNorm2d")
 M.BatchNorm2d = BatchNorm2d
 BatchNorm2d.input_dims = { [4] = true }
@@ -107,12 +123,16 @@ BatchNorm2d.input_desc = "a 4-d [N, C, H, W]"
 
 -- ---- layer norm ------------------------------------------------------------------
 
+--- Layer normalization over the trailing dims, with a learned weight (1)
+-- and bias (0) of that shape.
+-- @type LayerNorm
+-- @usage local ln = nn.LayerNorm(64)   -- over the last dim of size 64
 local LayerNorm = Module:extend("nn.LayerNorm")
 M.LayerNorm = LayerNorm
 
--- nn.LayerNorm(normalized_shape [, {eps = 1e-5, elementwise_affine = true,
--- bias = true}]): normalises over the trailing dims given by
--- normalized_shape (a number or a list); weight 1 and bias 0 of that shape.
+--- nn.LayerNorm(normalized_shape [, opts]): a new layer.
+-- @tparam int|{int,...} normalized_shape the sizes of the trailing dims
+-- @tparam[opt] table opts `{eps = 1e-5, elementwise_affine = true, bias = true}`
 function LayerNorm:init(normalized_shape, opts)
   Module.init(self)
   opts = args.options("nn.LayerNorm", opts, { eps = 1e-5, elementwise_affine = true, bias = true })
@@ -129,7 +149,9 @@ function LayerNorm:init(normalized_shape, opts)
   end
 end
 
--- x [..., *normalized_shape] -> same shape
+--- Normalizes x over its trailing dims.
+-- @tparam Tensor x [..., normalized_shape]
+-- @treturn Tensor x's shape
 function LayerNorm:forward(x)
   return mg.layer_norm(x, self.normalized_shape, self.weight, self.bias, { eps = self.eps })
 end

@@ -1,5 +1,6 @@
--- Pooling: nn.MaxPool2d and nn.AvgPool2d over [N, C, H, W] (fused C ops
+--- Pooling: nn.MaxPool2d and nn.AvgPool2d over [N, C, H, W] (fused C ops
 -- mg.max_pool2d and mg.avg_pool2d).
+-- @module moongrad.nn
 local mg = require "moongrad"
 local Module = require "moongrad.nn.module"
 local args = require "moongrad.nn.args"
@@ -32,18 +33,25 @@ local function describe(self, extra)
   return table.concat(parts, ", ")
 end
 
--- nn.MaxPool2d(kernel_size [, {stride = kernel_size, padding = 0,
--- ceil_mode = false}]): sizes are numbers or pairs {h, w}.
+--- 2-d max pooling over [N, C, H, W].
+-- @type MaxPool2d
+-- @usage local pool = nn.MaxPool2d(2)   -- halves H and W
 local MaxPool2d = Module:extend("nn.MaxPool2d")
 M.MaxPool2d = MaxPool2d
 
+--- nn.MaxPool2d(kernel_size [, opts]): a new layer. Sizes are numbers or
+-- {h, w} pairs.
+-- @tparam int|{int,int} kernel_size
+-- @tparam[opt] table opts `{stride = kernel_size, padding = 0, ceil_mode = false}`
 function MaxPool2d:init(kernel_size, opts)
   Module.init(self)
   opts = args.options("nn.MaxPool2d", opts, { stride = 0, padding = 0, ceil_mode = false })
   setup(self, "nn.MaxPool2d", kernel_size, opts)
 end
 
--- x [N, C, H, W] -> [N, C, OH, OW]
+--- Applies the pooling.
+-- @tparam Tensor x [N, C, H, W]
+-- @treturn Tensor [N, C, OH, OW]
 function MaxPool2d:forward(x)
   return mg.max_pool2d(x, args.compact(self.kernel_size), {
     stride = args.compact(self.stride), padding = args.compact(self.padding), ceil_mode = self.ceil_mode,
@@ -52,11 +60,14 @@ end
 
 function MaxPool2d:extra_repr() return describe(self) end
 
--- nn.AvgPool2d(kernel_size [, {stride = kernel_size, padding = 0,
--- ceil_mode = false, count_include_pad = true}]).
+--- 2-d average pooling over [N, C, H, W].
+-- @type AvgPool2d
 local AvgPool2d = Module:extend("nn.AvgPool2d")
 M.AvgPool2d = AvgPool2d
 
+--- nn.AvgPool2d(kernel_size [, opts]): a new layer.
+-- @tparam int|{int,int} kernel_size
+-- @tparam[opt] table opts `{stride = kernel_size, padding = 0, ceil_mode = false, count_include_pad = true}`
 function AvgPool2d:init(kernel_size, opts)
   Module.init(self)
   opts = args.options("nn.AvgPool2d", opts, { stride = 0, padding = 0, ceil_mode = false, count_include_pad = true })
@@ -64,7 +75,9 @@ function AvgPool2d:init(kernel_size, opts)
   self.count_include_pad = opts.count_include_pad ~= false
 end
 
--- x [N, C, H, W] -> [N, C, OH, OW]
+--- Applies the pooling.
+-- @tparam Tensor x [N, C, H, W]
+-- @treturn Tensor [N, C, OH, OW]
 function AvgPool2d:forward(x)
   return mg.avg_pool2d(x, args.compact(self.kernel_size), {
     stride = args.compact(self.stride), padding = args.compact(self.padding), ceil_mode = self.ceil_mode,

@@ -1,12 +1,17 @@
--- Shape layers: nn.Flatten, nn.Unflatten and nn.Identity.
+--- Shape layers: nn.Flatten, nn.Unflatten and nn.Identity.
+-- @module moongrad.nn
 local Module = require "moongrad.nn.module"
 
 local M = {}
 
--- nn.Flatten(start_dim = 2, end_dim = -1): merges dims start..end (1-based,
--- negative from the end); the default keeps the batch dim.
+--- nn.Flatten([start_dim [, end_dim]]): merges dims start..end; the default
+-- keeps the batch dim: [N, C, H, W] -> [N, C*H*W].
+-- @type Flatten
 local Flatten = Module:extend("nn.Flatten")
 M.Flatten = Flatten
+--- A new layer.
+-- @int[opt=2] start_dim 1-based, negative from the end
+-- @int[opt=-1] end_dim
 function Flatten:init(start_dim, end_dim)
   Module.init(self)
   self.start_dim = math.tointeger(start_dim or 2)
@@ -19,10 +24,14 @@ function Flatten:extra_repr()
   return self.start_dim .. ", " .. self.end_dim
 end
 
--- nn.Unflatten(dim, sizes): splits dim (1-based, negative from the end)
--- into sizes, e.g. nn.Unflatten(2, {1, 28, 28}); one size may be -1.
+--- nn.Unflatten(dim, sizes): splits dim into sizes.
+-- @type Unflatten
+-- @usage local to_images = nn.Unflatten(2, {1, 28, 28})   -- [N, 784] -> [N, 1, 28, 28]
 local Unflatten = Module:extend("nn.Unflatten")
 M.Unflatten = Unflatten
+--- A new layer.
+-- @int dim 1-based, negative from the end
+-- @tparam {int,...} sizes the new sizes; one may be -1
 function Unflatten:init(dim, sizes)
   Module.init(self)
   self.dim = math.tointeger(dim)
@@ -52,7 +61,11 @@ function Unflatten:forward(x)
 end
 function Unflatten:extra_repr() return self.dim .. ", {" .. table.concat(self.sizes, ", ") .. "}" end
 
--- nn.Identity(): returns its input.
+--- nn.Identity(): returns its input.
+-- @type Identity
+
+--- A new layer.
+-- @function Identity:init
 local Identity = Module:extend("nn.Identity")
 M.Identity = Identity
 function Identity:forward(x) return x end

@@ -1,6 +1,8 @@
--- mg.nn.utils: gradient clipping; running models in eval mode (with or
+--- mg.nn.utils: gradient clipping; running models in eval mode (with or
 -- without a graph) and restoring every module's own mode; a function
 -- mapped over a tensor in batches.
+-- @module moongrad.nn.utils
+-- @alias M
 local mg = require "moongrad"
 
 local M = {}
@@ -70,11 +72,13 @@ local function param_list(who, params)
   return params
 end
 
--- clip_grad_norm_(params, max_norm [, {norm_type = 2}]): scales the
--- gradients of params (a list, or a module) in place so that their joint
--- norm is at most max_norm (norm_type 2 runs mg.optim.clip_grad_norm;
--- others, math.huge included, run here). Returns the norm before
--- clipping (a number).
+--- Scales the gradients in place so that their joint norm is at most
+-- max_norm (the 2-norm runs in C through mg.optim.clip_grad_norm).
+-- @tparam Module|{Tensor,...}|Tensor params a module, or its parameters
+-- @number max_norm
+-- @tparam[opt] table opts `{norm_type = 2}` (any p, or math.huge for the largest element)
+-- @treturn number the norm before clipping
+-- @usage nn.utils.clip_grad_norm_(model, 1.0)
 function M.clip_grad_norm_(params, max_norm, opts)
   local list = param_list("clip_grad_norm_", params)
   if type(max_norm) ~= "number" or max_norm < 0 then
@@ -106,8 +110,9 @@ function M.clip_grad_norm_(params, max_norm, opts)
   return total
 end
 
--- clip_grad_value_(params, clip_value): clamps every gradient element to
--- [-clip_value, clip_value] in place.
+--- Clamps every gradient element to [-clip_value, clip_value] in place.
+-- @tparam Module|{Tensor,...}|Tensor params a module, or its parameters
+-- @number clip_value
 function M.clip_grad_value_(params, clip_value)
   local list = param_list("clip_grad_value_", params)
   if type(clip_value) ~= "number" or clip_value < 0 then
