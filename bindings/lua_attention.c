@@ -32,6 +32,30 @@ static mg_tensor *opt_tensor(lua_State *L, int opts, const char *key) {
     return t;
 }
 
+/***
+ * @module moongrad
+ */
+
+/*** Attention.
+ * @section attention
+ */
+
+/*** softmax(q k^T * scale + mask) v in one fused op, with its own backward
+ * (as PyTorch's F.scaled_dot_product_attention). Masks: a float32
+ * attn_mask is added to the scores; a uint8 or int64 one is boolean,
+ * nonzero meaning "may attend" (or "may not" with attn_mask_blocks, the
+ * meaning of nn.MultiheadAttention). key_padding_mask [N, S] marks padding
+ * keys (nonzero) or is added (float32).
+ * @function scaled_dot_product_attention
+ * @tparam Tensor q [..., L, E]
+ * @tparam Tensor k [..., S, E]
+ * @tparam Tensor v [..., S, Ev]
+ * @tparam[opt] table opts `{attn_mask, key_padding_mask, is_causal = false, dropout_p = 0,
+ *   scale = 1/sqrt(E), attn_mask_blocks = false, keep_weights = nil}`; keep_weights true keeps
+ *   the attention weights for backward (memory L x S per slice), false recomputes them
+ * @treturn Tensor [..., L, Ev]
+ * @usage local out = mg.scaled_dot_product_attention(q, k, v, {is_causal = true})
+ */
 static int l_sdpa(lua_State *L) {
     lua_settop(L, 4);
     mg_tensor *q = mgl_check(L, 1), *k = mgl_check(L, 2), *v = mgl_check(L, 3);

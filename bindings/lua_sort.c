@@ -45,6 +45,26 @@ static void dim_and_flag(lua_State *L, int first, const mg_tensor *t, const char
     *dim = mgl_dim_value(L, d, t->ndim, op);
 }
 
+/***
+ * @module moongrad
+ */
+
+/*** Sorting and counting.
+ * Each is also a Tensor method. Indices come back 1-based; the dim defaults
+ * to the last. sort, argsort and topk take their options positionally or
+ * as one table: `x:sort{dim = 1, descending = true}`.
+ * @section sorting
+ */
+
+/*** Sorts along a dim; the values are differentiable.
+ * @function sort
+ * @tparam Tensor x
+ * @tparam[opt=-1] int|table dim or the options `{dim = -1, descending = false}`
+ * @bool[opt=false] descending
+ * @treturn Tensor the sorted values
+ * @treturn Tensor int64 1-based indices into x along dim
+ * @usage local values, order = scores:sort(1, true)
+ */
 static int l_sort(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *t = mgl_check(L, 1), *v = NULL, *ix = NULL;
@@ -57,6 +77,13 @@ static int l_sort(lua_State *L) {
     return 2;
 }
 
+/*** The 1-based indices that sort x along a dim.
+ * @function argsort
+ * @tparam Tensor x
+ * @tparam[opt=-1] int|table dim or the options `{dim = -1, descending = false}`
+ * @bool[opt=false] descending
+ * @treturn Tensor int64
+ */
 static int l_argsort(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *t = mgl_check(L, 1), *v = NULL, *ix = NULL;
@@ -72,8 +99,18 @@ static int l_argsort(lua_State *L) {
     return mgl_push(L, mgl_indices1(ix));
 }
 
-/* topk(k [, dim [, largest [, sorted]]]); sorted = false is accepted (the
- * order is then unspecified, as in PyTorch) and still gives sorted values. */
+/*** The k largest (or smallest) values along a dim, in order, and their
+ * 1-based indices; the values are differentiable.
+ * @function topk
+ * @tparam Tensor x
+ * @int k
+ * @tparam[opt=-1] int|table dim or the options `{dim = -1, largest = true, sorted = true}`
+ * @bool[opt=true] largest
+ * @bool[opt=true] sorted accepted for PyTorch's sake; the values always come sorted
+ * @treturn Tensor values
+ * @treturn Tensor int64 indices
+ * @usage local _, top5 = logits:topk(5, 2)   -- [N, 5] class indices
+ */
 static int l_topk(lua_State *L) {
     lua_settop(L, 5);
     mg_tensor *t = mgl_check(L, 1), *v = NULL, *ix = NULL;
@@ -87,6 +124,12 @@ static int l_topk(lua_State *L) {
     return 2;
 }
 
+/*** Cumulative sums along a dim (differentiable).
+ * @function cumsum
+ * @tparam Tensor x
+ * @int[opt] dim required unless x is 1-d
+ * @treturn Tensor x's shape
+ */
 static int l_cumsum(lua_State *L) {
     mg_tensor *t = mgl_check(L, 1);
     if (lua_isnoneornil(L, 2) && t->ndim > 1)
@@ -95,8 +138,15 @@ static int l_cumsum(lua_State *L) {
     return mgl_push(L, mg_cumsum(t, dim));
 }
 
-/* bincount([weights [, minlength]]) or bincount{weights = w, minlength = n}:
- * counts of the values 1, 2, ... of a 1-D integer tensor */
+/*** Counts of the values 1, 2, ... of a 1-d integer tensor (bin v holds
+ * the count, or the summed weights, of value v).
+ * @function bincount
+ * @tparam Tensor x 1-d int64 or uint8, values >= 1
+ * @tparam[opt] Tensor|table weights a weight per element (or the options `{weights = w, minlength = n}`)
+ * @int[opt=0] minlength the least number of bins
+ * @treturn Tensor int64 counts, or float32 sums with weights
+ * @usage local per_class = labels:bincount()   -- samples per class
+ */
 static int l_bincount(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *t = mgl_check(L, 1), *w = NULL;
@@ -125,8 +175,16 @@ static int l_bincount(lua_State *L) {
     return mgl_push(L, mg_bincount(mgl_check(L, -1), w, minlength));
 }
 
-/* unique() -> sorted distinct values, inverse (1-based, t's shape), counts.
- * PyTorch's flags are accepted; all three results always come back. */
+/*** The sorted distinct values, where each element went, and how many
+ * times each value occurs.
+ * @function unique
+ * @tparam Tensor x
+ * @tparam[opt] table opts PyTorch's flags `{sorted, return_inverse, return_counts}` are
+ *   accepted; all three results always come back
+ * @treturn Tensor the distinct values, sorted
+ * @treturn Tensor int64 1-based positions in those values, x's shape
+ * @treturn Tensor int64 counts
+ */
 static int l_unique(lua_State *L) {
     lua_settop(L, 2);
     mg_tensor *t = mgl_check(L, 1), *v = NULL, *inv = NULL, *cnt = NULL;

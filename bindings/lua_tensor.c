@@ -1142,10 +1142,16 @@ static int l_is_tensor(lua_State *L) {
  * op that made x, or nil).
  *
  * Operators: `+ - * / ^` and unary minus broadcast, with numbers on either
- * side; `#x` is the size of dim 1; `x[i]` selects index i of dim 1 (a view,
- * 1-based, negative from the end) and `x[i] = v` copies into it;
- * `tostring(x)` shows the values (abbreviated when long), shape and dtype;
- * `x == y` is identity (use `mg.eq` for elementwise comparison).
+ * side; `#x` is the size of dim 1; `tostring(x)` shows the values
+ * (abbreviated when long), shape and dtype; `x == y` is identity (use
+ * `mg.eq` for elementwise comparison). Any other field name is an error
+ * that suggests the right one (`x.T` names `x:t()`).
+ *
+ * Indexing, 1-based and inclusive as in Torch7, negative from the end:
+ * `x[i]` and `x[{i}]` are a view of index i of dim 1; `x[{2, 3}]` is an
+ * element (a number); `x[{{}, {1, 2}}]` is a view of all rows, columns 1
+ * to 2; `{a}` keeps the dim. Assignment through any of these forms copies
+ * a number or a broadcast tensor in: `x[{{}, 2}] = 0`.
  * @type Tensor
  * @usage local x = mg.randn(2, 3):requires_grad_()
  * local y = (x * 2 + 1):sum()

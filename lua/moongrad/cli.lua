@@ -1,13 +1,15 @@
--- Command-line options for experiment scripts.
---   local opts = mg.cli.parse(arg, {
---     description = "Rotation prediction as a pretext task",
---     { "epochs", 10, "pretext epochs" },          -- name, default, help
---     { "data", "mnist", "mnist or fashion", choices = { "mnist", "fashion" } },
---   })
--- Options are written --name value or --name=value (dashes or
--- underscores); booleans are --name / --no-name. The shared options of
--- every example (data, epochs, limit, batch-size, seed, threads, out) come
--- from mg.cli.common(...). --help prints the options and exits.
+--- Command-line options for experiment scripts. Options are written
+-- `--name value` or `--name=value` (dashes or underscores); booleans are
+-- `--name` / `--no-name`. The shared options of every example (data,
+-- epochs, limit, batch-size, seed, threads, out) come from `common`;
+-- `--help` prints the options and exits.
+-- @module moongrad.cli
+-- @alias M
+-- @usage local opts = mg.cli.parse(arg, {
+--   description = "Rotation prediction as a pretext task",
+--   { "epochs", 10, "pretext epochs" },          -- name, default, help
+--   { "data", "mnist", "mnist or fashion", choices = { "mnist", "fashion" } },
+-- })
 local M = {}
 
 local function key_of(name) return (name:gsub("-", "_")) end
@@ -48,8 +50,12 @@ local function convert(o, text)
 end
 
 --- parse(args, spec) -> options table (keys with underscores). Unknown
--- options and bad values raise errors naming the option; --help prints
--- the usage and exits.
+--- Parses command-line arguments. Unknown options and bad values raise
+-- errors naming the option; --help prints the usage and exits.
+-- @tparam {string,...} args the script's `arg`
+-- @tparam table spec `{description = ..., {name, default, help [, choices = {...}, type = "integer"]}, ...}`;
+--   the default's type gives the option's type
+-- @treturn table the options, keys with underscores (`batch_size`)
 function M.parse(args, spec)
   args = args or {}
   local by_key, out = {}, {}
@@ -90,8 +96,14 @@ function M.parse(args, spec)
 end
 
 --- The options every example shares, followed by its own.
--- common(name, description, defaults, extra): defaults overrides the
--- shared defaults (e.g. {epochs = 10, batch_size = 128}).
+--- The option spec every example shares (data, epochs, limit, batch-size,
+-- seed, threads, out), followed by its own.
+-- @string name the example's name (the default out folder is out/name)
+-- @string description shown by --help
+-- @tparam[opt] table defaults overrides of the shared defaults (`{epochs = 10, batch_size = 128}`)
+-- @tparam[opt] table extra the example's own option entries
+-- @treturn table a spec for `parse`
+-- @usage local opts = mg.cli.parse(arg, mg.cli.common("rotnet", "Rotation prediction", {epochs = 5}))
 function M.common(name, description, defaults, extra)
   defaults = defaults or {}
   local function d(k, v) if defaults[k] ~= nil then return defaults[k] end return v end
@@ -110,8 +122,10 @@ function M.common(name, description, defaults, extra)
 end
 
 --- start(opts) -> the clock at the start: what every example does first
--- with the common options: seed the RNG, set the thread count (0: leave
--- the default) and make the output folder.
+--- What every example does first with the common options: seeds the RNG,
+-- sets the thread count (0 leaves the default) and makes the output folder.
+-- @tparam table opts parsed options with seed, threads and out
+-- @treturn number the clock at the start (mg.clock)
 function M.start(opts)
   local mg = require "moongrad"
   mg.manual_seed(opts.seed)
@@ -121,9 +135,13 @@ function M.start(opts)
 end
 
 --- datasets(opts [, extra]) -> train_ds, test_ds of opts.data ("mnist" or
--- "fashion"), keeping the first opts.limit training and opts.test_limit
--- test images when those are > 0; extra (a table) is passed to both
--- loaders (e.g. {source = "sample"}).
+--- The training and test sets of opts.data ("mnist" or "fashion"), keeping
+-- the first opts.limit training and opts.test_limit test images when
+-- those are > 0.
+-- @tparam table opts parsed options
+-- @tparam[opt] table extra passed to both loaders (`{source = "sample"}`)
+-- @return the training set
+-- @return the test set
 function M.datasets(opts, extra)
   local mg = require "moongrad"
   local load = opts.data == "fashion" and mg.data.fashion_mnist or mg.data.mnist

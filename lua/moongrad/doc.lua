@@ -270,12 +270,16 @@ function M.public()
   -- the doc of a class: a block with `@type Short` in a file of its methods
   local function class_doc(t, short)
     local files = {}
-    for _, k in ipairs(sorted_keys(t)) do
-      local v = rawget(t, k)
-      if type(v) == "function" then
-        local file = where(v)
-        if file then files[file] = true end
+    local c = t
+    while c and not next(files) do -- a class without functions of its own: its parents' files
+      for _, k in ipairs(sorted_keys(c)) do
+        local v = rawget(c, k)
+        if type(v) == "function" and not k:match("^__") then
+          local file = where(v)
+          if file then files[file] = true end
+        end
       end
+      c = rawget(c, "super")
     end
     for file in pairs(files) do
       for _, b in ipairs(lua_blocks(file)) do
@@ -297,7 +301,11 @@ function M.public()
     end
     table.sort(names)
     local sep = class_tbl and ":" or "."
-    for _, k in ipairs(names) do
+    -- functions first, then tables: a function reachable as mg.relu and as
+    -- mg.nn.functional.relu is named by its shorter path
+    local tables = {}
+    for pass = 1, 2 do
+    for _, k in ipairs(pass == 1 and names or tables) do
       if not k:match("^_") and k ~= "super" and not (t == mg and (k == "core" or k == "methods" or k == "Tensor")) then
         local v
         if class_tbl then v = rawget(t, k)
@@ -311,7 +319,9 @@ function M.public()
           end
         end
         if type(v) == "function" then
-          visit_function(v, path .. sep .. k, path == "mg" and k or nil, class_tbl, k)
+          visit_function(v, path .. sep .. k, k, class_tbl, k)
+        elseif pass == 1 then
+          if type(v) == "table" then tables[#tables + 1] = k end
         elseif type(v) == "table" and not seen[v] and (modname[v] or is_class(v)) then
           local mod = not is_class(v) and modname[v]
           -- an alias (nn.F beside nn.functional) is left to the module's own name
@@ -336,6 +346,7 @@ function M.public()
         end
       end
       ::continue::
+    end
     end
   end
 

@@ -61,10 +61,14 @@ function mg.enable_grad(fn, ...)
   return table.unpack(results, 2, results.n)
 end
 
--- Runs fn(...) under the RNG state `state` (an integer seed, or a table
--- {seed = s, counter = c} as get_rng_state returns) and puts the previous
--- state back afterwards, even when fn raises: the global random stream is
--- left where it was. Returns fn's results.
+--- Runs fn(...) under another RNG state and puts the previous state back
+-- afterwards, even when fn raises: the global random stream is left where
+-- it was.
+-- @tparam int|table state an integer seed, or `{seed = s, counter = c}` as get_rng_state returns
+-- @func fn the function to run
+-- @param ... its arguments
+-- @return fn's results
+-- @usage local noise = mg.with_rng_state(7, mg.randn, 16, 100)   -- the same 16 every time
 function mg.with_rng_state(state, fn, ...)
   if math.type(state) == "integer" then state = { seed = state, counter = 0 } end
   if type(state) ~= "table" then
@@ -78,9 +82,17 @@ function mg.with_rng_state(state, fn, ...)
   return table.unpack(results, 2, results.n)
 end
 
--- check_options(where, opts, allowed [, level = 2]) -> opts (or {}): the
--- one option checker (moongrad/options.lua). level as error's, counted
--- from the function that calls check_options (2: blame its caller).
+--- The one option checker: raises "<where>: unknown option '<name>'
+-- (expected one of a, b, c)" for a name not allowed, so that a typo in an
+-- options table is never silently ignored.
+-- @string where the function's name for the message
+-- @tparam table|nil opts the options table
+-- @tparam table allowed a list of names, or a set `{name = true}`
+-- @int[opt=2] level as error's, counted from the function that calls check_options (2 blames its caller)
+-- @treturn table opts, or {} when opts is nil
+-- @usage function M.fit(model, opts)
+--   opts = mg.check_options("fit", opts, {"epochs", "lr"})
+-- end
 function mg.check_options(where, opts, allowed, level)
   return require("moongrad.options").check(where, opts, allowed, (level or 2) + 2)
 end

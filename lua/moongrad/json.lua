@@ -1,9 +1,14 @@
--- JSON in pure Lua, for metrics lines and checkpoint sidecars.
---   json.encode(value) -> string: object keys sorted, numbers that read back
---     to the same value, arrays for sequences 1..n, objects for string keys.
---   json.decode(str) -> value: strict RFC 8259; errors name the line and
---     column. null decodes to json.null; arrays come back marked (see
---     json.array), so an empty array encodes as [] again.
+--- JSON in pure Lua, for metrics lines and checkpoint sidecars.
+-- `encode` sorts object keys, writes numbers that read back to the same
+-- value, arrays for sequences 1..n and objects for string keys; `decode`
+-- is strict RFC 8259 with errors naming the line and column. null decodes
+-- to `json.null`; arrays come back marked (see `array`), so an empty array
+-- encodes as [] again.
+-- @module moongrad.json
+-- @alias M
+-- @usage local json = mg.json
+-- print(json.encode{acc = 0.5, epochs = {1, 2}})   --> {"acc":0.5,"epochs":[1,2]}
+-- local t = json.decode('{"a": [1, 2, null]}')
 local M = {}
 
 -- The value JSON null decodes to (and encodes from).
@@ -12,15 +17,18 @@ M.null = setmetatable({}, { __tostring = function() return "json.null" end, __na
 local array_mt = { __name = "json.array" }
 M.array_mt = array_mt
 
--- Marks t (default: a new table) as an array, so that it encodes as [...]
--- even when empty. Returns t.
+--- Marks t as an array, so that it encodes as [...] even when empty.
+-- @tparam[opt] table t default: a new table
+-- @treturn table t
 function M.array(t)
   return setmetatable(t or {}, array_mt)
 end
 
--- Marks t as an object, so that an empty one encodes as {} (the default
--- for empty tables anyway). Returns t.
 local object_mt = { __name = "json.object" }
+--- Marks t as an object, so that an empty one encodes as {} (the default
+-- for empty tables anyway).
+-- @tparam[opt] table t default: a new table
+-- @treturn table t
 function M.object(t)
   return setmetatable(t or {}, object_mt)
 end
@@ -126,9 +134,11 @@ encode_value = function(v, path, seen, out)
   end
 end
 
--- Encodes a Lua value (nil/json.null, booleans, numbers, strings, tables)
--- as compact JSON text. NaN and infinities become null (JSON has none).
--- Raises on functions, userdata, cycles, mixed or holed tables.
+--- Encodes a Lua value (nil or json.null, booleans, numbers, strings,
+-- tables) as compact JSON text. NaN and infinities become null (JSON has
+-- none). Raises on functions, userdata, cycles, mixed or holed tables.
+-- @param value
+-- @treturn string
 function M.encode(value)
   local out = {}
   local ok, err = pcall(encode_value, value, "$", {}, out)
@@ -303,10 +313,12 @@ decode_value = function(s, i, depth)
   fail(s, i, "unexpected " .. what_at(s, i) .. ", expected a value")
 end
 
--- Decodes JSON text. Objects become tables with string keys, arrays
--- become sequences marked with json.array_mt (null elements are json.null,
--- so no holes). Integers without fraction or exponent become Lua integers.
+--- Decodes JSON text. Objects become tables with string keys, arrays
+-- sequences marked with json.array_mt (null elements are json.null, so no
+-- holes). Integers without fraction or exponent become Lua integers.
 -- Raises "json.decode: <problem> at line L, column C" on invalid input.
+-- @string str
+-- @return the value
 function M.decode(str)
   if type(str) ~= "string" then
     error("json.decode: expected a string, got " .. type(str), 2)

@@ -1,11 +1,5 @@
--- optim.Adam(params, {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8,
---   weight_decay = 0, amsgrad = false, maximize = false})
--- PyTorch's update, per parameter with its own step count t:
---   g = grad (negated with maximize) + weight_decay * p
---   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g * g
---   (amsgrad: vmax = max(vmax, v), used in place of v)
---   p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
--- State per parameter: step, exp_avg, exp_avg_sq (and max_exp_avg_sq).
+--- optim.Adam: adaptive moment estimation.
+-- @module moongrad.optim
 local mg = require "moongrad"
 local class = require "moongrad.class"
 local Optimizer = require "moongrad.optim.optimizer"
@@ -13,6 +7,15 @@ local Optimizer = require "moongrad.optim.optimizer"
 local core = mg.core
 local fail = Optimizer.fail
 
+--- Adam, PyTorch's update per parameter with its own step count t:
+-- g = grad (negated with maximize) + weight_decay * p;
+-- m = beta1 * m + (1 - beta1) * g; v = beta2 * v + (1 - beta2) * g * g
+-- (amsgrad: vmax = max(vmax, v), used in place of v);
+-- p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps).
+-- State per parameter: step, exp_avg, exp_avg_sq (and max_exp_avg_sq).
+-- The update runs in C.
+-- @type Adam
+-- @usage local opt = mg.optim.Adam(model:parameters(), {lr = 1e-3})
 local Adam = class("optim.Adam", Optimizer)
 Adam.name = "Adam"
 Adam.decoupled = false
@@ -20,10 +23,16 @@ Adam.class_defaults = {
   lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 0, amsgrad = false, maximize = false,
 }
 
+--- optim.Adam(params [, opts]): a new optimizer.
+-- @tparam {Tensor,...}|table params a list of Tensors or of groups (see Optimizer)
+-- @tparam[opt] table opts `{lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0,
+--   amsgrad = false, maximize = false}`
 function Adam:init(params, opts)
   Optimizer.blame(3, self.setup, self, params, opts)
 end
 
+--- Checks Adam's options of a group (betas in [0, 1), eps >= 0).
+-- @tparam table g the group
 function Adam:check_group(g)
   Optimizer.check_group(self, g)
   local name = self.name
@@ -39,6 +48,8 @@ end
 
 local known_state = { step = true, exp_avg = true, exp_avg_sq = true, max_exp_avg_sq = true }
 
+--- Checks loaded state: step, exp_avg, exp_avg_sq and max_exp_avg_sq.
+-- @tparam table state
 function Adam:check_state(state)
   for _, st in pairs(state) do
     for k in pairs(st) do
@@ -50,6 +61,8 @@ function Adam:check_state(state)
   end
 end
 
+--- Updates the parameters of one group.
+-- @tparam table g the group
 function Adam:update_group(g)
   local opts = {
     lr = g.lr, beta1 = g.betas[1], beta2 = g.betas[2], eps = g.eps, weight_decay = g.weight_decay,

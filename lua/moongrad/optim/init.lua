@@ -1,6 +1,13 @@
--- mg.optim: optimizers (SGD, Adam, AdamW), gradient clipping and, in
--- mg.optim.lr_scheduler, learning-rate schedules. The updates run in C
--- over each parameter group (mg.core.sgd_step / adam_step).
+--- mg.optim: optimizers (SGD, Adam, AdamW), gradient clipping and, in
+-- mg.optim.lr_scheduler, learning-rate schedules. The updates run in C over
+-- each parameter group (mg.sgd_step, mg.adam_step).
+-- @module moongrad.optim
+-- @alias M
+-- @usage local opt = mg.optim.Adam(model:parameters(), {lr = 1e-3})
+-- opt:zero_grad()
+-- loss:backward()
+-- mg.optim.clip_grad_norm(opt.param_groups, 1.0)
+-- opt:step()
 local mg = require "moongrad"
 
 local M = {
@@ -10,11 +17,12 @@ local M = {
   AdamW = require "moongrad.optim.adamw",
 }
 
--- clip_grad_norm(params, max_norm) -> total norm
--- params: a Tensor, a list of Tensors or an optimizer's param_groups.
--- Scales every .grad by max_norm / (norm + 1e-6) when that is below 1, norm
--- being the L2 norm of all gradients together (PyTorch's
+--- Scales every .grad by max_norm / (norm + 1e-6) when that is below 1,
+-- norm being the L2 norm of all gradients together (PyTorch's
 -- clip_grad_norm_). Parameters without a .grad are skipped.
+-- @tparam Tensor|{Tensor,...}|table params a Tensor, a list of Tensors or an optimizer's param_groups
+-- @number max_norm
+-- @treturn number the total norm before clipping
 function M.clip_grad_norm(params, max_norm)
   if mg.is_tensor(params) then params = { params } end
   if type(params) ~= "table" then

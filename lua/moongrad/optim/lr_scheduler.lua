@@ -1,20 +1,17 @@
--- mg.optim.lr_scheduler: learning-rate schedules with PyTorch's formulas
+--- mg.optim.lr_scheduler: learning-rate schedules with PyTorch's formulas
 -- (the chainable forms, so results match PyTorch to the last bit).
---   StepLR(opt, {step_size, gamma = 0.1})
---   MultiStepLR(opt, {milestones = {...}, gamma = 0.1})
---   ExponentialLR(opt, {gamma})
---   CosineAnnealingLR(opt, {T_max, eta_min = 0})
---   LinearLR(opt, {start_factor = 1/3, end_factor = 1, total_iters = 5})
---     (also LinearWarmup)
---   LambdaLR(opt, fn) or LambdaLR(opt, {lr_lambda = fn or {fn per group}})
---   SequentialLR(opt, {schedulers = {...}, milestones = {...}})
---   warmup_cosine(opt, {warmup_iters, total_iters, start_factor = 0.01,
---     eta_min = 0}): LinearLR warm-up then cosine decay (a SequentialLR).
 -- Every option table also takes last_epoch (default -1). Constructing a
--- scheduler sets the lr of epoch 0; sched:step() advances one epoch (call
--- it after opt:step()); sched:get_last_lr() lists the lr of each group.
--- state_dict() is plain data (mg.json.encode writes it); load_state_dict
+-- scheduler sets the lr of epoch 0; `sched:step()` advances one epoch (call
+-- it after `opt:step()`); `sched:get_last_lr()` lists the lr of each group.
+-- `state_dict()` is plain data (mg.json.encode writes it); load_state_dict
 -- restores it. LambdaLR's functions are not saved.
+-- @module moongrad.optim.lr_scheduler
+-- @alias M
+-- @usage local sched = mg.optim.lr_scheduler.CosineAnnealingLR(opt, {T_max = epochs})
+-- for epoch = 1, epochs do
+--   train_one_epoch()
+--   sched:step()
+-- end
 local class = require "moongrad.class"
 
 local M = {}
@@ -55,12 +52,20 @@ end
 ---------------------------------------------------------------------------
 -- the base class
 
+--- The base of the schedules: attaching to an optimizer, stepping, and the
+-- state. A schedule subclass sets `name`, calls `attach` from init and
+-- defines `get_lr` (and `closed_form` for jumps).
+-- @type LRScheduler
 local LRScheduler = class("optim.lr_scheduler.LRScheduler")
 M.LRScheduler = LRScheduler
 
 -- Fields of a scheduler that state_dict leaves out.
 LRScheduler.unsaved = { optimizer = true }
 
+--- Attaches the schedule to an optimizer and sets the lr of epoch
+-- last_epoch + 1 (each group's initial_lr is recorded on a fresh start).
+-- @tparam Optimizer opt
+-- @int[opt=-1] last_epoch
 function LRScheduler:attach(opt, last_epoch)
   local name = self.name
   if type(opt) ~= "table" or type(opt.param_groups) ~= "table" then
@@ -109,8 +114,8 @@ function LRScheduler:_step(epoch)
   for i, g in ipairs(groups) do self._last_lr[i] = g.lr end
 end
 
--- Advances one epoch and sets each group's lr. (step(epoch) jumps to an
--- epoch with the closed form, as SequentialLR does at its milestones.)
+--- Advances one epoch and sets each group's lr.
+-- @int[opt] epoch jump to this epoch with the closed form, as SequentialLR does at its milestones
 function LRScheduler:step(epoch)
   if epoch ~= nil and math.type(epoch) ~= "integer" then
     error(self.name .. ": step(epoch) needs an integer epoch, got " .. tostring(epoch), 2)
@@ -118,14 +123,16 @@ function LRScheduler:step(epoch)
   blame(2, self._step, self, epoch)
 end
 
--- The lr of each group after the last step (a new list).
+--- The lr of each group after the last step.
+-- @treturn {number,...} a new list
 function LRScheduler:get_last_lr()
   local out = {}
   for i, v in ipairs(self._last_lr) do out[i] = v end
   return out
 end
 
--- The group lrs as they are now.
+--- The group lrs as they are now.
+-- @treturn {number,...} a new list
 function LRScheduler:group_lrs()
   local out = {}
   for i, g in ipairs(self.optimizer.param_groups) do out[i] = g.lr end
@@ -139,7 +146,9 @@ local function copy(v)
   return c
 end
 
--- Plain data: every field except the optimizer (and functions).
+--- The schedule's state as plain data: every field except the optimizer
+-- (and functions).
+-- @treturn table
 function LRScheduler:state_dict()
   local sd = { scheduler = self.name }
   for k, v in pairs(self) do
@@ -148,6 +157,8 @@ function LRScheduler:state_dict()
   return sd
 end
 
+--- Restores what state_dict returned.
+-- @tparam table sd
 function LRScheduler:load_state_dict(sd)
   if type(sd) ~= "table" then error(self.name .. ": load_state_dict expects a table, got " .. type(sd), 2) end
   if sd.scheduler ~= nil and sd.scheduler ~= self.name then
@@ -173,11 +184,16 @@ local function scaled(lrs, factor)
   return out
 end
 
+--- StepLR(opt, {step_size, gamma = 0.1}): lr *= gamma every step_size epochs.
+-- @type StepLR
+-- @usage local sched = mg.optim.lr_scheduler.StepLR(opt, {step_size = 30})
 local StepLR = class("optim.lr_scheduler.StepLR", LRScheduler)
 StepLR.name = "StepLR"
 M.StepLR = StepLR
 
--- StepLR(opt, {step_size, gamma = 0.1}): lr *= gamma every step_size epochs.
+--- A new schedule.
+-- @tparam Optimizer opt
+-- @tparam table opts `{step_size = (required), gamma = 0.1, last_epoch = -1}`
 function StepLR:init(opt, opts)
   blame(3, function()
     opts = check_opts("StepLR", opts, { step_size = true, gamma = true })
@@ -187,6 +203,8 @@ function StepLR:init(opt, opts)
   end)
 end
 
+--- The lrs of the current epoch (the chainable form).
+-- @treturn {number,...}
 function StepLR:get_lr()
   local e = self.last_epoch
   local lrs = self:group_lrs()
@@ -194,16 +212,22 @@ function StepLR:get_lr()
   return scaled(lrs, self.gamma)
 end
 
+--- The lrs of the current epoch from the initial ones.
+-- @treturn {number,...}
 function StepLR:closed_form()
   return scaled(self.base_lrs, self.gamma ^ (self.last_epoch // self.step_size))
 end
 
+--- MultiStepLR(opt, {milestones, gamma = 0.1}): lr *= gamma at each
+-- milestone epoch (a milestone given twice applies gamma twice).
+-- @type MultiStepLR
 local MultiStepLR = class("optim.lr_scheduler.MultiStepLR", LRScheduler)
 MultiStepLR.name = "MultiStepLR"
 M.MultiStepLR = MultiStepLR
 
--- MultiStepLR(opt, {milestones = {30, 80}, gamma = 0.1}): lr *= gamma at
--- each milestone epoch (a milestone given twice applies gamma twice).
+--- A new schedule.
+-- @tparam Optimizer opt
+-- @tparam table opts `{milestones = {30, 80}, gamma = 0.1, last_epoch = -1}`
 function MultiStepLR:init(opt, opts)
   blame(3, function()
     opts = check_opts("MultiStepLR", opts, { milestones = true, gamma = true })
@@ -220,6 +244,8 @@ function MultiStepLR:init(opt, opts)
   end)
 end
 
+--- The lrs of the current epoch (the chainable form).
+-- @treturn {number,...}
 function MultiStepLR:get_lr()
   local count = 0
   for _, m in ipairs(self.milestones) do if m == self.last_epoch then count = count + 1 end end
@@ -228,17 +254,23 @@ function MultiStepLR:get_lr()
   return scaled(lrs, self.gamma ^ count)
 end
 
+--- The lrs of the current epoch from the initial ones.
+-- @treturn {number,...}
 function MultiStepLR:closed_form()
   local passed = 0
   for _, m in ipairs(self.milestones) do if m <= self.last_epoch then passed = passed + 1 end end
   return scaled(self.base_lrs, self.gamma ^ passed)
 end
 
+--- ExponentialLR(opt, {gamma}): lr *= gamma every epoch.
+-- @type ExponentialLR
 local ExponentialLR = class("optim.lr_scheduler.ExponentialLR", LRScheduler)
 ExponentialLR.name = "ExponentialLR"
 M.ExponentialLR = ExponentialLR
 
--- ExponentialLR(opt, {gamma}): lr *= gamma every epoch.
+--- A new schedule.
+-- @tparam Optimizer opt
+-- @tparam table opts `{gamma = (required), last_epoch = -1}`
 function ExponentialLR:init(opt, opts)
   blame(3, function()
     opts = check_opts("ExponentialLR", opts, { gamma = true })
@@ -247,23 +279,31 @@ function ExponentialLR:init(opt, opts)
   end)
 end
 
+--- The lrs of the current epoch (the chainable form).
+-- @treturn {number,...}
 function ExponentialLR:get_lr()
   local lrs = self:group_lrs()
   if self.last_epoch == 0 then return lrs end
   return scaled(lrs, self.gamma)
 end
 
+--- The lrs of the current epoch from the initial ones.
+-- @treturn {number,...}
 function ExponentialLR:closed_form()
   return scaled(self.base_lrs, self.gamma ^ self.last_epoch)
 end
 
+--- CosineAnnealingLR(opt, {T_max, eta_min = 0}): the lr follows half a
+-- cosine from the initial lr down to eta_min over T_max epochs (and back up
+-- over the next T_max, as PyTorch's does).
+-- @type CosineAnnealingLR
 local CosineAnnealingLR = class("optim.lr_scheduler.CosineAnnealingLR", LRScheduler)
 CosineAnnealingLR.name = "CosineAnnealingLR"
 M.CosineAnnealingLR = CosineAnnealingLR
 
--- CosineAnnealingLR(opt, {T_max, eta_min = 0}): lr follows half a cosine
--- from the initial lr down to eta_min over T_max epochs (and back up over
--- the next T_max, as PyTorch's does).
+--- A new schedule.
+-- @tparam Optimizer opt
+-- @tparam table opts `{T_max = (required), eta_min = 0, last_epoch = -1}`
 function CosineAnnealingLR:init(opt, opts)
   blame(3, function()
     opts = check_opts("CosineAnnealingLR", opts, { T_max = true, eta_min = true })
@@ -273,6 +313,8 @@ function CosineAnnealingLR:init(opt, opts)
   end)
 end
 
+--- The lrs of the current epoch (the chainable form).
+-- @treturn {number,...}
 function CosineAnnealingLR:get_lr()
   local e, T, eta = self.last_epoch, self.T_max, self.eta_min
   local lrs = self:group_lrs()
@@ -290,6 +332,8 @@ function CosineAnnealingLR:get_lr()
   return lrs
 end
 
+--- The lrs of the current epoch from the initial ones.
+-- @treturn {number,...}
 function CosineAnnealingLR:closed_form()
   local e, T, eta = self.last_epoch, self.T_max, self.eta_min
   local out = {}
@@ -297,14 +341,18 @@ function CosineAnnealingLR:closed_form()
   return out
 end
 
+--- LinearLR(opt, {start_factor = 1/3, end_factor = 1, total_iters = 5}):
+-- the lr factor goes linearly from start_factor to end_factor over
+-- total_iters epochs, then stays (also `LinearWarmup`).
+-- @type LinearLR
 local LinearLR = class("optim.lr_scheduler.LinearLR", LRScheduler)
 LinearLR.name = "LinearLR"
 M.LinearLR = LinearLR
 M.LinearWarmup = LinearLR
 
--- LinearLR(opt, {start_factor = 1/3, end_factor = 1, total_iters = 5}):
--- the lr factor goes linearly from start_factor to end_factor over
--- total_iters epochs, then stays.
+--- A new schedule.
+-- @tparam Optimizer opt
+-- @tparam[opt] table opts `{start_factor = 1/3, end_factor = 1, total_iters = 5, last_epoch = -1}`
 function LinearLR:init(opt, opts)
   blame(3, function()
     opts = check_opts("LinearLR", opts, { start_factor = true, end_factor = true, total_iters = true })
@@ -317,6 +365,8 @@ function LinearLR:init(opt, opts)
   end)
 end
 
+--- The lrs of the current epoch (the chainable form).
+-- @treturn {number,...}
 function LinearLR:get_lr()
   local e, s, f, n = self.last_epoch, self.start_factor, self.end_factor, self.total_iters
   local lrs = self:group_lrs()
@@ -325,18 +375,25 @@ function LinearLR:get_lr()
   return scaled(lrs, 1.0 + (f - s) / (n * s + (e - 1) * (f - s)))
 end
 
+--- The lrs of the current epoch from the initial ones.
+-- @treturn {number,...}
 function LinearLR:closed_form()
   local e, s, f, n = self.last_epoch, self.start_factor, self.end_factor, self.total_iters
   return scaled(self.base_lrs, s + (f - s) * math.min(n, e) / n)
 end
 
+--- LambdaLR(opt, fn): lr = initial lr * fn(epoch), one function for all
+-- groups or one per group.
+-- @type LambdaLR
+-- @usage local sched = mg.optim.lr_scheduler.LambdaLR(opt, function(e) return 0.95 ^ e end)
 local LambdaLR = class("optim.lr_scheduler.LambdaLR", LRScheduler)
 LambdaLR.name = "LambdaLR"
 LambdaLR.unsaved = { optimizer = true, lr_lambdas = true }
 M.LambdaLR = LambdaLR
 
--- LambdaLR(opt, fn) or LambdaLR(opt, {lr_lambda = fn or {fn, ...}}):
--- lr = initial lr * fn(epoch), one fn for all groups or one per group.
+--- A new schedule.
+-- @tparam Optimizer opt
+-- @tparam function|table opts fn, or `{lr_lambda = fn or {fn, ...}, last_epoch = -1}`
 function LambdaLR:init(opt, opts)
   blame(3, function()
     if type(opts) == "function" then opts = { lr_lambda = opts } end
@@ -361,6 +418,8 @@ function LambdaLR:init(opt, opts)
   end)
 end
 
+--- The lrs of the current epoch.
+-- @treturn {number,...}
 function LambdaLR:get_lr()
   local out = {}
   for i, base in ipairs(self.base_lrs) do
@@ -371,13 +430,17 @@ function LambdaLR:get_lr()
   return out
 end
 
+--- SequentialLR(opt, {schedulers, milestones}): s1 runs until epoch m1, then
+-- s2 (restarted at its epoch 0), and so on.
+-- @type SequentialLR
 local SequentialLR = class("optim.lr_scheduler.SequentialLR", LRScheduler)
 SequentialLR.name = "SequentialLR"
 SequentialLR.unsaved = { optimizer = true, _schedulers = true }
 M.SequentialLR = SequentialLR
 
--- SequentialLR(opt, {schedulers = {s1, s2, ...}, milestones = {m1, ...}}):
--- s1 runs until epoch m1, then s2 (restarted at its epoch 0), and so on.
+--- A new schedule.
+-- @tparam Optimizer opt
+-- @tparam table opts `{schedulers = {s1, s2, ...}, milestones = {m1, ...}, last_epoch = -1}`
 function SequentialLR:init(opt, opts)
   blame(3, function()
     opts = check_opts("SequentialLR", opts, { schedulers = true, milestones = true })
@@ -438,10 +501,12 @@ function SequentialLR:load_state_dict(sd)
   for i, s in ipairs(self._schedulers) do s:load_state_dict(sd._schedulers[i]) end
 end
 
--- warmup_cosine(opt, {warmup_iters, total_iters, start_factor = 0.01,
--- eta_min = 0}) -> SequentialLR: a linear warm-up from start_factor * lr
--- to lr over warmup_iters epochs, then a cosine decay to eta_min that ends
--- at total_iters.
+--- A linear warm-up from start_factor * lr to lr over warmup_iters epochs,
+-- then a cosine decay to eta_min that ends at total_iters.
+-- @tparam Optimizer opt
+-- @tparam table opts `{warmup_iters = (required), total_iters = (required), start_factor = 0.01, eta_min = 0}`
+-- @treturn SequentialLR
+-- @usage local sched = mg.optim.lr_scheduler.warmup_cosine(opt, {warmup_iters = 5, total_iters = 100})
 function M.warmup_cosine(opt, opts)
   return blame(2, function()
     opts = check_opts("warmup_cosine", opts,

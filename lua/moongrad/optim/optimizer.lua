@@ -1,38 +1,54 @@
--- optim.Optimizer: what SGD, Adam and AdamW share. Parameter groups,
--- option checking, zero_grad, step and the state_dict format.
---
--- Parameters are given as a list of Tensors (what model:parameters()
--- returns) or as a list of groups {{params = {...}, lr = 0.1}, ...}; a
--- group's missing options come from the optimizer's options, then from
--- the class defaults. opt.param_groups[i] holds the group's options (lr,
--- ...) and its params; schedulers change group.lr. opt.state[p] is the
--- per-parameter state (step counts, moment tensors).
---
--- state_dict() returns {tensors = {...}, meta = {...}}:
---   tensors: "state.<k>.<name>" -> Tensor, k the 1-based position of the
---     parameter across all groups, name e.g. "exp_avg" or "momentum_buffer".
---     These are the live state tensors: save (or clone) them before the
---     next step.
---   meta: plain Lua values that mg.json.encode writes and decodes back
---     unchanged: {optimizer = "Adam", param_groups = {{lr = ..., params =
---     {1, 2, ...}}, ...}, state = {["<k>"] = {step = 3}, ...}}.
--- mg.save(path, sd.tensors, {optimizer = mg.json.encode(sd.meta)}) and
--- back with load_state_dict{tensors = t, meta = mg.json.decode(md.optimizer)}
--- resume bit for bit.
+--- optim.Optimizer: what SGD, Adam and AdamW share.
+-- @module moongrad.optim
 local mg = require "moongrad"
 local class = require "moongrad.class"
 local check_options = require("moongrad.options").check
 
+--- The base of the optimizers: parameter groups, option checking,
+-- zero_grad, step and the state_dict format.
+--
+-- Parameters are given as a list of Tensors (what model:parameters()
+-- returns) or as a list of groups `{{params = {...}, lr = 0.1}, ...}`; a
+-- group's missing options come from the optimizer's options, then from the
+-- class defaults. `opt.param_groups[i]` holds the group's options (lr,
+-- ...) and its params; schedulers change `group.lr`. `opt.state[p]` is the
+-- per-parameter state (step counts, moment tensors).
+--
+-- `state_dict()` returns `{tensors = {...}, meta = {...}}`: tensors maps
+-- "state.<k>.<name>" to Tensor, k the 1-based position of the parameter
+-- across all groups, name e.g. "exp_avg" or "momentum_buffer" (the live
+-- state tensors: save or clone them before the next step); meta holds
+-- plain Lua values that mg.json round-trips: `{optimizer = "Adam",
+-- param_groups = {{lr = ..., params = {1, 2, ...}}, ...}, state =
+-- {["<k>"] = {step = 3}, ...}}`.
+--
+-- A new optimizer is a subclass that sets `name` and `class_defaults` and
+-- defines `init` (calling `setup`), `update_group`, and optionally
+-- `check_group` and `check_state`.
+-- @type Optimizer
+-- @usage local sd = opt:state_dict()
+-- mg.save(path, sd.tensors, {optimizer = mg.json.encode(sd.meta)})
+-- local tensors, md = mg.load(path)
+-- opt:load_state_dict{tensors = tensors, meta = mg.json.decode(md.optimizer)}   -- resumes bit for bit
 local Optimizer = class("optim.Optimizer")
 
--- Runs fn(...) and re-raises its error (raised with level 0 inside) at
+--- Runs fn(...) and re-raises its error (raised with level 0 inside) at
 -- `level` above the caller, so that the user's line is blamed.
+-- @int level as error's
+-- @func fn
+-- @param ... fn's arguments
+-- @return fn's results
 function Optimizer.blame(level, fn, ...)
   local results = table.pack(pcall(fn, ...))
   if not results[1] then error(results[2], level + 1) end
   return table.unpack(results, 2, results.n)
 end
 
+--- Raises a formatted error without a position (level 0), for checks run
+-- under `blame`.
+-- @function Optimizer.fail
+-- @string fmt a string.format pattern
+-- @param ... its values
 local function fail(fmt, ...)
   error(string.format(fmt, ...), 0)
 end
@@ -58,9 +74,11 @@ local function check_type(name, key, value, default)
   end
 end
 
--- Subclasses call this from init: self.name and self.class_defaults
--- (option -> default; mg.optim.REQUIRED for options without one) must be
--- set by the subclass.
+--- Sets up param_groups, state and the defaults; subclasses call it from
+-- init, with self.name and self.class_defaults (option -> default;
+-- Optimizer.REQUIRED for options without one) set.
+-- @tparam {Tensor,...}|table params a list of Tensors or of groups `{params = {...}, option = value}`
+-- @tparam[opt] table opts the optimizer's options
 function Optimizer:setup(params, opts)
   local name = self.name
   opts = check_options(name, opts, self.class_defaults, 0)
@@ -125,12 +143,14 @@ function Optimizer:_group_keys()
   return keys
 end
 
--- Adds a parameter group {params = {...}, option = value, ...}.
+--- Adds a parameter group.
+-- @tparam table group `{params = {...}, option = value, ...}`
 function Optimizer:add_param_group(group)
   Optimizer.blame(2, self._add_group, self, group)
 end
 
--- Validates a group's options; raises with fail(). Subclasses extend it.
+--- Validates a group's options, raising with fail(). Subclasses extend it.
+-- @tparam table g the group
 function Optimizer:check_group(g)
   local name = self.name
   for k, default in pairs(self.class_defaults) do
@@ -148,8 +168,8 @@ end
 -- Marker for options without a default (SGD's lr).
 Optimizer.REQUIRED = REQUIRED
 
--- Clears the gradients: .grad = nil (set_to_none, the default) or zeroed
--- in place (set_to_none = false).
+--- Clears the gradients of every parameter.
+-- @bool[opt=true] set_to_none true sets .grad to nil, false zeroes it in place
 function Optimizer:zero_grad(set_to_none)
   for _, g in ipairs(self.param_groups) do
     for _, p in ipairs(g.params) do
@@ -163,8 +183,10 @@ function Optimizer:zero_grad(set_to_none)
   end
 end
 
--- Updates every parameter that has a .grad. closure (optional) is called
--- first with grad mode on; its result is returned.
+--- Updates every parameter that has a .grad.
+-- @func[opt] closure called first with grad mode on (recomputes the loss)
+-- @return the closure's result
+-- @usage opt:zero_grad(); loss:backward(); opt:step()
 function Optimizer:step(closure)
   local loss
   if closure then loss = mg.enable_grad(closure) end
@@ -174,8 +196,8 @@ function Optimizer:step(closure)
   return loss
 end
 
--- The state as {tensors = {name -> Tensor}, meta = plain values}; see the
--- top of this file.
+--- The state, as described in the class: `{tensors = {...}, meta = {...}}`.
+-- @treturn table
 function Optimizer:state_dict()
   local tensors, states, groups = {}, {}, {}
   local k = 0
@@ -271,11 +293,13 @@ local function load_state(self, sd)
   self.state = state
 end
 
--- Checks loaded per-parameter state (subclasses override).
+--- Checks loaded per-parameter state (subclasses override it).
+-- @tparam table state parameter -> its state table
 function Optimizer:check_state(state) end
 
--- Restores what state_dict() returned (also after mg.save / mg.load and
--- a JSON round trip of meta). Hyperparameters come from the state.
+--- Restores what state_dict() returned (also after mg.save / mg.load and a
+-- JSON round trip of meta). Hyperparameters come from the state.
+-- @tparam table sd `{tensors = {...}, meta = {...}}`
 function Optimizer:load_state_dict(sd)
   Optimizer.blame(2, load_state, self, sd)
 end

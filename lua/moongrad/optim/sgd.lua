@@ -1,10 +1,5 @@
--- optim.SGD(params, {lr, momentum = 0, dampening = 0, weight_decay = 0,
---   nesterov = false, maximize = false})
--- PyTorch's update: d = grad (negated with maximize) + weight_decay * p;
--- with momentum, buf = d on a parameter's first step, then
--- buf = momentum * buf + (1 - dampening) * d, and d = buf (or
--- d + momentum * buf with nesterov); p = p - lr * d.
--- State per parameter: momentum_buffer (when momentum > 0).
+--- optim.SGD: stochastic gradient descent with momentum.
+-- @module moongrad.optim
 local mg = require "moongrad"
 local class = require "moongrad.class"
 local Optimizer = require "moongrad.optim.optimizer"
@@ -12,16 +7,30 @@ local Optimizer = require "moongrad.optim.optimizer"
 local core = mg.core
 local fail = Optimizer.fail
 
+--- Stochastic gradient descent, PyTorch's update: d = grad (negated with
+-- maximize) + weight_decay * p; with momentum, buf = d on a parameter's
+-- first step, then buf = momentum * buf + (1 - dampening) * d, and d = buf
+-- (or d + momentum * buf with nesterov); p = p - lr * d. State per
+-- parameter: momentum_buffer (when momentum > 0). The update runs in C.
+-- @type SGD
+-- @usage local opt = mg.optim.SGD(model:parameters(), {lr = 0.1, momentum = 0.9, weight_decay = 5e-4})
 local SGD = class("optim.SGD", Optimizer)
 SGD.name = "SGD"
 SGD.class_defaults = {
   lr = Optimizer.REQUIRED, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false, maximize = false,
 }
 
+--- optim.SGD(params, opts): a new optimizer.
+-- @tparam {Tensor,...}|table params a list of Tensors or of groups (see Optimizer)
+-- @tparam table opts `{lr = (required), momentum = 0, dampening = 0, weight_decay = 0,
+--   nesterov = false, maximize = false}`
 function SGD:init(params, opts)
   Optimizer.blame(3, self.setup, self, params, opts)
 end
 
+--- Checks SGD's options of a group (momentum >= 0; nesterov needs
+-- momentum and no dampening).
+-- @tparam table g the group
 function SGD:check_group(g)
   Optimizer.check_group(self, g)
   if not (g.momentum >= 0) then fail("SGD: momentum must be >= 0, got %s", tostring(g.momentum)) end
@@ -31,6 +40,8 @@ function SGD:check_group(g)
   end
 end
 
+--- Checks loaded state: only momentum buffers.
+-- @tparam table state
 function SGD:check_state(state)
   for _, st in pairs(state) do
     for k in pairs(st) do
@@ -39,6 +50,8 @@ function SGD:check_state(state)
   end
 end
 
+--- Updates the parameters of one group.
+-- @tparam table g the group
 function SGD:update_group(g)
   local opts = {
     lr = g.lr, momentum = g.momentum, dampening = g.dampening, weight_decay = g.weight_decay,
