@@ -35,13 +35,14 @@ DEBS_BUILD = gcc make libc6-dev lua5.4 liblua5.4-dev libopenblas-dev zlib1g-dev 
 DEBS_TEST  = lua-busted
 DEBS_DATA  = dataset-fashion-mnist nodejs wordnet-base
 DEBS_BENCH = python3 python3-torch libjemalloc2
+DEBS_DOC   = lua-ldoc lua-markdown
 DEBS_DIST  = libopenmpi-dev openmpi-bin
 
 MPICC    ?= mpicc
 DIST_SRC  = $(wildcard bindings/dist/*.c)
 DIST_OBJ  = $(DIST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all help test check-c asan demo bench data deps clean distclean install uninstall dist
+.PHONY: all help test check-c asan demo bench data deps clean distclean install uninstall dist doc
 
 all: $(BUILD)/libmoongrad.a $(BUILD)/moongrad/core.so $(BIN)/moongrad dist
 
@@ -53,6 +54,7 @@ help:
 	@echo "make bench      moongrad vs PyTorch side by side (bench/)"
 	@echo "make data       fetch the full sets: MNIST, Fashion-MNIST, IMDB, SpamAssassin, WordNet"
 	@echo "make deps       install missing Debian packages (as root) or say which"
+	@echo "make doc        the API reference, HTML in build/doc/ (LDoc, from the doc comments)"
 	@echo "make install    install into PREFIX (default /usr/local; DESTDIR for staging)"
 	@echo "make uninstall  remove what make install put into PREFIX"
 	@echo "make clean      remove build outputs"
@@ -180,6 +182,21 @@ endif
 
 data: all
 	@MOONGRAD=$(abspath $(BIN)/moongrad) sh data/fetch.sh
+
+# The API reference (config.ld says which files, in which order). LDoc
+# notes each module it merges; those lines are dropped, its warnings kept.
+$(BUILD)/.deps-doc: $(BUILD)/.deps-build
+	$(call need_debs,$(DEBS_DOC))
+	@touch $@
+
+doc: $(BUILD)/.deps-doc
+	@rm -rf $(BUILD)/doc
+	@ldoc -d $(BUILD)/doc . > $(BUILD)/doc.log 2>&1; rc=$$?; \
+	grep -v -e '^found master module' -e '^\*\*\*closing section' -e '^reading configuration' \
+	  -e '^format: ' -e '^output written' $(BUILD)/doc.log; \
+	if [ $$rc != 0 ] || grep -q -e ':[0-9][0-9]*: ' -e 'LDoc error' $(BUILD)/doc.log; then \
+	  echo "make doc: LDoc reported the problems above"; exit 1; fi
+	@echo "the reference is in $(BUILD)/doc/index.html"
 
 # Install layout (every folder can be set on its own; luarocks sets them to
 # its rock tree, see moongrad-*.rockspec): the host program, the Lua library

@@ -269,17 +269,22 @@ function M.public()
 
   -- the doc of a class: a block with `@type Short` in a file of its methods
   local function class_doc(t, short)
+    -- the files of its methods; of its own metamethods when it has no
+    -- methods; else of its parents' methods
     local files = {}
-    local c = t
-    while c and not next(files) do -- a class without functions of its own: its parents' files
+    local c, meta = t, false
+    while c and not next(files) do
       for _, k in ipairs(sorted_keys(c)) do
         local v = rawget(c, k)
-        if type(v) == "function" and not k:match("^__") then
+        local parent = rawget(c, "super")
+        local own = not (meta and parent and parent[k] == v) -- metamethods are copied down
+        if type(v) == "function" and (k:match("^__") ~= nil) == meta and own then
           local file = where(v)
           if file then files[file] = true end
         end
       end
-      c = rawget(c, "super")
+      if meta then c = rawget(c, "super") end
+      meta = not meta
     end
     for file in pairs(files) do
       for _, b in ipairs(lua_blocks(file)) do

@@ -1,9 +1,10 @@
--- mg.linalg: symmetric eigendecomposition and what is built on it, in
+--- mg.linalg: symmetric eigendecomposition and what is built on it, in
 -- double precision on Lua matrices (lists of rows; a 2-D Tensor is read
 -- with totable()). Small matrices only (the 128-d feature covariances of
 -- the GAN measurements): O(n^3) in Lua.
---   eigh(a [, {vectors = true}]) -> values (ascending), vectors (columns)
---   matmul(a, b), sqrtm_psd(a), trace_sqrt_product(a, b)
+-- @module moongrad.linalg
+-- @alias linalg
+-- @usage local values, vectors = mg.linalg.eigh({{2, 1}, {1, 2}})   -- values {1, 3}
 local mg = require "moongrad"
 
 local linalg = {}
@@ -137,12 +138,13 @@ local function tridiagonal_qr(d, e, q)
   end
 end
 
---- linalg.eigh(a [, {vectors = true}]) -> values, vectors: eigenvalues
--- (ascending, a Lua list) and eigenvectors (a matrix, Lua rows, whose
--- column j goes with values[j]) of the symmetric matrix a (a Lua list of
--- rows or a 2-D Tensor), computed in double precision: Householder
--- tridiagonalisation, then implicit QR with Wilkinson shifts.
--- vectors = false skips the eigenvectors (about 5x faster).
+--- Eigenvalues and eigenvectors of a symmetric matrix, in double
+-- precision: Householder tridiagonalisation, then implicit QR with
+-- Wilkinson shifts.
+-- @tparam table|Tensor a a Lua list of rows or a 2-D Tensor
+-- @tparam[opt] table opts `{vectors = true}`; false skips the eigenvectors (about 5x faster)
+-- @treturn {number,...} the eigenvalues, ascending
+-- @treturn table the eigenvectors, Lua rows whose column j goes with values[j]
 function linalg.eigh(a, opts)
   a = as_matrix(a, "linalg.eigh")
   local n = #a
@@ -165,7 +167,10 @@ function linalg.eigh(a, opts)
   return values, vectors
 end
 
---- linalg.matmul(a, b) -> a b for Lua matrices (lists of rows).
+--- a b for Lua matrices (lists of rows).
+-- @tparam table a
+-- @tparam table b
+-- @treturn table
 function linalg.matmul(a, b)
   local n, m, p = #a, #b, #b[1]
   local c = {}
@@ -190,9 +195,11 @@ local function numerical_zero(values)
   return #values * 2.220446049250313e-16 * big
 end
 
---- linalg.sqrtm_psd(a) -> the symmetric square root of the symmetric
--- positive semi-definite matrix a (eigenvalues that are 0 up to rounding,
--- or negative from it, are taken as 0).
+--- The symmetric square root of a symmetric positive semi-definite matrix
+-- (eigenvalues that are 0 up to rounding, or negative from it, are taken
+-- as 0).
+-- @tparam table|Tensor a
+-- @treturn table
 function linalg.sqrtm_psd(a)
   local values, v = linalg.eigh(a)
   local n = #values
@@ -214,11 +221,14 @@ function linalg.sqrtm_psd(a)
   return r
 end
 
---- linalg.trace_sqrt_product(a, b) -> tr sqrt(a b) for symmetric positive
--- semi-definite a and b. With a = V L V', the eigenvalues of a b are those
--- of the symmetric s b s (s = sqrt(a) = V L^1/2 V'), and so of its
--- orthogonal similar W' b W with W = V L^1/2; the trace is the sum of
--- their square roots (eigenvalues that are 0 up to rounding count as 0).
+--- tr sqrt(a b) for symmetric positive semi-definite a and b (the Frechet
+-- distance's cross term). With a = V L V', the eigenvalues of a b are those
+-- of the symmetric s b s (s = sqrt(a)), and so of its orthogonal similar
+-- W' b W with W = V L^1/2; the trace is the sum of their square roots
+-- (eigenvalues that are 0 up to rounding count as 0).
+-- @tparam table|Tensor a
+-- @tparam table|Tensor b
+-- @treturn number
 function linalg.trace_sqrt_product(a, b)
   a, b = as_matrix(a, "linalg.trace_sqrt_product"), as_matrix(b, "linalg.trace_sqrt_product")
   if #a ~= #b then

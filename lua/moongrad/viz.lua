@@ -1,11 +1,15 @@
--- moongrad.viz: pictures of what models do, written as PNG files.
---   image_grid  a grid of images with optional captions and a title
---   image_rows  labelled rows of images (clean / adversarial / perturbation)
---   plot        line plot of one or more series (loss curves)
---   bar         bar chart (class counts, accuracies)
---   Canvas      a drawing surface for your own pictures
--- Every function writes a PNG and returns its path. Pixel coordinates are
--- 1-based: (1, 1) is the top-left pixel, x the column, y the row.
+--- mg.viz: pictures of what models do, written as PNG files: image_grid (a
+-- grid of images with optional captions and a title), image_rows (labelled
+-- rows of images: clean / adversarial / perturbation), plot (a line plot
+-- of one or more series, with a legend), bar (a bar chart) and Canvas (a
+-- drawing surface for your own pictures). Every function writes a PNG and
+-- returns its path. Pixel coordinates are 1-based: (1, 1) is the top-left
+-- pixel, x the column, y the row.
+-- @module moongrad.viz
+-- @alias viz
+-- @usage mg.viz.image_grid(images[{{1, 64}}], "out/samples.png", {nrow = 8, scale = 2})
+-- mg.viz.plot({{name = "train", y = train_loss}, {name = "test", y = test_loss}},
+--   "out/loss.png", {title = "loss", xlabel = "epoch"})
 local mg = require "moongrad"
 local class = require "moongrad.class"
 
@@ -65,12 +69,19 @@ end
 
 -- ---- Canvas ------------------------------------------------------------------
 
--- Canvas(width, height, {background = "white"}): an RGB uint8 picture
--- (canvas.tensor is [height, width, 3]). Colours are 0xRRGGBB, {r, g, b},
--- "#rrggbb" or a name ("red", "grey", ...). Methods return the canvas.
+--- An RGB uint8 picture (canvas.tensor is [height, width, 3]) with drawing
+-- methods that return the canvas. Colours are 0xRRGGBB, {r, g, b},
+-- "#rrggbb" or a name ("red", "grey", ...).
+-- @type Canvas
+-- @usage local cv = mg.viz.Canvas(200, 100)
+-- cv:rect(1, 1, 50, 20, "blue"):text(60, 5, "hello", "black"):save("out/hello.png")
 local Canvas = class("viz.Canvas")
 viz.Canvas = Canvas
 
+--- viz.Canvas(width, height [, opts]): a new canvas.
+-- @int width
+-- @int height
+-- @tparam[opt] table opts `{background = "white"}`
 function Canvas:init(width, height, opts)
   opts = opts or {}
   if math.type(width) ~= "integer" or math.type(height) ~= "integer" or width < 1 or height < 1 then
@@ -85,28 +96,57 @@ function Canvas:init(width, height, opts)
   core.draw_rect(self.tensor, 1, 1, width, height, opts.background or "white")
 end
 
--- rect(x, y, w, h, colour): filled rectangle with top-left (x, y).
+--- Fills a rectangle with top-left (x, y).
+-- @int x
+-- @int y
+-- @int w
+-- @int h
+-- @param colour
+-- @treturn Canvas self
 function Canvas:rect(x, y, w, h, colour)
   core.draw_rect(self.tensor, x, y, w, h, colour); return self
 end
 
--- line(x0, y0, x1, y1, colour, width = 1): anti-aliased segment.
+--- Draws an anti-aliased segment.
+-- @number x0
+-- @number y0
+-- @number x1
+-- @number y1
+-- @param colour
+-- @number[opt=1] width
+-- @treturn Canvas self
 function Canvas:line(x0, y0, x1, y1, colour, width)
   core.draw_line(self.tensor, x0, y0, x1, y1, colour, width); return self
 end
 
--- polyline(xs, ys, colour, width = 1): NaN/inf values break the line.
+--- Draws a line through points; NaN or infinite values break it.
+-- @tparam {number,...} xs
+-- @tparam {number,...} ys
+-- @param colour
+-- @number[opt=1] width
+-- @treturn Canvas self
 function Canvas:polyline(xs, ys, colour, width)
   core.draw_polyline(self.tensor, xs, ys, colour, width); return self
 end
 
--- disc(x, y, radius, colour)
+--- Fills a disc.
+-- @number x
+-- @number y
+-- @number r the radius
+-- @param colour
+-- @treturn Canvas self
 function Canvas:disc(x, y, r, colour)
   core.draw_disc(self.tensor, x, y, r, colour); return self
 end
 
--- text(x, y, s, colour, {scale = 1, vertical = false, align = "left"|"center"|"right"}):
--- (x, y) is the top of the text; align says which edge (or centre) x is.
+--- Writes text; (x, y) is the top of the text and align says which edge
+-- (or the centre) x is.
+-- @int x
+-- @int y
+-- @param s the text (tostring applies)
+-- @param[opt] colour default near-black
+-- @tparam[opt] table opts `{scale = 1, vertical = false, align = "left"|"center"|"right"}`
+-- @treturn Canvas self
 function Canvas:text(x, y, s, colour, opts)
   opts = opts or {}
   s = tostring(s)
@@ -117,15 +157,27 @@ function Canvas:text(x, y, s, colour, opts)
   return self
 end
 
--- text_size(s, scale = 1) -> width, height in pixels.
+--- The size text takes.
+-- @param _ the canvas (unused)
+-- @param s the text
+-- @int[opt=1] scale
+-- @treturn int width in pixels
+-- @treturn int height in pixels
 function Canvas.text_size(_, s, scale) return text_size(tostring(s), scale) end
 
--- image(img, x, y, {scale = 1, range = {0, 1}}): img [H,W], [1,H,W] or [3,H,W].
+--- Draws an image with its top-left at (x, y).
+-- @tparam Tensor img [H, W], [1, H, W] or [3, H, W]
+-- @int x
+-- @int y
+-- @tparam[opt] table opts `{scale = 1, range = {0, 1}}`
+-- @treturn Canvas self
 function Canvas:image(img, x, y, opts)
   core.draw_image(self.tensor, img, x, y, opts); return self
 end
 
--- save(path) -> path
+--- Writes the canvas as a PNG file.
+-- @string path
+-- @treturn string path
 function Canvas:save(path)
   return core.write_png(path, self.tensor)
 end
@@ -294,19 +346,18 @@ local function title_layout(title, width, height)
   return th + 8, scale
 end
 
--- image_grid(images, path, opts) -> path
--- images: [N,1,H,W], [N,3,H,W], [N,H,W] (float32 or uint8) or a list of
--- [C,H,W] / [H,W] tensors. opts:
---   nrow = 8          images per row of the grid
---   padding = 2       pixels between images and around the grid
---   scale = 1         each pixel becomes scale x scale
---   range = {0, 1}    values shown black to white, others clipped ({0, 255}
---                     for uint8; GAN samples in [-1, 1]: range = {-1, 1})
---   normalize         true (min-max over all), "each", "symmetric"
---   cmap = "grey"     or "diverging" (blue < 0 < red, for perturbations)
---   captions          one string per image, drawn under it ("7/7", "pred 3")
---   caption_colors    one colour per image (e.g. "red" for mistakes)
---   caption_scale = 1, title, pad_value = 1 (white; a number 0..1 or a colour)
+--- Writes a grid of images.
+-- @tparam Tensor|{Tensor,...} images [N, 1, H, W], [N, 3, H, W], [N, H, W] (float32 or uint8)
+--   or a list of [C, H, W] / [H, W] tensors
+-- @string path the PNG file
+-- @tparam[opt] table opts `nrow = 8` (images per row), `padding = 2`, `scale = 1` (each pixel
+--   becomes scale x scale), `range = {0, 1}` (values shown black to white, others clipped;
+--   {0, 255} for uint8; GAN samples in [-1, 1]: range = {-1, 1}), `normalize` (true: min-max
+--   over all, "each", "symmetric"), `cmap = "grey"` (or "diverging": blue < 0 < red, for
+--   perturbations), `captions` (one string per image, drawn under it), `caption_colors` (one
+--   colour per image), `caption_scale = 1`, `title`, `pad_value = 1` (white; a number 0..1 or a colour)
+-- @treturn string path
+-- @usage mg.viz.image_grid(x, "out/grid.png", {captions = preds, caption_colors = colors})
 function viz.image_grid(images, path, opts)
   check_path(path, "image_grid")
   opts = check_opts(opts, "image_grid")
@@ -361,14 +412,16 @@ function viz.image_grid(images, path, opts)
   return written
 end
 
--- image_rows(rows, path, opts) -> path
--- rows: list of {label = "clean", images = t, range = ..., normalize = ...,
--- cmap = ..., captions = {...}, caption_colors = {...}}; each row's images
--- as in image_grid, shown left to right with the label on the left.
--- Per-row range / normalize / cmap override opts'; a perturbation row reads
--- well with normalize = "symmetric" (zero is mid-grey) or cmap = "diverging".
--- opts: scale = 1, padding = 2, max_images (per row), title, pad_value,
--- label_scale = 1, caption_scale = 1, range, normalize, cmap.
+--- Writes labelled rows of images, left to right with the label on the
+-- left. Per-row range / normalize / cmap override opts'; a perturbation row
+-- reads well with normalize = "symmetric" (zero is mid-grey) or cmap =
+-- "diverging".
+-- @tparam table rows a list of `{label = "clean", images = t, range = ..., normalize = ...,
+--   cmap = ..., captions = {...}, caption_colors = {...}}`, images as in image_grid
+-- @string path the PNG file
+-- @tparam[opt] table opts `scale = 1, padding = 2, max_images` (per row), `title, pad_value,
+--   label_scale = 1, caption_scale = 1, range, normalize, cmap`
+-- @treturn string path
 function viz.image_rows(rows, path, opts)
   check_path(path, "image_rows")
   opts = check_opts(opts, "image_rows")
@@ -552,10 +605,16 @@ local function log_label(v)
   return (string.format("%.0e", v):gsub("e%+?(%-?)0*(%d)", "e%1%2"))
 end
 
--- ticks(lo, hi, {target = 6, integer = false, log = false}) -> ticks, labels, lo, hi
--- The axis plot() draws for data in [lo, hi]: tick values, their labels
--- and the range shown (widened to a tick or by a small margin). integer:
--- whole-number ticks only; log: a logarithmic axis (lo > 0).
+--- The axis plot() draws for data in [lo, hi]: tick values, their labels
+-- and the range shown (widened to a tick or by a small margin).
+-- @number lo
+-- @number hi
+-- @tparam[opt] table opts `{target = 6, integer = false, log = false}`: integer gives
+--   whole-number ticks only; log a logarithmic axis (lo > 0)
+-- @treturn {number,...} ticks
+-- @treturn {string,...} labels
+-- @treturn number lo shown
+-- @treturn number hi shown
 function viz.ticks(lo, hi, opts)
   opts = opts or {}
   if type(lo) ~= "number" or type(hi) ~= "number" or not (hi > lo) then
@@ -848,13 +907,15 @@ local function check_size(opts, op, dw, dh)
   return w, h
 end
 
--- plot(series, path, opts) -> path
--- series: a list {{name = "train loss", x = {...} (default 1..n), y = {...}}, ...}
--- (x, y lists or 1-D Tensors; a series may set color), a table
--- name -> list of y, or a single list / Tensor of y values. Non-finite
--- values (NaN, inf) leave gaps; a lone point shows as a dot.
--- opts: title, xlabel, ylabel, width = 640, height = 400, logy = false
--- (non-positive values are skipped), ymin, ymax, xmin, xmax (fixed limits).
+--- Writes a line plot of one or more series, with a legend naming them.
+-- Non-finite values (NaN, inf) leave gaps; a lone point shows as a dot.
+-- @tparam table|Tensor series a list `{{name = "train loss", x = {...} (default 1..n), y = {...}}, ...}`
+--   (x, y lists or 1-D Tensors; a series may set color), a table name -> list of y, or a
+--   single list / Tensor of y values
+-- @string path the PNG file
+-- @tparam[opt] table opts `title, xlabel, ylabel, width = 640, height = 400, logy = false`
+--   (non-positive values are skipped), `ymin, ymax, xmin, xmax` (fixed limits)
+-- @treturn string path
 function viz.plot(series, path, opts)
   check_path(path, "plot")
   opts = check_opts(opts, "plot")
@@ -960,11 +1021,13 @@ function viz.plot(series, path, opts)
   return written
 end
 
--- bar(values, path, opts) -> path
--- values: a list of numbers or a 1-D Tensor (NaN bars are left out).
--- opts: labels (one string per bar; default 1..n), title, xlabel, ylabel,
--- width = 640, height = 400, color (one colour) or colors (one per bar),
--- show_values (numbers above the bars; default when there are at most 20).
+--- Writes a bar chart.
+-- @tparam {number,...}|Tensor values a list of numbers or a 1-D Tensor (NaN bars are left out)
+-- @string path the PNG file
+-- @tparam[opt] table opts `labels` (one string per bar; default 1..n), `title, xlabel, ylabel,
+--   width = 640, height = 400, color` (one colour) or `colors` (one per bar), `show_values`
+--   (numbers above the bars; default when there are at most 20)
+-- @treturn string path
 function viz.bar(values, path, opts)
   check_path(path, "bar")
   opts = check_opts(opts, "bar")

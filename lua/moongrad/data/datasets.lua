@@ -1,13 +1,9 @@
--- Datasets: MNIST digits and Fashion-MNIST read from IDX files, and
--- TensorDataset. The full sets live in <data>/full/<set>/ once `make data`
--- has run; otherwise the bundled sample in <data>/sample/<set>/ is used.
--- <data> is the data/ folder beside lua/ (this file is
--- <root>/lua/moongrad/data/datasets.lua), or an installation's data folder,
--- or $MOONGRAD_DATA, or the root option.
---
--- The image sets are TensorDatasets (tensor_dataset.lua: the dataset
--- protocol) with fields images and labels (int64 classes, 1-based), and
--- classes, name, split, source, dir.
+--- Datasets: MNIST digits and Fashion-MNIST read from IDX files. The full
+-- sets live in <data>/full/<set>/ once `make data` has run; otherwise the
+-- bundled sample in <data>/sample/<set>/ is used. <data> is the data/
+-- folder beside lua/, or an installation's data folder, or $MOONGRAD_DATA,
+-- or the root option.
+-- @module moongrad.data
 local mg = require "moongrad"
 local class = require "moongrad.class"
 
@@ -32,7 +28,10 @@ local function package_data_dir()
   return "data"
 end
 
--- The data folder: the root option, else $MOONGRAD_DATA, else <root>/data.
+--- The data folder: the root option, else $MOONGRAD_DATA, else the
+-- package's own (see the module).
+-- @string[opt] root
+-- @treturn string
 function M.data_dir(root)
   if root ~= nil then return root end
   local env = os.getenv("MOONGRAD_DATA")
@@ -61,6 +60,11 @@ end
 
 -- ---- MNIST-like sets ------------------------------------------------------------
 
+--- An image set: a TensorDataset with fields images (float32
+-- [N, 1, 28, 28] in [0, 1]) and labels (int64 [N], 1-based classes), and
+-- classes (the class names), name, split, source ("full" or "sample") and
+-- dir.
+-- @type Dataset
 local Dataset = class("data.Dataset", TensorDataset)
 M.Dataset = Dataset
 
@@ -156,20 +160,21 @@ local DIGITS = { "0", "1", "2", "3", "4", "5", "6", "7", "8", "9" }
 local FASHION = { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
   "Ankle boot" }
 
--- mnist{split = "train"|"test", root = nil, limit = nil, quiet = false,
--- source = "auto"|"full"|"sample"}:
--- MNIST digits. Returns a dataset: images float32 [N, 1, 28, 28] in [0, 1],
--- labels int64 [N] (digit d is class d + 1), classes {"0", ..., "9"},
--- name, split, source ("full" or "sample"), dir; #ds is N. limit keeps
--- the first `limit` images; quiet skips the note on stderr saying which
--- files are used; source picks the full set or the bundled sample (auto:
--- the full set when `make data` fetched it, else the sample).
+--- MNIST digits: digit d is class d + 1, classes {"0", ..., "9"}.
+-- @tparam[opt] table opts `{split = "train"|"test", root = nil, limit = nil, quiet = false,
+--   source = "auto"|"full"|"sample"}`: limit keeps the first `limit` images; quiet skips
+--   the note on stderr saying which files are used; source picks the full set or the
+--   bundled sample (auto: the full set when `make data` fetched it, else the sample)
+-- @treturn Dataset
+-- @usage local train = mg.data.mnist{split = "train", limit = 1000}
 function M.mnist(opts)
   return load({ name = "mnist", folder = "mnist", classes = DIGITS }, opts)
 end
 
--- fashion_mnist{...}: Fashion-MNIST, as mnist; classes are the article
--- names ("T-shirt/top", "Trouser", ..., "Ankle boot").
+--- Fashion-MNIST, as mnist; classes are the article names ("T-shirt/top",
+-- "Trouser", ..., "Ankle boot").
+-- @tparam[opt] table opts as for mnist
+-- @treturn Dataset
 function M.fashion_mnist(opts)
   return load({ name = "fashion_mnist", folder = "fashion", classes = FASHION }, opts)
 end

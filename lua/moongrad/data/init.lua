@@ -1,9 +1,13 @@
--- mg.data: the dataset protocol (`#ds`, `ds:batch(idx)`; see
--- tensor_dataset.lua), TensorDataset, the image sets (MNIST digits,
+--- mg.data: the dataset protocol (`#ds`, `ds:batch(idx)`; see
+-- TensorDataset), TensorDataset, the image sets (MNIST digits,
 -- Fashion-MNIST), the DataLoader (sampler with shards, batch, transform)
 -- and batch transforms (mg.data.transforms); the text sets (IMDB,
 -- SpamAssassin, WordNet glosses: text.lua) and their token datasets
 -- (tokenized.lua).
+-- @module moongrad.data
+-- @usage local ds = mg.data.fashion_mnist{split = "train"}
+-- local loader = mg.data.DataLoader(ds, {batch_size = 128, shuffle = true})
+-- for images, labels in loader:iter() do ... end
 local datasets = require "moongrad.data.datasets"
 local loader = require "moongrad.data.loader"
 local text = require "moongrad.data.text"

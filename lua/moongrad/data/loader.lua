@@ -1,34 +1,34 @@
--- DataLoader: a sampler (the order of an epoch, and this rank's share of
+--- DataLoader: a sampler (the order of an epoch, and this rank's share of
 -- it), the dataset's batch(idx), and an optional transform.
---
---   local loader = mg.data.DataLoader(ds, {batch_size = 64, shuffle = true})
---   for batch in loader:batches() do ... batch.images ... end
---   for images, labels in loader:iter() do ... end     -- ds.fields order
---
--- ds is any dataset (tensor_dataset.lua): `#ds` and `ds:batch(idx)`. A
--- plain table with an `images` Tensor (and optionally `labels`) is wrapped
--- in a TensorDataset.
---
--- Order of epoch e (1-based; each batches() call starts the next epoch,
--- or the one set_epoch named):
---   - shuffle = false: 1, 2, ..., N;
---   - shuffle with `seed`: a permutation that depends only on (seed, e)
---     (drawn from counters [(e - 1) N, e N) of the stream `seed`), the
---     global RNG left alone;
---   - shuffle without seed, one rank: a permutation drawn from the global
---     RNG when the epoch starts (mg.manual_seed makes it repeat).
--- Shards (rank r of world_size W, as PyTorch's DistributedSampler): every
--- rank computes the same order (so shuffling across ranks needs a seed;
--- 0 when none is given), pads it by repeating its start to a multiple of
--- W (or, with drop_last, cuts it to one), and takes every W-th index
--- starting at r. Every rank gets ceil(N / W) samples (floor with
--- drop_last), so the same number of batches.
+-- @module moongrad.data
 local mg = require "moongrad"
 local class = require "moongrad.class"
 local TensorDataset = require("moongrad.data.tensor_dataset").TensorDataset
 
 local M = {}
 
+--- Batches of a dataset, in an order. ds is any dataset (see
+-- TensorDataset): `#ds` and `ds:batch(idx)`; a plain table with an
+-- `images` Tensor (and optionally `labels`) is wrapped in a TensorDataset.
+-- `#loader` is the number of batches of an epoch (of this rank).
+--
+-- Order of epoch e (1-based; each batches() call starts the next epoch, or
+-- the one set_epoch named): with shuffle = false 1, 2, ..., N; shuffled
+-- with a seed, a permutation that depends only on (seed, e), the global RNG
+-- left alone; shuffled without a seed on one rank, a permutation drawn
+-- from the global RNG when the epoch starts (mg.manual_seed makes it
+-- repeat).
+--
+-- Shards (rank r of world_size W, as PyTorch's DistributedSampler): every
+-- rank computes the same order (so shuffling across ranks needs a seed; 0
+-- when none is given), pads it by repeating its start to a multiple of W
+-- (or, with drop_last, cuts it to one), and takes every W-th index
+-- starting at r. Every rank gets ceil(N / W) samples (floor with
+-- drop_last), so the same number of batches.
+-- @type DataLoader
+-- @usage local loader = mg.data.DataLoader(ds, {batch_size = 64, shuffle = true})
+-- for batch in loader:batches() do print(batch.images:shape()) end
+-- for images, labels in loader:iter() do end     -- ds.fields order
 local DataLoader = class("data.DataLoader")
 M.DataLoader = DataLoader
 
@@ -56,16 +56,14 @@ local function as_dataset(ds)
   return TensorDataset(images, labels)
 end
 
--- DataLoader(ds, {batch_size = 64, shuffle = false, seed = nil,
--- drop_last = false, transform = nil, rank = 1, world_size = 1}).
---   drop_last: leave out the last batch when it is smaller than
---     batch_size (and, with shards, the tail that does not fill a round).
---   transform: function(batch) -> batch, applied to each batch table. A
---     function of two or more parameters, such as the image transforms of
---     mg.data.transforms, is called the older way, transform(images,
---     labels) -> images [, labels] (labels kept when it returns one value).
---   rank (1..world_size), world_size: this process's shard (see above).
--- #loader is the number of batches of an epoch (of this rank).
+--- data.DataLoader(ds [, opts]): a new loader.
+-- @tparam table ds a dataset
+-- @tparam[opt] table opts `{batch_size = 64, shuffle = false, seed = nil, drop_last = false,
+--   transform = nil, rank = 1, world_size = 1}`. drop_last leaves out the last batch when it
+--   is smaller than batch_size (and, with shards, the tail that does not fill a round).
+--   transform is function(batch) -> batch; a function of two or more parameters, such as the
+--   image transforms of mg.data.transforms, is called as transform(images, labels) ->
+--   images [, labels]. rank (1..world_size) and world_size choose this process's shard.
 function DataLoader:init(ds, opts)
   opts = mg.check_options("DataLoader", opts, OPTIONS, 3)
   ds = as_dataset(ds)
@@ -104,10 +102,12 @@ function DataLoader:init(ds, opts)
   self.images, self.labels = ds.images, ds.labels
 end
 
--- Number of samples of the dataset.
+--- The number of samples of the dataset.
+-- @treturn int
 function DataLoader:size() return #self.dataset end
 
--- Samples of this rank per epoch.
+--- The samples of this rank per epoch.
+-- @treturn int
 function DataLoader:num_samples()
   local n, w = #self.dataset, self.world_size
   if w == 1 then return n end
@@ -127,9 +127,10 @@ function DataLoader:__tostring()
     self.world_size > 1 and string.format(", rank %d of %d", self.rank, self.world_size) or "", #self)
 end
 
---- loader:set_epoch(e): the next batches() runs epoch e (its order; with
--- a seed or shards the order depends on e). Without set_epoch each
--- batches() call starts the epoch after the last one.
+--- Makes the next batches() run epoch e (its order; with a seed or shards
+-- the order depends on e). Without set_epoch each batches() call starts the
+-- epoch after the last one.
+-- @int e
 function DataLoader:set_epoch(e)
   if math.type(e) ~= "integer" or e < 1 then error("DataLoader:set_epoch: expected an integer >= 1, got " .. tostring(e), 2) end
   self._next_epoch = e
@@ -140,10 +141,11 @@ local function seeded_permutation(seed, e, n)
   return mg.with_rng_state({ seed = seed, counter = (e - 1) * n }, mg.randperm, n)
 end
 
---- loader:indices(e) -> this rank's sample indices of epoch e in order
--- (int64 [num_samples], 1-based), or nil for 1..N in order. Without a seed
--- on one rank, a shuffled order comes from the global RNG (a new draw on
--- each call).
+--- This rank's sample indices of epoch e, in order. Without a seed on one
+-- rank, a shuffled order comes from the global RNG (a new draw on each
+-- call).
+-- @int e
+-- @treturn Tensor|nil int64 [num_samples], 1-based, or nil for 1..N in order
 function DataLoader:indices(e)
   local n, w = #self.dataset, self.world_size
   local order
@@ -199,9 +201,9 @@ function DataLoader:_transform(batch)
   return batch
 end
 
---- loader:batches() -> an iterator over the batch tables of one epoch
--- (this rank's share). Each batch holds new tensors, never views of the
--- dataset's.
+--- Iterates over the batch tables of one epoch (this rank's share). Each
+-- batch holds new tensors, never views of the dataset's.
+-- @treturn function an iterator of batch tables
 function DataLoader:batches()
   local order, b = self:_start()
   local ds, bs, count = self.dataset, self.batch_size, #self
@@ -219,9 +221,10 @@ function DataLoader:batches()
   end
 end
 
---- loader:iter() -> an iterator over the batches' fields in ds.fields
--- order: `for images, labels in loader:iter() do ... end` (the batch
--- table itself for a dataset without `fields`).
+--- Iterates over the batches' fields in ds.fields order (the batch table
+-- itself for a dataset without `fields`).
+-- @treturn function an iterator of the fields' tensors
+-- @usage for images, labels in loader:iter() do end
 function DataLoader:iter()
   local next_batch = self:batches()
   local fields = self.fields
@@ -235,9 +238,10 @@ function DataLoader:iter()
   end
 end
 
--- Where the loader stands, for checkpoints: the epoch, the batches already
--- taken in it and its order (when not 1..N). {tensors = {order = T}, meta
--- = {epoch = e, position = p}}; position 0 is an epoch boundary.
+--- Where the loader stands, for checkpoints: the epoch, the batches
+-- already taken in it and its order (when not 1..N); position 0 is an
+-- epoch boundary.
+-- @treturn table `{tensors = {order = T}, meta = {epoch = e, position = p}}`
 function DataLoader:state_dict()
   local cur = self._current or { position = 0 }
   local meta = { epoch = self.epoch, position = cur.position }
@@ -250,9 +254,10 @@ function DataLoader:state_dict()
   return { tensors = tensors, meta = meta }
 end
 
--- Restores state_dict()'s result: the next batches() finishes the
+--- Restores state_dict()'s result: the next batches() finishes the
 -- interrupted epoch with the same order, or starts the next epoch at a
 -- boundary.
+-- @tparam table sd
 function DataLoader:load_state_dict(sd)
   if type(sd) ~= "table" or type(sd.meta) ~= "table" then
     error("DataLoader: load_state_dict expects {tensors = ..., meta = ...} as state_dict() returns", 2)
@@ -273,6 +278,7 @@ function DataLoader:load_state_dict(sd)
 end
 
 --- True when a load_state_dict left an epoch to finish.
+-- @treturn bool
 function DataLoader:resuming() return self._resume ~= nil end
 
 return M

@@ -1,19 +1,26 @@
--- The dataset protocol and its tensor implementation.
---
--- A dataset is any object with `#ds` (the number of samples) and
--- `ds:batch(idx)`, idx an int64 Tensor [B] of 1-based sample indices,
--- returning a table of tensors whose first dim is B: {images = ...,
--- labels = ...} for an image set, {input = ..., target = ...} for token
--- windows, two views of each image for contrastive learning. The loader
--- (loader.lua) only needs these two; `ds.fields`, when present, lists the
--- batch's fields in the order loader:iter() returns them.
---
--- TensorDataset is the dataset over named tensors of equal first dim.
+--- The dataset protocol and its tensor implementation.
+-- @module moongrad.data
 local mg = require "moongrad"
 local class = require "moongrad.class"
 
 local M = {}
 
+--- The dataset protocol: a dataset is any object with `#ds` (the number of
+-- samples) and `ds:batch(idx)`, idx an int64 Tensor [B] of 1-based sample
+-- indices, returning a table of tensors whose first dim is B:
+-- `{images = ..., labels = ...}` for an image set, `{input = ...,
+-- target = ...}` for token windows, two views of each image for
+-- contrastive learning. The loader only needs these two; `ds.fields`, when
+-- present, lists the batch's fields in the order loader:iter() returns
+-- them.
+--
+-- TensorDataset is the dataset over named tensors of equal first dim. Each
+-- tensor is also a field of the dataset (ds.images, ds.labels); ds.fields
+-- lists the names, images and labels first when present, the others in
+-- alphabetical order.
+-- @type TensorDataset
+-- @usage local ds = mg.data.TensorDataset{images = X, labels = Y}
+-- local b = ds:batch(mg.tensor({1, 2, 3}, "int64"))   -- b.images, b.labels
 local TensorDataset = class("data.TensorDataset")
 M.TensorDataset = TensorDataset
 
@@ -22,12 +29,10 @@ local RESERVED = { batch = true, fields = true, name = true, init = true }
 
 local function shape_of(t) return "[" .. table.concat(t:shape(), ", ") .. "]" end
 
---- TensorDataset{images = X, labels = Y, ...} or TensorDataset(images
--- [, labels]): named tensors with equal first dims (the samples). Each
--- tensor is also a field of the dataset (ds.images, ds.labels);
--- ds.fields lists the names, images and labels first when present, the
--- others in alphabetical order. ds:batch(idx) -> {name = rows idx of
--- each tensor} (new tensors, never views of the dataset's).
+--- data.TensorDataset{name = Tensor, ...} or data.TensorDataset(images [, labels]):
+-- a new dataset.
+-- @tparam table|Tensor tensors the named tensors, or the images
+-- @tparam[opt] Tensor labels with images given alone
 function TensorDataset:init(tensors, labels)
   if mg.is_tensor(tensors) then
     tensors = { images = tensors, labels = labels }
@@ -69,7 +74,9 @@ end
 
 function TensorDataset:__len() return self[self.fields[1]]:size(1) end
 
---- ds:batch(idx) -> {field = Tensor} of the samples idx (int64 [B], 1-based).
+--- The samples idx, as new tensors (never views of the dataset's).
+-- @tparam Tensor idx int64 [B], 1-based
+-- @treturn table `{field = Tensor, ...}`
 function TensorDataset:batch(idx)
   local out = {}
   for _, name in ipairs(self.fields) do out[name] = self[name]:index_select(1, idx) end

@@ -1,8 +1,14 @@
--- Batch transforms: each is a function(images, labels) -> images [, labels]
--- working on a whole batch images [B, C, H, W] with tensor ops (no loop over
--- the images in Lua). Random ones draw from the global RNG, so
--- mg.manual_seed makes them repeat. Use them as a DataLoader's transform,
--- or call them on any batch: `x = T.normalize(0.5, 0.5)(x)`.
+--- Batch transforms: each maker returns a function(images, labels) ->
+-- images [, labels] working on a whole batch images [B, C, H, W] with
+-- tensor ops (no loop over the images in Lua). Random ones draw from the
+-- global RNG, so mg.manual_seed makes them repeat. Use them as a
+-- DataLoader's transform, or call them on any batch.
+-- @module moongrad.data.transforms
+-- @alias T
+-- @usage local T = mg.data.transforms
+-- local augment = T.compose{T.random_crop(28, {padding = 2}), T.random_flip()}
+-- local loader = mg.data.DataLoader(ds, {batch_size = 64, transform = augment})
+-- local x = T.normalize(0.5, 0.5)(images)
 local mg = require "moongrad"
 
 local T = {}
@@ -28,7 +34,9 @@ end
 -- A [B, 1, 1, 1] mask of 1 with probability p per sample (float32).
 local function coin(b, p) return mg.lt(mg.rand(b, 1, 1, 1), p) end
 
--- compose({t1, t2, ...}): applies the transforms in turn.
+--- Applies transforms in turn.
+-- @tparam {function,...} list the transforms
+-- @treturn function a transform
 function T.compose(list)
   if type(list) ~= "table" then error("compose: expected a list of transforms, got " .. type(list), 2) end
   for i, t in ipairs(list) do
@@ -46,8 +54,11 @@ function T.compose(list)
   end
 end
 
--- normalize(mean, std): (x - mean) / std, per channel when mean and std
--- are lists of C numbers. normalize(0.5, 0.5) maps [0, 1] to [-1, 1].
+--- (x - mean) / std, per channel when mean and std are lists of C numbers.
+-- normalize(0.5, 0.5) maps [0, 1] to [-1, 1].
+-- @tparam number|{number,...} mean
+-- @tparam number|{number,...} std
+-- @treturn function a transform
 function T.normalize(mean, std)
   local function as_tensor(v, what)
     if type(v) == "number" then return v, 1 end
@@ -73,8 +84,10 @@ function T.normalize(mean, std)
   end
 end
 
--- rotate90(k): every image turned by k quarter turns (counter-clockwise, as
--- rot90 from the row dim towards the column dim).
+--- Every image turned by k quarter turns (counter-clockwise, as rot90 from
+-- the row dim towards the column dim).
+-- @int k
+-- @treturn function a transform
 function T.rotate90(k)
   k = k or 1
   if math.type(k) ~= "integer" then error("rotate90: k must be an integer, got " .. tostring(k), 2) end
@@ -91,8 +104,9 @@ local function four_rotations(x, op)
   return { [0] = x, x:rot90(1, 3, 4), x:rot90(2, 3, 4), x:rot90(3, 3, 4) }
 end
 
--- random_rotate90(): each image turned by a random multiple of 90 degrees
--- (0, 90, 180 or 270, equally likely). Square images only.
+--- Each image turned by a random multiple of 90 degrees (0, 90, 180 or
+-- 270, equally likely). Square images only.
+-- @treturn function a transform
 function T.random_rotate90()
   return function(x, y)
     local r = four_rotations(x, "random_rotate90")
@@ -103,9 +117,10 @@ function T.random_rotate90()
   end
 end
 
--- rotations(): the rotation pretext task. A batch of B images becomes 4B:
--- all images at 0, then 90, 180 and 270 degrees; labels become the
--- rotation class, 1..4 (1 = not turned). Square images only.
+--- The rotation pretext task: a batch of B images becomes 4B, all images at
+-- 0, then 90, 180 and 270 degrees, and the labels become the rotation
+-- class, 1..4 (1 = not turned). Square images only.
+-- @treturn function a transform
 function T.rotations()
   return function(x)
     local r = four_rotations(x, "rotations")
@@ -123,9 +138,10 @@ local function center_block(h, w, rows, cols)
   return mg.ge(ri, top) * mg.lt(ri, top + rows) * mg.ge(ci, left) * mg.lt(ci, left + cols)
 end
 
--- center_mask{size = s} or {rows = r, cols = c}, value = 0: sets the
--- central block of every image to value (the block is centred, rounding
--- towards the top left when H - rows or W - cols is odd).
+--- Sets the central block of every image to value (the block is centred,
+-- rounding towards the top left when H - rows or W - cols is odd).
+-- @tparam table opts `{size = s}` or `{rows = r, cols = c}`, and `value = 0`
+-- @treturn function a transform
 function T.center_mask(opts)
   opts = check_opts("center_mask", opts, { size = true, rows = true, cols = true, value = true })
   local rows, cols = opts.rows or opts.size, opts.cols or opts.size
@@ -147,11 +163,12 @@ function T.center_mask(opts)
   end
 end
 
--- random_erase{p = 0.5, scale = {0.02, 0.33}, ratio = {0.3, 3.3}, value = 0}:
--- with probability p per image, sets a random rectangle to value; its area
+--- With probability p per image, sets a random rectangle to value; its area
 -- is a uniform fraction in scale of the image, its aspect (height/width)
 -- log-uniform in ratio, its place uniform inside the image. A pixel is
 -- erased when its centre lies inside the rectangle.
+-- @tparam[opt] table opts `{p = 0.5, scale = {0.02, 0.33}, ratio = {0.3, 3.3}, value = 0}`
+-- @treturn function a transform
 function T.random_erase(opts)
   opts = check_opts("random_erase", opts, { p = true, scale = true, ratio = true, value = true })
   local p = opts.p or 0.5
@@ -180,8 +197,10 @@ function T.random_erase(opts)
   end
 end
 
--- gaussian_noise(std, {clamp = {lo, hi}}): x + std * N(0, 1) per pixel,
--- then clamped to [lo, hi] when clamp is given (e.g. {0, 1}).
+--- x + std * N(0, 1) per pixel, then clamped when clamp is given.
+-- @number std
+-- @tparam[opt] table opts `{clamp = {lo, hi}}`, e.g. {0, 1}
+-- @treturn function a transform
 function T.gaussian_noise(std, opts)
   if type(std) ~= "number" or std < 0 then error("gaussian_noise: std must be a number >= 0, got " .. tostring(std), 2) end
   opts = check_opts("gaussian_noise", opts, { clamp = true })
@@ -205,10 +224,13 @@ local function shift_matrix(shift, n, m)
   return mg.eq(j, i + shift)
 end
 
--- random_crop(size, {padding = 0}): a random size x size window (size may
--- be {h, w}) of each image padded with `padding` zeros on every side; the
--- window's place is uniform and independent per image. With size equal to
--- the image size this shifts each image by up to `padding` pixels.
+--- A random size x size window of each image padded with `padding` zeros
+-- on every side; the window's place is uniform and independent per image.
+-- With size equal to the image size this shifts each image by up to
+-- `padding` pixels.
+-- @tparam int|{int,int} size
+-- @tparam[opt] table opts `{padding = 0}`
+-- @treturn function a transform
 function T.random_crop(size, opts)
   opts = check_opts("random_crop", opts, { padding = true })
   local sh, sw
@@ -235,7 +257,9 @@ function T.random_crop(size, opts)
   end
 end
 
--- random_flip{p = 0.5}: each image mirrored left-right with probability p.
+--- Each image mirrored left-right with probability p.
+-- @tparam[opt] table opts `{p = 0.5}`
+-- @treturn function a transform
 function T.random_flip(opts)
   opts = check_opts("random_flip", opts, { p = true })
   local p = opts.p or 0.5

@@ -1,15 +1,18 @@
--- The DANN network (Ganin et al.'s MNIST model): a feature extractor, a
+--- The DANN network (Ganin et al.'s MNIST model): a feature extractor, a
 -- label head, and a domain head behind a gradient reversal layer. The
 -- training method is mg.da.
+-- @module moongrad.models
 local mg = require "moongrad"
 local nn = mg.nn
 
 local M = {}
 
---- dann_features({channels = {32, 48}, batch_norm = false}) -> module,
--- feature size (48 * 4 * 4 = 768 for 28x28 inputs): Conv(1,c1,5)+ReLU,
--- MaxPool(2), Conv(c1,c2,5)+ReLU, MaxPool(2), Flatten; batch_norm puts a
--- BatchNorm2d after each convolution.
+--- DANN's feature extractor: Conv(1,c1,5)+ReLU, MaxPool(2),
+-- Conv(c1,c2,5)+ReLU, MaxPool(2), Flatten.
+-- @tparam[opt] table opts `{channels = {32, 48}, batch_norm = false}`; batch_norm puts a
+--   BatchNorm2d after each convolution
+-- @treturn Module the extractor
+-- @treturn int the feature size (48 * 4 * 4 = 768 for 28x28 inputs)
 function M.dann_features(opts)
   opts = opts or {}
   local c = opts.channels or { 32, 48 }
@@ -22,7 +25,11 @@ function M.dann_features(opts)
   return nn.Sequential(layers), c[2] * 4 * 4
 end
 
---- label_head(dim, classes = 10, hidden = 100): two hidden ReLU layers.
+--- The label classifier: two hidden ReLU layers.
+-- @int dim the feature size
+-- @int[opt=10] classes
+-- @int[opt=100] hidden
+-- @treturn Module
 function M.label_head(dim, classes, hidden)
   hidden = hidden or 100
   return nn.Sequential {
@@ -30,9 +37,12 @@ function M.label_head(dim, classes, hidden)
   }
 end
 
---- domain_head(dim, hidden = 100, dropout = 0) -> Linear(dim,hidden)+ReLU
--- [+Dropout], Linear(hidden,1): one logit, "the input is from the target
--- domain".
+--- The domain classifier: Linear(dim, hidden)+ReLU [+Dropout], Linear(hidden, 1):
+-- one logit, "the input is from the target domain".
+-- @int dim the feature size
+-- @int[opt=100] hidden
+-- @number[opt=0] dropout
+-- @treturn Module
 function M.domain_head(dim, hidden, dropout)
   hidden = hidden or 100
   local layers = { nn.Linear(dim, hidden), nn.ReLU() }
@@ -41,16 +51,19 @@ function M.domain_head(dim, hidden, dropout)
   return nn.Sequential(layers)
 end
 
---- DANN{classes = 10, label_hidden = 100, domain_hidden = 100,
--- domain_dropout = 0, lambda = 0, channels = {32, 48}, batch_norm = false,
--- bottleneck = nil, center = 0}: fields features, classifier, reverse
--- (nn.GradientReversal), domain. model(x) -> class logits [N, classes];
--- model:extract(x) -> features (inputs shifted by -center first);
--- model:domain_logits(f) -> [N] for features f (through the reversal
--- layer); model:forward_all(x) -> class logits, domain logits, features.
+--- The DANN network: fields features, classifier, reverse
+-- (nn.GradientReversal) and domain. `model(x)` gives class logits
+-- [N, classes].
+-- @type DANN
+-- @usage local model = mg.models.DANN{lambda = 0}
+-- local logits, domain_logits = model:forward_all(x)
 local DANN = nn.Module:extend("models.DANN")
 M.DANN = DANN
 
+--- models.DANN([opts]): a new network.
+-- @tparam[opt] table opts `{classes = 10, label_hidden = 100, domain_hidden = 100,
+--   domain_dropout = 0, lambda = 0, channels = {32, 48}, batch_norm = false,
+--   bottleneck = nil, center = 0}`
 function DANN:init(opts)
   nn.Module.init(self)
   opts = opts or {}
@@ -66,6 +79,9 @@ function DANN:init(opts)
   self.center = opts.center or 0
 end
 
+--- The features of x (inputs shifted by -center first).
+-- @tparam Tensor x [N, 1, 28, 28]
+-- @treturn Tensor [N, features]
 function DANN:extract(x)
   if self.center ~= 0 then x = x - self.center end
   return self.features(x)
@@ -73,14 +89,23 @@ end
 
 function DANN:forward(x) return self.classifier(self:extract(x)) end
 
+--- Domain logits of features, through the reversal layer.
+-- @tparam Tensor f [N, features]
+-- @treturn Tensor [N]
 function DANN:domain_logits(f) return self.domain(self.reverse(f)):view(-1) end
 
+--- Everything DANN's step needs at once.
+-- @tparam Tensor x
+-- @treturn Tensor class logits [N, classes]
+-- @treturn Tensor domain logits [N]
+-- @treturn Tensor features
 function DANN:forward_all(x)
   local f = self:extract(x)
   return self.classifier(f), self:domain_logits(f), f
 end
 
---- set_lambda(lambda): the reversal factor.
+--- Sets the reversal factor.
+-- @number lambda
 function DANN:set_lambda(lambda) self.reverse:set_lambda(lambda) end
 
 return M

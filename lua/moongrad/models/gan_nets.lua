@@ -1,14 +1,18 @@
--- The GAN networks: the seed MLP GAN, the seed BatchNorm GAN and a DCGAN
+--- The GAN networks: the seed MLP GAN, the seed BatchNorm GAN and a DCGAN
 -- for 28x28 images. Each builder returns G, D. The game that trains them
 -- is mg.gan.
+-- @module moongrad.models
 local mg = require "moongrad"
 local nn = mg.nn
 
 local M = {}
 
--- The seed MLP GAN. G: noise -> Linear 128 + ReLU -> Linear 784 + Sigmoid
+--- The seed MLP GAN. G: noise -> Linear 128 + ReLU -> Linear 784 + Sigmoid
 -- -> [N, 1, 28, 28] in [0, 1]; D: Flatten -> Linear 128 + ReLU -> Linear 1
--- + Sigmoid (a probability). Returns G, D.
+-- + Sigmoid (a probability).
+-- @int noise_dim
+-- @treturn Module G
+-- @treturn Module D
 function M.mlp_gan(noise_dim)
   noise_dim = noise_dim or 100
   local G = nn.Sequential {
@@ -24,10 +28,13 @@ end
 -- Negative slope of the LeakyReLUs of bn_gan and dcgan.
 M.LEAKY_SLOPE = 0.2
 
--- The seed BatchNorm GAN. G: noise -> Linear 256 (no bias) + BatchNorm +
+--- The seed BatchNorm GAN. G: noise -> Linear 256 (no bias) + BatchNorm +
 -- LeakyReLU -> Linear 512 (no bias) + BatchNorm + LeakyReLU -> Linear 784 +
 -- Tanh -> [N, 1, 28, 28] in [-1, 1]; D: Flatten -> Linear 512 + LeakyReLU
--- -> Linear 256 + LeakyReLU -> Linear 1 (a logit). Returns G, D.
+-- -> Linear 256 + LeakyReLU -> Linear 1 (a logit).
+-- @int noise_dim
+-- @treturn Module G
+-- @treturn Module D
 function M.bn_gan(noise_dim)
   noise_dim = noise_dim or 100
   local s = M.LEAKY_SLOPE
@@ -57,13 +64,17 @@ local function dcgan_init(m)
   end
 end
 
--- A DCGAN for 28x28 images. G: noise -> Linear 128*7*7 (no bias) +
+--- A DCGAN for 28x28 images. G: noise -> Linear 128*7*7 (no bias) +
 -- BatchNorm + ReLU -> [128, 7, 7] -> ConvTranspose 64 (4x4, stride 2) +
 -- BatchNorm + ReLU -> [64, 14, 14] -> ConvTranspose 1 (4x4, stride 2) +
 -- Tanh -> [1, 28, 28] in [-1, 1]. D: Conv 64 (4x4, stride 2) + LeakyReLU
 -- -> [64, 14, 14] -> Conv 128 (4x4, stride 2) + BatchNorm + LeakyReLU ->
--- [128, 7, 7] -> Flatten -> Linear 1 (a logit). opts.width scales the
--- channel counts (64 by default). Returns G, D.
+-- [128, 7, 7] -> Flatten -> Linear 1 (a logit). Weights initialised as
+-- DCGAN's article says.
+-- @int noise_dim
+-- @tparam[opt] table opts `{width = 64}` scales the channel counts
+-- @treturn Module G
+-- @treturn Module D
 function M.dcgan(noise_dim, opts)
   noise_dim = noise_dim or 100
   local w = (opts and opts.width) or 64

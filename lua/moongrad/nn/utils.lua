@@ -24,10 +24,13 @@ local function modes_of(models)
   return saved
 end
 
---- eval_mode(models, fn, ...) -> fn's results, run with every module of
--- models (a module, or a list or map of them) in eval mode; afterwards
--- each module gets back its own mode (not just the top one), also when fn
+--- Runs fn(...) with every module of models in eval mode; afterwards each
+-- module gets back its own mode (not just the top one), also when fn
 -- raises. Grad mode is left as it is (attacks need input gradients).
+-- @tparam Module|table models a module, or a list or map of them
+-- @func fn
+-- @param ... fn's arguments
+-- @return fn's results
 function M.eval_mode(models, fn, ...)
   local saved = modes_of(models)
   for _, s in ipairs(saved) do s[1].training = false end
@@ -37,17 +40,25 @@ function M.eval_mode(models, fn, ...)
   return table.unpack(results, 2, results.n)
 end
 
---- inference(models, fn, ...) -> fn's results, run in eval mode (as
--- eval_mode) and without recording a graph; every module's mode and the
--- grad mode are restored, also on error.
+--- Runs fn(...) in eval mode (as eval_mode) and without recording a
+-- graph; every module's mode and the grad mode are restored, also on error.
+-- @tparam Module|table models a module, or a list or map of them
+-- @func fn
+-- @param ... fn's arguments
+-- @return fn's results
+-- @usage local logits = nn.utils.inference(model, model, x)
 function M.inference(models, fn, ...)
   return M.eval_mode(models, mg.no_grad, fn, ...)
 end
 
---- map_batches(x, batch_size, fn) -> fn applied to x (a Tensor [N, ...])
--- in slices of batch_size along dim 1, the results of each slice joined
--- along dim 1 (fn may return several tensors: each is joined). fn(slice,
--- start) gets the 1-based index of the slice's first row.
+--- fn applied to x in slices of batch_size along dim 1, the results of
+-- each slice joined along dim 1 (fn may return several tensors: each is
+-- joined).
+-- @tparam Tensor x [N, ...]
+-- @int batch_size
+-- @func fn called as fn(slice, start), start the 1-based index of the slice's first row
+-- @return the joined results
+-- @usage local feats = nn.utils.map_batches(images, 256, function(b) return trunk(b) end)
 function M.map_batches(x, batch_size, fn)
   local n = x:size(1)
   local parts, count = {}, 0

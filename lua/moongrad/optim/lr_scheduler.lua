@@ -49,7 +49,7 @@ local function integer_opt(name, opts, key, default, min)
   return i
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- the base class
 
 --- The base of the schedules: attaching to an optimizer, stepping, and the
@@ -174,7 +174,7 @@ function LRScheduler:__tostring()
     table.concat(self._last_lr or {}, ", "))
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- schedules
 
 -- A new list: each of lrs times factor.
