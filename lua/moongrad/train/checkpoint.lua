@@ -1,19 +1,17 @@
--- Checkpoints: model, optimizer, scheduler, data-loader position, RNG state,
--- epoch and step, in one safetensors file (tensors plus string metadata)
--- and a small JSON sidecar for people and scripts. Both are written
--- atomically (temporary file, fsync, rename), the safetensors file first:
--- it alone is enough to resume, so a crash between the two writes loses
--- nothing; the sidecar carries the same id to show they belong together.
---
---   save(path, {model = m, optimizer = opt, scheduler = s, loader = l,
---               epoch = e, step = n, extra = {...}})
---   load(path, {model = m, optimizer = opt, ...}) -> {epoch, step, extra}
--- Several of each go in maps: {models = {G = g, D = d}, optimizers =
--- {g = opt_g, d = opt_d}, schedulers = {...}} (names without dots),
--- stored under models.<name>., optimizers.<name>. and beside the single
--- ones.
--- path "out/run/checkpoint" names out/run/checkpoint.safetensors and
+--- Checkpoints: model, optimizer, scheduler, data-loader position, RNG
+-- state, epoch and step, in one safetensors file (tensors plus string
+-- metadata) and a small JSON sidecar for people and scripts. Both are
+-- written atomically (temporary file, fsync, rename), the safetensors file
+-- first: it alone is enough to resume, so a crash between the two writes
+-- loses nothing; the sidecar carries the same id to show they belong
+-- together. Several of each go in maps: `{models = {G = g, D = d},
+-- optimizers = {g = opt_g, d = opt_d}, schedulers = {...}}` (names without
+-- dots). Path "out/run/checkpoint" names out/run/checkpoint.safetensors and
 -- out/run/checkpoint.json (a trailing .safetensors is accepted too).
+-- @module moongrad.train.checkpoint
+-- @alias M
+-- @usage mg.train.checkpoint.save("out/run/checkpoint", {model = m, optimizer = opt, epoch = 3})
+-- local info = mg.train.checkpoint.load("out/run/checkpoint", {model = m, optimizer = opt})
 local mg = require "moongrad"
 local json = require "moongrad.json"
 
@@ -62,7 +60,11 @@ local function entries(state, single, many)
   return out
 end
 
---- Writes a checkpoint; returns the path of the safetensors file.
+--- Writes a checkpoint.
+-- @string path
+-- @tparam table state `{model = m, optimizer = opt, scheduler = s, loader = l, epoch = e,
+--   step = n, extra = {...}}`, or maps models, optimizers, schedulers
+-- @treturn string the path of the safetensors file
 function M.save(path, state)
   local base = base_of(path)
   if type(state) ~= "table" or not (state.model or state.models) then
@@ -101,6 +103,8 @@ function M.save(path, state)
 end
 
 --- True when a checkpoint exists at path.
+-- @string path
+-- @treturn bool
 function M.exists(path)
   local f = io.open(base_of(path) .. ".safetensors", "rb")
   if f then f:close() return true end
@@ -115,8 +119,11 @@ local function prefixed(tensors, prefix)
   return out
 end
 
---- Restores what save() wrote into the given objects (each optional but the
--- model) and the RNG state; returns {epoch, step, extra}.
+--- Restores what save() wrote into the given objects (each optional but
+-- the model) and the RNG state.
+-- @string path
+-- @tparam table into `{model = m, optimizer = opt, ...}` as given to save
+-- @treturn table `{epoch, step, extra}`
 function M.load(path, into)
   local file = base_of(path) .. ".safetensors"
   if type(into) ~= "table" or not (into.model or into.models) then

@@ -1,5 +1,7 @@
--- fit and evaluate: the classifier's step on the engine (trainer.lua), and
--- its evaluation.
+--- fit and evaluate: the classifier's step on the engine, and its
+-- evaluation.
+-- @module moongrad.train
+-- @alias M
 local mg = require "moongrad"
 local Trainer = require "moongrad.train.trainer"
 
@@ -13,9 +15,14 @@ local function correct(logits, labels)
   return logits:argmax(2):eq(labels):sum():item()
 end
 
---- evaluate(model, loader, {loss_fn}) -> {loss = mean per example,
--- accuracy = fraction (classifiers), n = examples}. Runs in eval mode
--- without recording a graph; restores every module's mode.
+--- Evaluates a model, in eval mode and without recording a graph;
+-- restores every module's mode.
+-- @tparam Module model
+-- @tparam DataLoader loader
+-- @tparam[opt] table opts `{loss_fn = cross-entropy}`
+-- @treturn table `{loss = mean per example, accuracy = fraction (classifiers), n = examples}`
+-- @usage local r = mg.train.evaluate(model, test_loader)
+-- print(r.accuracy)
 function M.evaluate(model, loader, opts)
   opts = mg.check_options("evaluate", opts, { "loss_fn" })
   local loss_fn = opts.loss_fn or default_loss
@@ -39,13 +46,17 @@ local FIT_OPTIONS = {
   "grad_hook", "rank", "tags",
 }
 
---- fit(model, loader, opts) -> history (one record per epoch): the engine
--- with a classifier's step. opts: optimizer (required), loss_fn(logits,
--- labels) (cross-entropy), epochs (1), val_loader (val_loss and val_acc in
--- each record), clip_grad_norm, and the Trainer's scheduler,
--- scheduler_step, out, log, tags, checkpoint, checkpoint_every, resume,
--- progress, desc, on_epoch, early_stop, grad_hook, rank. Records hold
--- train_loss, train_acc (when the outputs are class scores), lr, ...
+--- The engine with a classifier's step. Records hold train_loss, train_acc
+-- (when the outputs are class scores), lr, ... (val_loss and val_acc with
+-- val_loader).
+-- @tparam Module model
+-- @tparam DataLoader loader
+-- @tparam table opts `optimizer` (required), `loss_fn(logits, labels)` (cross-entropy),
+--   `epochs = 1`, `val_loader`, `clip_grad_norm`, and the Trainer's scheduler, scheduler_step,
+--   out, log, tags, checkpoint, checkpoint_every, resume, progress, desc, on_epoch,
+--   early_stop, grad_hook, rank
+-- @treturn {table,...} the history, one record per epoch
+-- @usage local history = mg.train.fit(model, loader, {optimizer = opt, epochs = 5, val_loader = test})
 function M.fit(model, loader, opts)
   opts = mg.check_options("fit", opts, FIT_OPTIONS)
   local opt = opts.optimizer

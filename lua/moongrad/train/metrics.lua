@@ -1,15 +1,24 @@
--- Metrics as JSON lines: one JSON object per line, appended and flushed as
--- training goes, so runs can be compared (and plotted) by scripts.
+--- Metrics as JSON lines.
+-- @module moongrad.train
 local mg = require "moongrad"
 local class = require "moongrad.class"
 local json = require "moongrad.json"
 
+--- Metrics as JSON lines: one JSON object per line, appended and flushed as
+-- training goes, so runs can be compared (and plotted) by scripts.
+-- @type MetricsLog
+-- @usage local log = mg.train.MetricsLog("out/run/metrics.jsonl")
+-- log:write{epoch = 1, loss = 0.42}
+-- log:close()
+-- local curve = mg.train.MetricsLog.series(mg.train.MetricsLog.read("out/run/metrics.jsonl"), "loss")
 local MetricsLog = class("train.MetricsLog")
 
---- MetricsLog(path [, {append = false}]): creates the folder if needed.
--- A log starts fresh (an older file is replaced) unless append = true: a
--- resumed run continues its log, a new run does not zig-zag back to
--- epoch 1 in the same file.
+--- train.MetricsLog(path [, opts]): opens the log, creating its folder if
+-- needed. A log starts fresh (an older file is replaced) unless append is
+-- true: a resumed run continues its log, a new run does not zig-zag back
+-- to epoch 1 in the same file.
+-- @string path
+-- @tparam[opt] table opts `{append = false}`
 function MetricsLog:init(path, opts)
   if type(path) ~= "string" or path == "" then error("MetricsLog: expected a file path, got " .. tostring(path), 3) end
   opts = mg.check_options("MetricsLog", opts, { "append" })
@@ -20,8 +29,10 @@ function MetricsLog:init(path, opts)
   self.path, self.file, self.start = path, f, mg.clock()
 end
 
---- log:write(record): appends the record with `time` (seconds since the log
--- was opened) unless it has one. Returns the record.
+--- Appends a record, with `time` (seconds since the log was opened) unless
+-- it has one.
+-- @tparam table record
+-- @treturn table record
 function MetricsLog:write(record)
   if type(record) ~= "table" then error("MetricsLog:write expects a table, got " .. type(record), 2) end
   if record.time == nil then record.time = math.floor((mg.clock() - self.start) * 1000 + 0.5) / 1000 end
@@ -30,12 +41,15 @@ function MetricsLog:write(record)
   return record
 end
 
+--- Closes the file.
 function MetricsLog:close()
   if self.file then self.file:close() end
   self.file = nil
 end
 
---- read(path) -> list of records (for plotting or comparing runs).
+--- The records of a log file (for plotting or comparing runs).
+-- @string path
+-- @treturn {table,...}
 function MetricsLog.read(path)
   local f, err = io.open(path, "r")
   if not f then error("MetricsLog.read: cannot open " .. path .. ": " .. tostring(err), 2) end
@@ -55,8 +69,11 @@ function MetricsLog.read(path)
   return records
 end
 
---- series(records, key [, x_key]) -> {x = {...}, y = {...}} of the records
--- that have `key`, for mg.viz.plot.
+--- One metric of the records that have it, for mg.viz.plot.
+-- @tparam {table,...} records
+-- @string key
+-- @string[opt] x_key default: the record's position
+-- @treturn table `{x = {...}, y = {...}}`
 function MetricsLog.series(records, key, x_key)
   local xs, ys = {}, {}
   for i, r in ipairs(records) do

@@ -1,10 +1,16 @@
--- Progress display for training loops. On a terminal: one line redrawn in
--- place (bar, count, metrics, items/s, time left). Otherwise (CI logs,
--- files): a plain line every `interval` seconds and one at the end.
--- Output goes to stderr, so stdout stays free for results.
+--- Progress display for training loops.
+-- @module moongrad.train
 local mg = require "moongrad"
 local class = require "moongrad.class"
 
+--- Progress display for training loops. On a terminal: one line redrawn
+-- in place (bar, count, metrics, items/s, time left). Otherwise (CI logs,
+-- files): a plain line every `interval` seconds and one at the end. Output
+-- goes to stderr, so stdout stays free for results.
+-- @type Progress
+-- @usage local p = mg.train.Progress{total = #loader, desc = "epoch 1/10", unit = "img"}
+-- for images, labels in loader:iter() do p:update(1, images:size(1), {loss = 0.3}) end
+-- p:close()
 local Progress = class("train.Progress")
 
 local function format_time(s)
@@ -29,8 +35,9 @@ local function format_metrics(metrics)
   return table.concat(parts, "  ")
 end
 
---- Progress{total = batches, desc = "epoch 1/10", unit = "img",
---   interval = seconds between plain lines (10), tty = auto, out = io.stderr}
+--- train.Progress(opts): a new display.
+-- @tparam table opts `{total = batches, desc = "epoch 1/10", unit = "img", interval = 10
+--   (seconds between plain lines), tty = auto, out = io.stderr}`
 function Progress:init(opts)
   opts = opts or {}
   self.total = opts.total
@@ -45,6 +52,9 @@ function Progress:init(opts)
   self.width = tonumber(os.getenv("COLUMNS") or "") or 100
 end
 
+--- The text of the current line.
+-- @bool final the closing line (with the elapsed time)
+-- @treturn string
 function Progress:line(final)
   local elapsed = mg.clock() - self.start
   local rate = elapsed > 0 and self.items / elapsed or 0
@@ -71,8 +81,10 @@ function Progress:line(final)
   return table.concat(parts, "  ")
 end
 
---- p:update(batches_done_increment, items_increment, metrics): advances and
--- redraws when due. metrics: table of name -> number shown as is.
+--- Advances and redraws when due.
+-- @int n batches done since the last update
+-- @int[opt] items items done since the last update
+-- @tparam[opt] table metrics name -> number, shown as they are
 function Progress:update(n, items, metrics)
   self.done = self.done + (n or 1)
   self.items = self.items + (items or 0)
@@ -90,7 +102,8 @@ function Progress:update(n, items, metrics)
   self.out:flush()
 end
 
---- p:close(metrics): draws the final line (with the elapsed time).
+--- Draws the final line (with the elapsed time).
+-- @tparam[opt] table metrics
 function Progress:close(metrics)
   if metrics then self.metrics = metrics end
   local text = self:line(true)

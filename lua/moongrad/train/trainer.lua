@@ -1,65 +1,45 @@
--- mg.train.Trainer: the one training engine. It owns epochs, progress,
--- metrics (JSON lines), schedulers, checkpoints and resume, evaluation and
--- early stop; the experiment writes only the step.
---
---   local trainer = mg.train.Trainer{
---     models = {net = model},          -- or model = m (saved in checkpoints)
---     optimizers = {opt = opt},        -- or optimizer = opt
---     schedulers = {s = sched},        -- or scheduler = s
---     scheduler_step = "epoch",        -- or "batch": stepped after each step
---     epochs = 10, max_steps = nil,    -- stop after max_steps steps (mid-epoch)
---     out = "out/run",                 -- metrics.jsonl there (fresh unless resuming)
---     log = nil,                       -- or a MetricsLog shared with other phases
---     tags = {phase = "pretext"},      -- fields added to every record
---     checkpoint = true,               -- or a path; true: <out>/checkpoint
---     checkpoint_every = nil,          -- also every N steps (mid-epoch resume)
---     resume = false,                  -- continue from the checkpoint if any
---     progress = true, desc = "train", unit = "img",
---     evaluate = function(trainer, epoch) return {val_acc = ...} end,
---     early_stop = {metric = "val_acc", mode = "max", patience = 3, min_delta = 0},
---     grad_hook = nil,                 -- function(params): e.g. average over ranks
---     rank = 1,                        -- only rank 1 writes metrics, checkpoints, progress
---     on_epoch = function(record, trainer) end, -- return false to stop
---   }
---   local history = trainer:run(loader, function(batch, ctx)
---     local loss = F.cross_entropy(model(batch.images), batch.labels)
---     ctx:optimize(loss, opt, {clip_grad_norm = 1.0})
---     return {loss = loss, n = batch.images:size(1)}
---   end)
---
--- The step gets the batch table (loader:batches()) and a context: ctx.epoch,
--- ctx.step (the global step, counted from 1), ctx.batch (1-based within
--- the epoch), ctx.trainer. ctx:optimize(loss, opt, o) does opt:zero_grad()
--- (unless o.zero_grad == false), loss:backward(), grad_hook(params),
--- clipping (o.clip_grad_norm) and opt:step(); a step may call it several
--- times (a GAN's two optimizers). opt may be left out when the trainer has
--- one optimizer. Library steps that also run outside a trainer call
--- Trainer.step_with(ctx, loss, opt) (ctx may be nil), exported as
--- mg.train.step_with; Trainer.optimize (mg.train.optimize) is the update
--- itself.
---
--- The step returns a table of metrics: numbers or 1-element tensors (nil
--- for none), or pairs {total, count} (say {correct, batch size}); n, when
--- present, is the batch's weight (its size) and is not a metric. The
--- epoch's record holds each metric's mean weighted by n (plain mean over
--- steps without n; sum of totals over sum of counts for pairs), and
--- epoch, step, lr (lr_<name> with several optimizers), epoch_time,
--- items_per_s, the tags and what evaluate returned. run returns the
--- history (the list of records).
---
--- Every model is put in training mode at the start of each epoch, and
--- loader:set_epoch(e) is called before epoch e (seeded orders and shards
--- change with the epoch).
--- Checkpoints hold the models, optimizers, schedulers, the loader's
--- position, the RNG state, the step, the history and the running sums of
--- an interrupted epoch, so a resumed run continues bit for bit, also from
--- the middle of an epoch.
+--- mg.train.Trainer: the one training engine.
+-- @module moongrad.train
 local mg = require "moongrad"
 local class = require "moongrad.class"
 local Progress = require "moongrad.train.progress"
 local MetricsLog = require "moongrad.train.metrics"
 local checkpoint = require "moongrad.train.checkpoint"
 
+--- The training engine. It owns epochs, progress, metrics (JSON lines),
+-- schedulers, checkpoints and resume, evaluation and early stop; the
+-- experiment writes only the step.
+--
+-- The step gets the batch table (loader:batches()) and a context:
+-- ctx.epoch, ctx.step (the global step, counted from 1), ctx.batch
+-- (1-based within the epoch), ctx.trainer. `ctx:optimize(loss, opt, o)`
+-- does opt:zero_grad() (unless o.zero_grad == false), loss:backward(),
+-- grad_hook(params), clipping (o.clip_grad_norm) and opt:step(); a step may
+-- call it several times (a GAN's two optimizers). opt may be left out when
+-- the trainer has one optimizer.
+--
+-- The step returns a table of metrics: numbers or 1-element tensors (nil
+-- for none), or pairs {total, count} (say {correct, batch size}); n, when
+-- present, is the batch's weight (its size) and is not a metric. The
+-- epoch's record holds each metric's mean weighted by n (plain mean over
+-- steps without n; sum of totals over sum of counts for pairs), and epoch,
+-- step, lr (lr_<name> with several optimizers), epoch_time, items_per_s,
+-- the tags and what evaluate returned. run returns the history (the list
+-- of records).
+--
+-- Every model is put in training mode at the start of each epoch, and
+-- loader:set_epoch(e) is called before epoch e (seeded orders and shards
+-- change with the epoch). Checkpoints hold the models, optimizers, schedulers, the loader's
+-- position, the RNG state, the step, the history and the running sums of
+-- an interrupted epoch, so a resumed run continues bit for bit, also from
+-- the middle of an epoch.
+-- @type Trainer
+-- @usage local trainer = mg.train.Trainer{model = model, optimizer = opt, epochs = 10, out = "out/run"}
+-- local history = trainer:run(loader, function(batch, ctx)
+--   local loss = F.cross_entropy(model(batch.images), batch.labels)
+--   ctx:optimize(loss, {clip_grad_norm = 1.0})
+--   return {loss = loss, n = batch.images:size(1)}
+-- end)
 local Trainer = class("train.Trainer")
 
 local OPTIONS = {
@@ -100,7 +80,26 @@ end
 
 local function positive_int(v) return math.type(v) == "integer" and v >= 1 end
 
---- Trainer(opts): see the top of this file.
+--- train.Trainer(opts): a new engine.
+-- @tparam table opts
+--
+-- - `models = {net = model}` or `model = m` (saved in checkpoints)
+-- - `optimizers = {opt = opt}` or `optimizer = opt`
+-- - `schedulers = {s = sched}` or `scheduler = s`; `scheduler_step = "epoch"` or "batch"
+--   (stepped after each step)
+-- - `epochs = 10`; `max_steps = nil` stops after max_steps steps (mid-epoch)
+-- - `out = "out/run"`: metrics.jsonl there (fresh unless resuming); `log = nil`, or a
+--   MetricsLog shared with other phases; `tags = {phase = "pretext"}`, fields added to
+--   every record
+-- - `checkpoint = true` (or a path; true: <out>/checkpoint), `checkpoint_every = nil`
+--   (also every N steps, for mid-epoch resume), `resume = false` (continue from the
+--   checkpoint if any)
+-- - `progress = true, desc = "train", unit = "img"`
+-- - `evaluate = function(trainer, epoch) return {val_acc = ...} end`
+-- - `early_stop = {metric = "val_acc", mode = "max", patience = 3, min_delta = 0}`
+-- - `grad_hook = nil`: function(params), e.g. averaging over ranks
+-- - `rank = 1`: only rank 1 writes metrics, checkpoints and progress
+-- - `on_epoch = function(record, trainer) end`: return false to stop
 function Trainer:init(opts)
   opts = mg.check_options("Trainer", opts, OPTIONS, 3)
   self.models = named(opts, "model", "models", "model")
@@ -178,10 +177,14 @@ local function params_of(opt)
   return list
 end
 
---- optimize(loss, opt [, {clip_grad_norm = c, zero_grad = true}
--- [, grad_hook]]) -> loss: the update the engine makes, for code that may
--- run outside a trainer (mg.train.optimize): zero_grad, backward, the
--- gradient hook, clipping, step.
+--- The update the engine makes, for code that may run outside a trainer
+-- (also mg.train.optimize): zero_grad, backward, the gradient hook,
+-- clipping, step.
+-- @tparam Tensor loss
+-- @tparam Optimizer opt
+-- @tparam[opt] table o `{clip_grad_norm = nil, zero_grad = true}`
+-- @func[opt] hook called as hook(params) before clipping
+-- @treturn Tensor loss
 function Trainer.optimize(loss, opt, o, hook)
   if not mg.is_tensor(loss) then error("optimize: expected a loss Tensor, got " .. type(loss), 2) end
   if type(opt) ~= "table" or type(opt.step) ~= "function" then
@@ -199,9 +202,9 @@ function Trainer.optimize(loss, opt, o, hook)
   return loss
 end
 
---- ctx:optimize(loss [, opt] [, {clip_grad_norm = c, zero_grad = true}])
--- -> loss: Trainer.optimize with the trainer's gradient hook; opt may be
--- left out when the trainer has one optimizer.
+--- ctx:optimize(loss [, opt] [, o]): Trainer.optimize with the trainer's
+-- gradient hook; opt may be left out when the trainer has one optimizer.
+-- @local
 function Context:optimize(loss, opt, o)
   local trainer = self.trainer
   if opt == nil or (type(opt) == "table" and type(opt.step) ~= "function" and o == nil) then
@@ -213,9 +216,14 @@ function Context:optimize(loss, opt, o)
   return Trainer.optimize(loss, opt, o, trainer.grad_hook)
 end
 
---- step_with(ctx, loss, opt [, o]): ctx:optimize when a step context is
--- given, else Trainer.optimize: for library steps (a GAN's d_step) that
--- run inside the engine or on their own.
+--- ctx:optimize when a step context is given, else Trainer.optimize: for
+-- library steps (a GAN's d_step) that run inside the engine or on their
+-- own (also mg.train.step_with).
+-- @tparam table|nil ctx the step context, or nil
+-- @tparam Tensor loss
+-- @tparam Optimizer opt
+-- @tparam[opt] table o as for optimize
+-- @treturn Tensor loss
 function Trainer.step_with(ctx, loss, opt, o)
   if ctx then return ctx:optimize(loss, opt, o) end
   return Trainer.optimize(loss, opt, o)
@@ -324,8 +332,10 @@ end
 
 -- ---- the loop -------------------------------------------------------------------------
 
---- trainer:run(loader, step) -> history. loader: a DataLoader (or any
--- object with #loader and batches()); step(batch, ctx) -> metrics.
+--- Trains: runs the epochs (or resumes them) and returns the history.
+-- @tparam DataLoader loader a DataLoader, or any object with #loader and batches()
+-- @func step called as step(batch, ctx); returns a table of metrics (see the class)
+-- @treturn {table,...} one record per epoch
 function Trainer:run(loader, step)
   if type(loader) ~= "table" or type(loader.batches) ~= "function" then
     error("Trainer:run: expected a DataLoader (batches()), got " .. type(loader), 2)
