@@ -1,4 +1,4 @@
--- Domain adaptation: a labelled source domain, an unlabelled shifted target
+--- Domain adaptation: a labelled source domain, an unlabelled shifted target
 -- domain, and domain-adversarial training (DANN, Ganin et al. 2016) that
 -- learns features the label head can use but a domain head cannot tell
 -- apart, through a gradient reversal layer.
@@ -32,6 +32,10 @@
 -- The model (Ganin et al.'s MNIST network) is mg.models.DANN.
 -- Schedules over training progress p in [0, 1]: lambda_p = 2 / (1 +
 -- exp(-10 p)) - 1 for the reversal, lr_p = lr0 / (1 + 10 p)^0.75 for SGD.
+-- @module moongrad.da
+-- @alias M
+-- @usage local target = mg.da.target_domain(second_half, fashion.images, {seed = 1})
+-- local history = mg.da.train("dann", mg.models.DANN(), {source = first_half, target = target})
 local mg = require "moongrad"
 
 local M = {}
@@ -51,12 +55,14 @@ end
 
 local CHUNK = 1024 -- digits shifted at a time
 
---- shift(digits, textures, {seed = 0, zoom_min, zoom_max, margin,
--- contrast_min, contrast_max, invert})
--- -> images [N, 1, H, W] in [0, 1], info {texture = int64 [N] (1-based
--- index into textures), inverted = float32 [N] of 0/1}.
--- digits: float32 [N, 1, H, W] in [0, 1]; textures: float32 [M, 1, H, W]
--- of the same H, W. Defaults are M.RECIPE's (see the file header).
+--- The target domain's images: digits blended with textures (the recipe of
+-- the module's description).
+-- @tparam Tensor digits float32 [N, 1, H, W] in [0, 1]
+-- @tparam Tensor textures float32 [M, 1, H, W] of the same H, W
+-- @tparam[opt] table opts `{seed = 0, zoom_min, zoom_max, margin, contrast_min, contrast_max,
+--   invert}`; defaults are RECIPE's
+-- @treturn Tensor images [N, 1, H, W] in [0, 1]
+-- @treturn table `{texture = int64 [N] (1-based index into textures), inverted = float32 [N] of 0/1}`
 function M.shift(digits, textures, opts)
   opts = opts or {}
   check_images(digits, "da.shift", "digits")
@@ -124,8 +130,10 @@ function M.shift(digits, textures, opts)
   return x, { texture = pick + 1, inverted = inverted }
 end
 
---- split_halves(ds) -> first, second: two TensorDatasets, the first
--- ceil(N/2) and the last floor(N/2) samples of ds (images and labels).
+--- Splits a dataset in two halves (images and labels).
+-- @tparam Dataset ds
+-- @treturn TensorDataset the first ceil(N/2) samples
+-- @treturn TensorDataset the last floor(N/2) samples
 function M.split_halves(ds)
   local n = #ds.images
   if n < 2 then error("da.split_halves: need at least 2 samples, got " .. n, 2) end
@@ -136,9 +144,12 @@ function M.split_halves(ds)
   return first, second
 end
 
---- target_domain(ds, textures, opts) -> TensorDataset of ds's images
--- shifted by M.shift(ds.images, textures, opts), with ds's labels (for
--- evaluation and the upper bound only); fields classes, inverted, texture.
+--- ds's images shifted by shift(ds.images, textures, opts), with ds's
+-- labels (for evaluation and the upper bound only).
+-- @tparam Dataset ds
+-- @tparam Tensor textures
+-- @tparam[opt] table opts as for shift
+-- @treturn TensorDataset with fields classes, inverted, texture
 function M.target_domain(ds, textures, opts)
   local images, info = M.shift(ds.images, textures, opts)
   local out = mg.data.TensorDataset(images, ds.labels)
@@ -149,15 +160,20 @@ end
 
 -- ---- schedules ------------------------------------------------------------------
 
---- lambda_schedule(p [, gamma = 10]) -> 2 / (1 + exp(-gamma p)) - 1: the
--- reversal factor at training progress p in [0, 1] (0 at the start, near
--- 1 at the end), which keeps the domain head's noisy early signal small.
+--- The reversal factor at training progress p, 2 / (1 + exp(-gamma p)) - 1
+-- (0 at the start, near 1 at the end), which keeps the domain head's noisy
+-- early signal small.
+-- @number p progress in [0, 1]
+-- @number[opt=10] gamma
+-- @treturn number
 function M.lambda_schedule(p, gamma)
   return 2 / (1 + math.exp(-(gamma or 10) * p)) - 1
 end
 
---- lr_schedule(p, {lr = 0.01, alpha = 10, beta = 0.75}) -> lr / (1 +
--- alpha p)^beta, Ganin et al.'s annealing for SGD.
+--- Ganin et al.'s annealing for SGD: lr / (1 + alpha p)^beta.
+-- @number p progress in [0, 1]
+-- @tparam[opt] table opts `{lr = 0.01, alpha = 10, beta = 0.75}`
+-- @treturn number
 function M.lr_schedule(p, opts)
   opts = opts or {}
   return (opts.lr or 0.01) / (1 + (opts.alpha or 10) * p) ^ (opts.beta or 0.75)
@@ -165,8 +181,12 @@ end
 
 -- ---- training ----------------------------------------------------------------------
 
---- accuracy(model, ds [, batch_size = 500]) -> fraction of ds's images
--- whose argmax class is the label, in eval mode without a graph.
+--- The fraction of ds's images whose argmax class is the label, in eval
+-- mode without a graph.
+-- @tparam Module model
+-- @tparam Dataset ds
+-- @int[opt=500] batch_size
+-- @treturn number
 function M.accuracy(model, ds, batch_size)
   local predicted = mg.nn.utils.inference(model, mg.nn.utils.map_batches, ds.images, batch_size or 500,
     function(x) return model(x):argmax(2) end)
@@ -175,31 +195,38 @@ end
 
 local METHODS = { source = true, dann = true, target = true }
 
---- default_lr(optimizer) -> 0.01 for "sgd" (Ganin et al.), 2e-4 for "adam".
+--- The default learning rate of an optimizer choice: 0.01 for "sgd"
+-- (Ganin et al.), 2e-4 for "adam".
+-- @string optimizer "sgd" or "adam"
+-- @treturn number
 function M.default_lr(optimizer) return optimizer == "sgd" and 0.01 or 2e-4 end
 
---- features(model, images [, batch_size = 500]) -> [N, D] features of a
--- DANN model (model:extract) in eval mode, without recording gradients.
+--- Features of a DANN model (model:extract) in eval mode, without
+-- recording gradients.
+-- @tparam DANN model
+-- @tparam Tensor images
+-- @int[opt=500] batch_size
+-- @treturn Tensor [N, D]
 function M.features(model, images, batch_size)
   return mg.nn.utils.inference(model, mg.nn.utils.map_batches, images, batch_size or 500,
     function(x) return model:extract(x) end)
 end
 
---- train(method, model, sets, opts) -> history
--- method: "source" (labelled source only), "dann" (labelled source +
--- unlabelled target images with the domain loss behind the reversal
--- layer), or "target" (labelled target: the upper bound).
--- sets: source (images, labels), target (images; labels read only by
--- "target"), optional eval = {name = dataset, ...} measured every epoch.
--- opts: epochs (10), batch_size (64 per domain), optimizer ("sgd": momentum
--- 0.9 and the annealed lr_schedule; "adam": constant lr), lr
--- (default_lr(optimizer)), momentum, lambda_max (1: the schedule's
--- factor), gamma (10), domain_weight (1), and the engine's progress
--- (false), desc, log, tags, on_epoch(record).
--- An epoch is one pass over the labelled set (the target set for "target");
--- the unlabelled target images are drawn in a cycle beside it.
--- history: list per epoch of {epoch, loss, acc, domain_loss, domain_acc,
--- lambda, lr, [eval name] = accuracy, ...} (the engine's records).
+--- Trains a model on the engine. An epoch is one pass over the labelled
+-- set (the target set for "target"); the unlabelled target images are
+-- drawn in a cycle beside it.
+-- @string method "source" (labelled source only), "dann" (labelled source + unlabelled
+--   target images with the domain loss behind the reversal layer), or "target" (labelled
+--   target: the upper bound)
+-- @tparam DANN model
+-- @tparam table sets `{source = ds, target = ds, eval = {name = dataset, ...}}`: the target's
+--   labels are read only by "target"; eval sets are measured every epoch
+-- @tparam[opt] table opts epochs (10), batch_size (64 per domain), optimizer ("sgd": momentum
+--   0.9 and the annealed lr_schedule; "adam": constant lr), lr (default_lr(optimizer)),
+--   momentum, lambda_max (1: the schedule's factor), gamma (10), domain_weight (1), and the
+--   engine's progress (false), desc, log, tags, on_epoch(record)
+-- @treturn {table,...} the history: per epoch {epoch, loss, acc, domain_loss, domain_acc,
+--   lambda, lr, [eval name] = accuracy, ...} (the engine's records)
 function M.train(method, model, sets, opts)
   if not METHODS[method] then
     error("da.train: method must be \"source\", \"dann\" or \"target\", got " .. tostring(method), 2)

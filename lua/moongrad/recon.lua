@@ -1,16 +1,14 @@
--- Reconstruction as self-supervision: the method of the models that learn
+--- Reconstruction as self-supervision: the method of the models that learn
 -- by rebuilding their input (the networks, Autoencoder, ConvVAE and
--- InpaintNet, are in mg.models), and the pieces that train and judge them.
---   denoise_noise    the denoising autoencoder's corruption (Gaussian, clipped)
---   reparameterize   z = mu + exp(logvar / 2) * eps, eps ~ N(0, I) (mg.models')
---   kl_normal        KL(N(mu, exp(logvar)) || N(0, I)), per example, batch mean
---   vae_loss         BCE (summed over pixels) + KL, per example
---   block_mask, mask_block, ARTICLE_BLOCK   a block of pixels at an explicit place
---   masked_mse       MSE over the masked pixels only
---   Apply            a module that applies a function (input preparation in a trunk)
---   inpaint_input    the inpainting model's input (block zeroed, normalised)
---   batched, probe   test losses over batches; linear probes on a frozen encoder
+-- InpaintNet, are in mg.models), and the pieces that train and judge them:
+-- the denoising autoencoder's corruption, the VAE's loss, blocks of pixels
+-- to mask for inpainting, and linear probes of the learned features.
 -- Images are [B, 1, 28, 28] in [0, 1]; rows and columns are 1-based.
+-- `reparameterize` is mg.models.reparameterize.
+-- @module moongrad.recon
+-- @alias M
+-- @usage local recon, mu, logvar = vae(x)
+-- local loss = mg.recon.vae_loss(recon, x, mu, logvar)
 local mg = require "moongrad"
 local nn = mg.nn
 local F = nn.functional
@@ -21,18 +19,22 @@ M.reparameterize = require("moongrad.models.conv_vae").reparameterize
 
 -- ---- the denoising autoencoder ----------------------------------------------------------
 
---- denoise_noise([std = 0.3]) -> transform(images) -> images + std * N(0, 1)
--- per pixel, clipped to [0, 1]: the denoising autoencoder's corruption (it
--- sees the noisy image and is scored against the clean one).
+--- The denoising autoencoder's corruption (it sees the noisy image and is
+-- scored against the clean one): images + std * N(0, 1) per pixel, clipped
+-- to [0, 1].
+-- @number[opt=0.3] std
+-- @treturn function a transform(images) -> images
 function M.denoise_noise(std)
   return mg.data.transforms.gaussian_noise(std or 0.3, { clamp = { 0, 1 } })
 end
 
 -- ---- the variational autoencoder -----------------------------------------------------
 
---- kl_normal(mu, logvar) -> scalar: KL(N(mu, diag exp(logvar)) || N(0, I)) =
--- -0.5 * sum(1 + logvar - mu^2 - exp(logvar)) over each example's latent
--- dims, averaged over the batch. mu, logvar [B, D].
+--- KL(N(mu, diag exp(logvar)) || N(0, I)) = -0.5 * sum(1 + logvar - mu^2 -
+-- exp(logvar)) over each example's latent dims, averaged over the batch.
+-- @tparam Tensor mu [B, D]
+-- @tparam Tensor logvar [B, D]
+-- @treturn Tensor 0-dim
 function M.kl_normal(mu, logvar)
   if not (mg.is_tensor(mu) and mg.is_tensor(logvar)) then
     error("kl_normal: expected mu and logvar Tensors [B, D]", 2)
@@ -44,9 +46,16 @@ function M.kl_normal(mu, logvar)
   return ((logvar + 1) - mu:square() - logvar:exp()):sum() * (-0.5 / mu:size(1))
 end
 
---- vae_loss(recon, x, mu, logvar) -> loss, bce, kl (scalar tensors, per
--- example, batch mean): bce is the binary cross-entropy summed over the
--- pixels, loss = bce + kl (the negative evidence lower bound).
+--- The VAE's loss (per example, batch mean): bce is the binary
+-- cross-entropy summed over the pixels, loss = bce + kl (the negative
+-- evidence lower bound).
+-- @tparam Tensor recon the decoded images
+-- @tparam Tensor x the inputs
+-- @tparam Tensor mu
+-- @tparam Tensor logvar
+-- @treturn Tensor loss
+-- @treturn Tensor bce
+-- @treturn Tensor kl
 function M.vae_loss(recon, x, mu, logvar)
   local bce = F.binary_cross_entropy(recon, x, { reduction = "sum" }) / x:size(1)
   local kl = M.kl_normal(mu, logvar)
@@ -55,7 +64,7 @@ end
 
 -- ---- inpainting ---------------------------------------------------------------------------
 
---- The article's block: rows and columns 10..19 0-based, i.e. 11..20 here.
+-- The article's block: rows and columns 10..19 0-based, i.e. 11..20 here.
 -- (mg.data.transforms.center_mask{size = 10} would put it at 10..19 1-based.)
 M.ARTICLE_BLOCK = { top = 11, left = 11, rows = 10, cols = 10 }
 
@@ -71,9 +80,13 @@ local function block_opts(op, opts)
   return b
 end
 
---- block_mask(h, w [, {top, left, rows, cols}]) -> [1, 1, h, w] float32,
--- 1 on rows top..top+rows-1 and columns left..left+cols-1 (1-based), 0
--- elsewhere. size = n stands for rows = cols = n. Default: ARTICLE_BLOCK.
+--- A mask of 1 on rows top..top+rows-1 and columns left..left+cols-1
+-- (1-based), 0 elsewhere.
+-- @int h
+-- @int w
+-- @tparam[opt] table opts `{top, left, rows, cols}` (size = n stands for rows = cols = n);
+--   default ARTICLE_BLOCK, rows and columns 11..20
+-- @treturn Tensor float32 [1, 1, h, w]
 function M.block_mask(h, w, opts)
   if math.type(h) ~= "integer" or math.type(w) ~= "integer" or h < 1 or w < 1 then
     error("block_mask: h and w must be positive integers", 2)
@@ -88,8 +101,9 @@ function M.block_mask(h, w, opts)
   return mg.ge(ri, b.top) * mg.lt(ri, b.top + b.rows) * mg.ge(ci, b.left) * mg.lt(ci, b.left + b.cols)
 end
 
---- mask_block([{top, left, rows, cols, value = 0}]) -> transform(images,
--- labels) -> images with the block set to value (default: ARTICLE_BLOCK).
+--- A transform setting a block of every image to value.
+-- @tparam[opt] table opts `{top, left, rows, cols, value = 0}` (default ARTICLE_BLOCK)
+-- @treturn function a transform(images, labels) -> images
 function M.mask_block(opts)
   local b = block_opts("mask_block", opts)
   local value = opts and opts.value or 0
@@ -108,9 +122,11 @@ function M.mask_block(opts)
   end
 end
 
---- masked_mse(pred, target, mask) -> scalar: the mean of (pred - target)^2
--- over the pixels where mask is nonzero. mask broadcasts to pred (e.g.
--- [1, 1, H, W] from block_mask); it must not be all zeros.
+--- The mean of (pred - target)^2 over the pixels where mask is nonzero.
+-- @tparam Tensor pred
+-- @tparam Tensor target
+-- @tparam Tensor mask broadcast to pred (e.g. [1, 1, H, W] from block_mask); not all zeros
+-- @treturn Tensor 0-dim
 function M.masked_mse(pred, target, mask)
   local d = (pred - target):square()
   local count = mask:sum():item() * (d:numel() // mask:numel())
@@ -118,11 +134,15 @@ function M.masked_mse(pred, target, mask)
   return (d * mask):sum() / count
 end
 
+--- A module without parameters whose forward is fn(x) (e.g. the masking
+-- and normalisation in front of an inpainting trunk).
+-- @type Apply
 local Apply = nn.Module:extend("recon.Apply")
 M.Apply = Apply
 
---- Apply(fn [, name]): a module without parameters whose forward is fn(x)
--- (e.g. the masking and normalisation in front of an inpainting trunk).
+--- recon.Apply(fn [, name]): a new module.
+-- @func fn
+-- @string[opt] name shown when the module prints
 function Apply:init(fn, name)
   nn.Module.init(self)
   if type(fn) ~= "function" then error("recon.Apply: expected a function, got " .. type(fn), 3) end
@@ -133,9 +153,11 @@ function Apply:forward(x) return (self.fn(x)) end
 
 function Apply:extra_repr() return self.name or "" end
 
---- inpaint_input([block]) -> fn(images) -> the inpainting model's input:
--- the block zeroed (black), then normalised with mean 0.5, std 0.5 (so the
--- hole reads -1). The target stays the original image in [0, 1].
+--- The inpainting model's input preparation: the block zeroed (black),
+-- then normalised with mean 0.5, std 0.5 (so the hole reads -1). The
+-- target stays the original image in [0, 1].
+-- @tparam[opt] table block as for block_mask
+-- @treturn function fn(images) -> the model's input
 function M.inpaint_input(block)
   local mask = M.mask_block(block)
   local norm = mg.data.transforms.normalize(0.5, 0.5)
@@ -144,9 +166,12 @@ end
 
 -- ---- evaluation ------------------------------------------------------------------------------
 
---- batched(images, fn [, batch_size = 500]) -> sum over batches of fn(x)
--- (a number), with grad mode off. For test losses: fn returns a batch's
--- loss times its size.
+--- The sum over batches of fn(x), with grad mode off. For test losses: fn
+-- returns a batch's loss times its size.
+-- @tparam Tensor images
+-- @func fn fn(x) -> number
+-- @int[opt=500] batch_size
+-- @treturn number
 function M.batched(images, fn, batch_size)
   batch_size = batch_size or 500
   local total = 0
@@ -158,12 +183,16 @@ function M.batched(images, fn, batch_size)
   return total
 end
 
---- probe(trunk, train_ds, test_ds, {labels = {100, 1000, "all"}, seed,
--- steps, on_row}) -> rows {labels = n, probe = test accuracy}: a linear
--- classifier on the frozen trunk's features (mg.ssl.linear_probe) trained
--- on a class-balanced subset of n labelled training images (the subsets
--- and seeds of mg.ssl.evaluate). steps: a number or a function(n) (default:
--- linear_probe's budget); on_row(row) is called as each row is done.
+--- Linear probes of a frozen trunk's features (mg.ssl.linear_probe), each
+-- trained on a class-balanced subset of n labelled training images (the
+-- subsets and seeds of mg.ssl.evaluate).
+-- @tparam Module trunk
+-- @tparam Dataset train_ds
+-- @tparam Dataset test_ds
+-- @tparam[opt] table opts `{labels = {100, 1000, "all"}, seed, steps, on_row}`: steps is a
+--   number or a function(n) (default: linear_probe's budget); on_row(row) is called as each
+--   row is done
+-- @treturn {table,...} rows `{labels = n, probe = test accuracy}`
 function M.probe(trunk, train_ds, test_ds, opts)
   opts = opts or {}
   local ssl = mg.ssl

@@ -1,12 +1,17 @@
--- mg.gan: generative adversarial networks, the method: the losses, the
+--- mg.gan: generative adversarial networks, the method: the losses, the
 -- game (a generator, a discriminator and their optimizers: d_step on a
 -- real and a detached fake batch, g_step through a frozen D, step), and
 -- the training settings of each network (MODELS, create). The networks
--- are in mg.models (gan_nets.lua); the measurements (classifier-feature
--- Frechet distance, coverage, classifier score, the feature classifier)
--- in gan/measure.lua, exported here too.
--- Pixel ranges: the MLP GAN works in [0, 1] (sigmoid output), the others in
--- [-1, 1] (tanh output); GAN.range says which, to_range / from_range convert.
+-- are in mg.models; the measurements (classifier-feature Frechet distance,
+-- coverage, classifier score, the feature classifier) are exported here
+-- too. Pixel ranges: the MLP GAN works in [0, 1] (sigmoid output), the
+-- others in [-1, 1] (tanh output); GAN.range says which, to_range and
+-- from_range convert.
+-- @module moongrad.gan
+-- @alias M
+-- @usage local gan = mg.gan.create("dcgan")
+-- trainer:run(loader, function(b, ctx) return gan:step(gan:to_range(b.images), ctx) end)
+-- mg.viz.image_grid(gan:from_range(gan:sample(64)), "out/samples.png")
 local mg = require "moongrad"
 local class = require "moongrad.class"
 local models = require "moongrad.models"
@@ -53,21 +58,25 @@ local function bce(out, target, output)
   return mg.binary_cross_entropy(out, t)
 end
 
---- discriminator_loss(d_real, d_fake [, output = "logits"]) -> loss:
--- BCE(D(x), 1) + BCE(D(G(z)), 0), each the mean over its batch. d_real and
--- d_fake are D's outputs, logits or probabilities as output says.
+--- D's loss: BCE(D(x), 1) + BCE(D(G(z)), 0), each the mean over its batch.
+-- @tparam Tensor d_real D's outputs on real images
+-- @tparam Tensor d_fake D's outputs on generated images
+-- @string[opt="logits"] output "logits" or "probability": what D's outputs are
+-- @treturn Tensor
 function M.discriminator_loss(d_real, d_fake, output)
   output = output or "logits"
   check_output(output, "gan.discriminator_loss")
   return bce(d_real, 1, output) + bce(d_fake, 0, output)
 end
 
---- generator_loss(d_fake [, {loss = "non-saturating", output = "logits"}])
--- -> loss for G to minimise, from D's outputs on generated images.
--- "non-saturating": -log D(G(z)) = BCE(D(G(z)), 1), strong gradients
--- while D rejects the samples (the default, as in practice).
--- "saturating": log(1 - D(G(z))) = -BCE(D(G(z)), 0), the minimax game's
--- own loss, whose gradient vanishes when D is confident.
+--- G's loss, from D's outputs on generated images. "non-saturating":
+-- -log D(G(z)) = BCE(D(G(z)), 1), strong gradients while D rejects the
+-- samples (the default, as in practice). "saturating": log(1 - D(G(z))) =
+-- -BCE(D(G(z)), 0), the minimax game's own loss, whose gradient vanishes
+-- when D is confident.
+-- @tparam Tensor d_fake
+-- @tparam[opt] table opts `{loss = "non-saturating", output = "logits"}`
+-- @treturn Tensor
 function M.generator_loss(d_fake, opts)
   opts = opts or {}
   local output, kind = opts.output or "logits", opts.loss or "non-saturating"
@@ -79,15 +88,18 @@ end
 
 -- ---- the GAN ---------------------------------------------------------------------
 
+--- A generator, a discriminator and an Adam optimizer for each
+-- (gan.opt_g, gan.opt_d): G maps noise [N, noise_dim] to images; D maps
+-- images to [N, 1] logits or probabilities.
+-- @type GAN
 local GAN = class("gan.GAN")
 M.GAN = GAN
 
---- GAN{generator = G, discriminator = D, noise_dim = 100,
---   output = "logits" | "probability", loss = "non-saturating" |
---   "saturating", range = {-1, 1}, lr = 2e-4, betas = {0.5, 0.999},
---   lr_g, lr_d (override lr per network)}: G maps noise [N, noise_dim] to
--- images; D maps images to [N, 1] logits or probabilities. Makes an Adam
--- optimizer for each (gan.opt_g, gan.opt_d).
+--- gan.GAN(opts): a new game.
+-- @tparam table opts `{generator = G, discriminator = D, noise_dim = 100,
+--   output = "logits" | "probability", loss = "non-saturating" | "saturating",
+--   range = {-1, 1}, lr = 2e-4, betas = {0.5, 0.999}, lr_g, lr_d}` (lr_g, lr_d override lr
+--   per network)
 function GAN:init(opts)
   if type(opts) ~= "table" or not opts.generator or not opts.discriminator then
     error("gan.GAN: expected {generator = G, discriminator = D, ...}", 3)
@@ -106,9 +118,11 @@ function GAN:init(opts)
   self.opt_d = mg.optim.Adam(self.D:parameters(), { lr = opts.lr_d or lr, betas = betas })
 end
 
---- create(name [, {noise_dim = 100, loss, lr, width}]) -> GAN for one of
--- M.MODELS ("mlp", "bn", "dcgan") with its settings; gan.settings is the
--- entry of M.MODELS.
+--- A GAN for one of MODELS ("mlp", "bn", "dcgan") with its settings;
+-- gan.settings is the entry of MODELS.
+-- @string name
+-- @tparam[opt] table opts `{noise_dim = 100, loss, lr, width}`
+-- @treturn GAN
 function M.create(name, opts)
   opts = opts or {}
   local s = M.MODELS[name]
@@ -121,17 +135,23 @@ function M.create(name, opts)
   return g
 end
 
---- gan:noise(n) -> [n, noise_dim] standard normal noise.
+--- Standard normal noise.
+-- @int n
+-- @treturn Tensor [n, noise_dim]
 function GAN:noise(n) return mg.randn(n, self.noise_dim) end
 
---- gan:to_range(x) -> images in [0, 1] mapped to G's pixel range.
+--- Images in [0, 1] mapped to G's pixel range.
+-- @tparam Tensor x
+-- @treturn Tensor
 function GAN:to_range(x)
   local lo, hi = self.range[1], self.range[2]
   if lo == 0 and hi == 1 then return x end
   return x * (hi - lo) + lo
 end
 
---- gan:from_range(x) -> G's pixels mapped to [0, 1] (and clipped there).
+--- G's pixels mapped to [0, 1] (and clipped there).
+-- @tparam Tensor x
+-- @treturn Tensor
 function GAN:from_range(x)
   local lo, hi = self.range[1], self.range[2]
   if not (lo == 0 and hi == 1) then x = (x - lo) / (hi - lo) end
@@ -146,11 +166,14 @@ local function mean_prob(out, output)
   end)
 end
 
---- gan:d_step(real [, fake [, ctx]]) -> d_loss, D(x), D(G(z)): one Adam
--- step of D on a real and a generated batch (fake is detached here: no
--- gradient reaches G; without fake, G makes one of real's size). real in
--- G's pixel range. D(x), D(G(z)) are D's mean probabilities. ctx: the
--- engine's step context (its gradient hook runs), or nil on its own.
+--- One Adam step of D on a real and a generated batch (fake is detached
+-- here: no gradient reaches G).
+-- @tparam Tensor real in G's pixel range
+-- @tparam[opt] Tensor fake generated images; without it, G makes one of real's size
+-- @tparam[opt] table ctx the engine's step context (its gradient hook runs), or nil on its own
+-- @treturn number d_loss
+-- @treturn number D's mean probability on real images
+-- @treturn number D's mean probability on generated images
 function GAN:d_step(real, fake, ctx)
   local D = self.D
   if fake == nil then fake = mg.no_grad(function() return self.G(self:noise(real:size(1))) end) end
@@ -161,10 +184,14 @@ function GAN:d_step(real, fake, ctx)
   return loss:item(), mean_prob(d_real, self.output), mean_prob(d_fake, self.output)
 end
 
---- frozen(module, fn, ...) -> fn's results, run with every parameter of
--- module set to requires_grad = false (no gradient is computed for them or
--- stored in their .grad); each parameter's flag is restored afterwards,
--- also when fn raises. The module is not copied.
+--- Runs fn(...) with every parameter of module set to requires_grad =
+-- false (no gradient is computed for them or stored in their .grad); each
+-- parameter's flag is restored afterwards, also when fn raises. The module
+-- is not copied.
+-- @tparam Module module
+-- @func fn
+-- @param ... fn's arguments
+-- @return fn's results
 function M.frozen(module, fn, ...)
   local params = module:parameters()
   local flags = {}
@@ -175,9 +202,11 @@ function M.frozen(module, fn, ...)
   return table.unpack(results, 2, results.n)
 end
 
---- gan:g_step(fake [, ctx]) -> g_loss: one Adam step of G through D with
--- D frozen (its parameters get no gradient and do not change). fake =
--- G(z) with its graph, or a number n of samples to generate. ctx as d_step.
+--- One Adam step of G through D with D frozen (its parameters get no
+-- gradient and do not change).
+-- @tparam Tensor|int fake G(z) with its graph, or a number of samples to generate
+-- @tparam[opt] table ctx as for d_step
+-- @treturn number g_loss
 function GAN:g_step(fake, ctx)
   if type(fake) == "number" then fake = self.G(self:noise(fake)) end
   local loss = M.frozen(self.D, function()
@@ -186,10 +215,12 @@ function GAN:g_step(fake, ctx)
   return loss:item()
 end
 
---- gan:step(real [, ctx]) -> {d_loss, g_loss, d_real, d_fake}: one D step
--- on the real batch and a generated batch of the same size, then one G
--- step on the same generated batch through the just-updated, frozen D. In
--- the engine: trainer:run(loader, function(b, ctx) return gan:step(b.images, ctx) end).
+--- One D step on the real batch and a generated batch of the same size,
+-- then one G step on the same generated batch through the just-updated,
+-- frozen D.
+-- @tparam Tensor real in G's pixel range
+-- @tparam[opt] table ctx the engine's step context
+-- @treturn table `{d_loss, g_loss, d_real, d_fake}`
 function GAN:step(real, ctx)
   local fake = self.G(self:noise(real:size(1)))
   local d_loss, d_real, d_fake = self:d_step(real, fake, ctx)
@@ -197,17 +228,23 @@ function GAN:step(real, ctx)
   return { d_loss = d_loss, g_loss = g_loss, d_real = d_real, d_fake = d_fake }
 end
 
---- gan:sample(z [, {batch_size = 500}]) -> images [N, 1, 28, 28] in G's
--- range, with G in eval mode (batch norm uses its running statistics) and
--- no graph; z is noise [N, noise_dim] or a count. G's mode is restored.
+--- Samples with G in eval mode (batch norm uses its running statistics)
+-- and no graph; G's mode is restored.
+-- @tparam Tensor|int z noise [N, noise_dim], or a count
+-- @tparam[opt] table opts `{batch_size = 500}`
+-- @treturn Tensor [N, 1, 28, 28] in G's range
 function GAN:sample(z, opts)
   if type(z) == "number" then z = self:noise(z) end
   local bs = (opts and opts.batch_size) or 500
   return mg.nn.utils.inference(self.G, mg.nn.utils.map_batches, z, bs, function(x) return self.G(x) end)
 end
 
---- fixed_noise(n, noise_dim, seed) -> [n, noise_dim] noise drawn from its
--- own seed; the global random stream is left where it was.
+--- Noise drawn from its own seed; the global random stream is left where
+-- it was.
+-- @int n
+-- @int noise_dim
+-- @int seed
+-- @treturn Tensor [n, noise_dim]
 function M.fixed_noise(n, noise_dim, seed)
   return mg.with_rng_state(seed, mg.randn, n, noise_dim)
 end

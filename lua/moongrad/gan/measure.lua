@@ -1,9 +1,11 @@
--- The measurements that say whether a GAN works: feature statistics and
--- the Frechet distance in the feature space of a classifier trained on the
--- same data (mg.models.FeatureClassifier; a classifier-feature Frechet
+--- The measurements that say whether a GAN works: feature statistics and
+-- the Frechet distance in the feature space of a classifier trained on
+-- the same data (mg.models.FeatureClassifier; a classifier-feature Frechet
 -- distance, not Inception FID), class coverage, the Inception-score
 -- formula, and the classifier itself (trained once, cached as
 -- safetensors). mg.gan exports all of these.
+-- @module moongrad.gan
+-- @alias M
 local mg = require "moongrad"
 local linalg = require "moongrad.linalg"
 local models = require "moongrad.models"
@@ -14,10 +16,11 @@ local log, exp = math.log, math.exp
 
 -- ---- Frechet distance, coverage, classifier score --------------------------------------
 
---- feature_stats(features) -> {mu = {...}, sigma = {{...}, ...}, n = N}:
--- mean and covariance (unbiased, N - 1) of features [N, D] (a Tensor),
--- as Lua numbers (doubles). The data are centred with their mean before
--- the product so the float32 matrix product only sums centred values.
+--- Mean and covariance (unbiased, N - 1) of features, as Lua numbers
+-- (doubles). The data are centred with their mean before the product so
+-- the float32 matrix product only sums centred values.
+-- @tparam Tensor features [N, D]
+-- @treturn table `{mu = {...}, sigma = {{...}, ...}, n = N}`
 function M.feature_stats(features)
   if not mg.is_tensor(features) or features:dim() ~= 2 then
     error("gan.feature_stats: expected features [N, D] (a 2-D Tensor)", 2)
@@ -43,12 +46,14 @@ local function stats_of(x, who)
   error(who .. ": expected features [N, D] or stats {mu, sigma}", 3)
 end
 
---- frechet_distance(a, b) -> d, parts: the Frechet distance between two
--- Gaussians fitted to feature sets a and b (Tensors [N, D], or stats from
--- feature_stats): |mu_a - mu_b|^2 + tr(S_a + S_b - 2 sqrt(S_a S_b)).
--- parts = {mean = |mu_a - mu_b|^2, cov = the trace term}. With a
--- classifier's features (M.evaluate) this is a classifier-feature Frechet
--- distance; it is Inception FID only with Inception features.
+--- The Frechet distance between two Gaussians fitted to feature sets:
+-- |mu_a - mu_b|^2 + tr(S_a + S_b - 2 sqrt(S_a S_b)). With a classifier's
+-- features (evaluate) this is a classifier-feature Frechet distance; it is
+-- Inception FID only with Inception features.
+-- @tparam Tensor|table a features [N, D], or stats from feature_stats
+-- @tparam Tensor|table b
+-- @treturn number the distance
+-- @treturn table `{mean = |mu_a - mu_b|^2, cov = the trace term}`
 function M.frechet_distance(a, b)
   a, b = stats_of(a, "gan.frechet_distance"), stats_of(b, "gan.frechet_distance")
   if #a.mu ~= #b.mu then
@@ -63,12 +68,14 @@ function M.frechet_distance(a, b)
   return mean + cov, { mean = mean, cov = cov }
 end
 
---- class_coverage(classes, num_classes [, {min_fraction}]) -> {counts,
--- fractions, covered, kl_uniform, entropy, n}: the histogram of predicted
--- classes (1-based int64 Tensor or Lua list). covered = classes holding at
--- least min_fraction of the samples (default a quarter of the fair share,
--- 0.25 / num_classes); kl_uniform = KL(histogram || uniform) in nats (0 for
--- a perfectly even spread, log(num_classes) when one class takes all).
+--- The histogram of predicted classes. covered = classes holding at least
+-- min_fraction of the samples; kl_uniform = KL(histogram || uniform) in
+-- nats (0 for a perfectly even spread, log(num_classes) when one class
+-- takes all).
+-- @tparam Tensor|{int,...} classes 1-based int64 Tensor or Lua list
+-- @int num_classes
+-- @tparam[opt] table opts `{min_fraction = 0.25 / num_classes}` (a quarter of the fair share)
+-- @treturn table `{counts, fractions, covered, kl_uniform, entropy, n}`
 function M.class_coverage(classes, num_classes, opts)
   if mg.is_tensor(classes) then classes = classes:view(-1):totable() end
   if type(classes) ~= "table" then error("gan.class_coverage: expected class numbers (Tensor or list)", 2) end
@@ -96,10 +103,12 @@ function M.class_coverage(classes, num_classes, opts)
     entropy = entropy, kl_uniform = n > 0 and log(num_classes) - entropy or 0 }
 end
 
---- classifier_score(probs) -> exp(mean_i KL(p(y|x_i) || p(y))), the
--- Inception-score formula with the feature classifier: from 1 (every
--- sample gets the same class distribution) to the number of classes
--- (confident predictions spread evenly over all classes). probs [N, K].
+--- exp(mean_i KL(p(y|x_i) || p(y))), the Inception-score formula with the
+-- feature classifier: from 1 (every sample gets the same class
+-- distribution) to the number of classes (confident predictions spread
+-- evenly over all classes).
+-- @tparam Tensor probs [N, K]
+-- @treturn number
 function M.classifier_score(probs)
   local p = probs:float():contiguous()
   local n, k = p:size(1), p:size(2)
@@ -118,9 +127,12 @@ function M.classifier_score(probs)
   return exp(total / n)
 end
 
---- embed(classifier, images [, {batch_size = 500}]) -> features [N, 128],
--- probabilities [N, K]: the classifier in eval mode, no graph. Images in
--- [0, 1].
+--- The classifier's features and probabilities, in eval mode, no graph.
+-- @tparam FeatureClassifier classifier
+-- @tparam Tensor images in [0, 1]
+-- @tparam[opt] table opts `{batch_size = 500}`
+-- @treturn Tensor features [N, 128]
+-- @treturn Tensor probabilities [N, K]
 function M.embed(classifier, images, opts)
   local bs = (opts and opts.batch_size) or 500
   return mg.nn.utils.inference(classifier, mg.nn.utils.map_batches, images, bs, function(x)
@@ -134,10 +146,12 @@ local function accuracy_of(classifier, ds)
   return probs:argmax(2):eq(ds.labels):float():mean():item()
 end
 
---- train_classifier(train_ds [, {epochs = 2, lr = 1e-3, batch_size = 128,
--- seed = 0, on_epoch = fn(epoch, loss)}]) -> FeatureClassifier trained on
--- the labels with Adam. Uses its own seed; the global random stream is left
--- where it was.
+--- A FeatureClassifier trained on the labels with Adam. Uses its own seed;
+-- the global random stream is left where it was.
+-- @tparam Dataset train_ds
+-- @tparam[opt] table opts `{epochs = 2, lr = 1e-3, batch_size = 128, seed = 0,
+--   on_epoch = fn(epoch, loss)}`
+-- @treturn FeatureClassifier
 function M.train_classifier(train_ds, opts)
   opts = mg.check_options("gan.train_classifier", opts, { "epochs", "lr", "batch_size", "seed", "on_epoch" })
   return mg.with_rng_state(opts.seed or 0, function()
@@ -151,12 +165,17 @@ function M.train_classifier(train_ds, opts)
   end)
 end
 
---- classifier_for(path, train_ds, test_ds [, opts]) -> classifier,
--- test accuracy, "loaded" | "trained": the feature classifier of this
--- data. When path holds one trained on the same data (name, source,
--- number of images, epochs: kept in the file's metadata) it is loaded;
--- otherwise one is trained (opts as train_classifier) and saved to path
--- (safetensors) for the next run.
+--- The feature classifier of this data: when path holds one trained on
+-- the same data (name, source, number of images, epochs: kept in the
+-- file's metadata) it is loaded; otherwise one is trained and saved to
+-- path (safetensors) for the next run.
+-- @string path
+-- @tparam Dataset train_ds
+-- @tparam Dataset test_ds
+-- @tparam[opt] table opts as for train_classifier
+-- @treturn FeatureClassifier
+-- @treturn number its test accuracy
+-- @treturn string "loaded" or "trained"
 function M.classifier_for(path, train_ds, test_ds, opts)
   opts = opts or {}
   local key = {
@@ -185,21 +204,23 @@ function M.classifier_for(path, train_ds, test_ds, opts)
   return model, accuracy_of(model, test_ds), "trained"
 end
 
---- evaluate(gan, classifier, train_images, test_images [, {samples,
--- seed = 0, classes = 10, cache}]) -> the measurements of a trained GAN, with
--- the same number N of generated, training and held-out images (N =
--- samples, at most the smaller set; Frechet distances grow as N shrinks,
--- so compare numbers at the same N). Images in [0, 1].
---   frechet          classifier-feature Frechet distance, generated vs
---                    training images
---   frechet_real     the same between held-out and training images: the
---                    floor a perfect generator would reach at this N
---   coverage         class_coverage of the classifier's predictions on the
---                    generated images; coverage_real on held-out images
---   score            classifier_score of the generated images; score_real
--- opts.cache: a table that keeps the real images' figures between calls
--- (the same classifier and images), so evaluating every few epochs only
--- embeds the generated images.
+--- The measurements of a trained GAN, with the same number N of
+-- generated, training and held-out images (N = samples, at most the
+-- smaller set; Frechet distances grow as N shrinks, so compare numbers at
+-- the same N). Images in [0, 1]. The result holds frechet
+-- (classifier-feature Frechet distance, generated vs training images),
+-- frechet_real (the same between held-out and training images: the floor a
+-- perfect generator would reach at this N), coverage (class_coverage of
+-- the predictions on the generated images; coverage_real on held-out
+-- images), score (classifier_score of the generated images; score_real).
+-- @tparam GAN gan
+-- @tparam FeatureClassifier classifier
+-- @tparam Tensor train_images
+-- @tparam Tensor test_images
+-- @tparam[opt] table opts `{samples, seed = 0, classes = 10, cache}`; cache is a table that
+--   keeps the real images' figures between calls (the same classifier and images), so
+--   evaluating every few epochs only embeds the generated images
+-- @treturn table the measurements
 function M.evaluate(gan, classifier, train_images, test_images, opts)
   opts = opts or {}
   local n = math.min(opts.samples or 10000, train_images:size(1), test_images:size(1))
