@@ -1,4 +1,4 @@
--- Adversarial attacks on image classifiers, robust evaluation, and the
+--- Adversarial attacks on image classifiers, robust evaluation, and the
 -- losses of adversarial training.
 --
 -- Every attack takes (model, images, labels, opts) and returns adversarial
@@ -9,37 +9,25 @@
 -- .grad are left untouched. Results stay inside the eps ball around the
 -- clean images and inside [0, 1]. The caller's tensors are never modified.
 --
--- Options shared by the attacks:
---   eps        radius of the ball (L-inf: per pixel; L2: per image)
---   norm       "linf" (default) or "l2"
---   alpha      step size; steps: number of steps
---   targeted   true: move towards opts.target instead of away from the label
---   target     int64 [N] 1-based classes, or "random" (a uniformly drawn
---              class other than the label) or "least_likely" (the class the
---              model rates lowest on the clean image)
---   loss_fn    loss_fn(logits, labels) -> per-example losses [N] to ascend
---              (default: cross-entropy)
+-- Options shared by the attacks: `eps` (the radius of the ball; L-inf: per
+-- pixel, L2: per image), `norm` ("linf", the default, or "l2"), `alpha`
+-- (the step size), `steps` (the number of steps), `targeted` (true: move
+-- towards opts.target instead of away from the label), `target` (int64 [N]
+-- 1-based classes, or "random": a uniformly drawn class other than the
+-- label, or "least_likely": the class the model rates lowest on the clean
+-- image), `loss_fn` (loss_fn(logits, labels) -> per-example losses [N] to
+-- ascend; default cross-entropy). The iterative attacks default to eps 2.0
+-- for norm "l2".
 --
---   fgsm(model, x, y, {eps = 0.1, random_start = false, alpha})
---   bim(model, x, y, {eps = 0.3, steps = 10, alpha = eps / steps})
---   pgd(model, x, y, {eps = 0.3, steps = 40, alpha = 2.5 * eps / steps,
---       restarts = 1, random_start = true, start, keep_best = true})
---   mifgsm(model, x, y, {eps = 0.3, steps = 10, alpha = eps / steps, decay = 1})
---   gradient_ascent(model, x, y, {step = 0.01, steps = 100, eps = nil})
---   (the iterative attacks default to eps 2.0 for norm "l2")
---   apgd(model, x, y, {eps, steps = 100, norm, loss = "ce" | "dlr", targeted,
---       n_targets = 9, restarts = 1})              (attack/apgd.lua)
---   square(model, x, y, {eps, queries = 5000, p_init = 0.8})
---       -> images, {queries}                      (attack/square.lua)
---   ensemble(model, x, y, {eps, attacks}) -> images, report: attacks in
---       sequence, each on the survivors of the ones before (attack/ensemble.lua)
---   losses.dlr / dlr_targeted / margin            (attack/losses.lua)
---   embedding.fgm / pgd / freelb_step / training_loss (text models, attack/embedding.lua)
---   synonym.attack(predict, texts, labels, {synonyms}) (attack/synonym.lua)
---   evaluate(model, loader, {eps = {...}, attacks = {...}, limit,
---       sequential, ensemble}) -> accuracies
---   training_loss(model, x, y, {method = "pgd", eps, ...}) -> loss, logits, labels
---   distance(a, b, norm) -> per-example L-inf / L2 distances
+-- Beside fgsm, bim, pgd, mifgsm and gradient_ascent: apgd (APGD-CE and
+-- APGD-T, attack/apgd.lua), square (gradient-free, attack/square.lua),
+-- ensemble (attacks in sequence, each on the survivors of the ones before),
+-- losses (dlr, dlr_targeted, margin), embedding (fgm, pgd, freelb_step and
+-- training_loss for text models) and synonym (word substitutions).
+-- @module moongrad.attack
+-- @alias M
+-- @usage local x_adv = mg.attack.pgd(model, images, labels, {eps = 0.3, steps = 40})
+-- local r = mg.attack.evaluate(model, test_loader, {eps = {0, 0.1, 0.3}})
 local mg = require "moongrad"
 
 local M = {}
@@ -243,8 +231,11 @@ local function random_start(x0, o)
   return (x0 + (mg.rand_like(x0) * 2 - 1) * o.eps):clamp_(0, 1)
 end
 
---- distance(a, b [, norm = "linf"]) -> per-example distances [N] between two
--- batches of images ("linf" or "l2" over all pixels of an example).
+--- Per-example distances between two batches of images.
+-- @tparam Tensor a [N, ...]
+-- @tparam Tensor b a's shape
+-- @string[opt="linf"] norm "linf" or "l2", over all pixels of an example
+-- @treturn Tensor [N]
 function M.distance(a, b, norm)
   if not mg.is_tensor(a) or not mg.is_tensor(b) or a:dim() < 1 then
     error("distance: expected two Tensors [N, ...], got " .. describe(a) .. " and " .. describe(b), 2)
@@ -334,13 +325,16 @@ end
 
 -- ---- attacks ----------------------------------------------------------------------
 
---- fgsm(model, images, labels, opts) -> adversarial images.
--- One step: x_adv = clip(x + eps * sign(grad_x loss), 0, 1) (for norm
+--- The fast gradient sign method. One step: x_adv = clip(x + eps * sign(grad_x loss), 0, 1) (for norm
 -- "l2": a step of length eps along the gradient, FGM). With random_start,
 -- the step of size alpha (1.25 * eps) starts from a random point of the
 -- ball and the result is projected back into it ("fast" adversarial
--- training). opts: eps (0.1), norm, random_start (false), alpha,
--- targeted, target, loss_fn.
+-- training).
+-- @tparam Module model a classifier of images in [0, 1]
+-- @tparam Tensor images [N, C, H, W] in [0, 1]
+-- @tparam Tensor labels int64 [N], 1-based classes
+-- @tparam[opt] table opts `eps = 0.1, norm, random_start = false, alpha, targeted, target, loss_fn`
+-- @treturn Tensor adversarial images
 function M.fgsm(model, images, labels, opts)
   local o = check_args("fgsm", model, images, labels, opts)
   check_pixels("fgsm", images)
@@ -378,22 +372,28 @@ local function from_clean(model, images, labels, o)
   end)
 end
 
---- bim(model, images, labels, opts) -> adversarial images.
--- The basic iterative method: FGSM steps of size alpha from the clean
+--- The basic iterative method: FGSM steps of size alpha from the clean
 -- image, each projected back into the eps ball and [0, 1]. Returns per
 -- image the strongest iterate (see pgd's keep_best).
--- opts: eps (0.3; l2: 2.0), steps (10), alpha (eps / steps), norm,
--- targeted, target, loss_fn, keep_best (true).
+-- @tparam Module model a classifier of images in [0, 1]
+-- @tparam Tensor images [N, C, H, W] in [0, 1]
+-- @tparam Tensor labels int64 [N], 1-based classes
+-- @tparam[opt] table opts `eps = 0.3 (l2: 2.0), steps = 10, alpha = eps / steps, norm,
+--   targeted, target, loss_fn, keep_best = true`
+-- @treturn Tensor adversarial images
 function M.bim(model, images, labels, opts)
   local o = iter_defaults(check_args("bim", model, images, labels, opts), 10, 1)
   check_pixels("bim", images)
   return from_clean(model, images, labels, o)
 end
 
---- mifgsm(model, images, labels, opts) -> adversarial images.
--- Momentum iterative FGSM: BIM whose step follows a running sum of
+--- Momentum iterative FGSM: BIM whose step follows a running sum of
 -- L1-normalised gradients, v = decay * v + g / ||g||_1.
--- opts: as bim, plus decay (1.0).
+-- @tparam Module model a classifier of images in [0, 1]
+-- @tparam Tensor images [N, C, H, W] in [0, 1]
+-- @tparam Tensor labels int64 [N], 1-based classes
+-- @tparam[opt] table opts as bim's, plus `decay = 1.0`
+-- @treturn Tensor adversarial images
 function M.mifgsm(model, images, labels, opts)
   local o = iter_defaults(check_args("mifgsm", model, images, labels, opts), 10, 1)
   check_pixels("mifgsm", images)
@@ -401,8 +401,7 @@ function M.mifgsm(model, images, labels, opts)
   return from_clean(model, images, labels, o)
 end
 
---- pgd(model, images, labels, opts) -> adversarial images.
--- Projected gradient descent (Madry et al.): from a random point of the
+--- Projected gradient descent (Madry et al.): from a random point of the
 -- eps ball (or opts.start), `steps` ascent steps of size alpha, each
 -- projected back into the ball and [0, 1].
 -- keep_best (true): return per image the strongest point seen over all
@@ -413,9 +412,14 @@ end
 -- iterate (adversarial training uses it; no extra forward pass).
 -- restarts (1): further runs from new random points, only for the images
 -- not fooled yet.
--- opts: eps (0.3; l2: 2.0), steps (40), alpha (2.5 * eps / steps),
--- restarts, norm, random_start (true), start (Tensor like images),
--- targeted, target, loss_fn, keep_best.
+-- @tparam Module model a classifier of images in [0, 1]
+-- @tparam Tensor images [N, C, H, W] in [0, 1]
+-- @tparam Tensor labels int64 [N], 1-based classes
+-- @tparam[opt] table opts `eps = 0.3 (l2: 2.0), steps = 40, alpha = 2.5 * eps / steps,
+--   restarts = 1, norm, random_start = true, start` (a Tensor like images), `targeted, target,
+--   loss_fn, keep_best = true`
+-- @treturn Tensor adversarial images
+-- @usage local x_adv = mg.attack.pgd(model, x, y, {eps = 0.3, steps = 40, restarts = 2})
 function M.pgd(model, images, labels, opts)
   local o = iter_defaults(check_args("pgd", model, images, labels, opts), 40, 2.5)
   check_pixels("pgd", images)
@@ -468,12 +472,16 @@ function M.pgd(model, images, labels, opts)
   end)
 end
 
---- gradient_ascent(model, images, labels, opts) -> adversarial images.
--- The seed article's iterative attack, done right: plain gradient ascent
+--- The seed article's iterative attack, done right: plain gradient ascent
 -- on the classifier's own loss (with its own labels), x += step *
 -- grad_x(loss), for `steps` small steps, kept in [0, 1] (and in the eps
--- ball when opts.eps is given). opts: step (0.01), steps (100), eps (nil:
--- unbounded), norm, targeted, target, loss_fn.
+-- ball when opts.eps is given).
+-- @tparam Module model a classifier of images in [0, 1]
+-- @tparam Tensor images [N, C, H, W] in [0, 1]
+-- @tparam Tensor labels int64 [N], 1-based classes
+-- @tparam[opt] table opts `step = 0.01, steps = 100, eps = nil` (unbounded), `norm, targeted,
+--   target, loss_fn`
+-- @treturn Tensor adversarial images
 function M.gradient_ascent(model, images, labels, opts)
   local o = check_args("gradient_ascent", model, images, labels, opts)
   check_pixels("gradient_ascent", images)
@@ -581,25 +589,25 @@ local ensemble = require "moongrad.attack.ensemble"
 M.ensemble_attacks = ensemble.ensemble_attacks
 function M.ensemble(...) return ensemble.ensemble(shared, ...) end
 
---- evaluate(model, loader, opts) -> {n, clean, by_eps, attacks}
--- Accuracy under attack over a loader (batches of images in [0, 1] and
--- int64 labels), for every eps and attack.
--- opts: eps = {0, 0.1, 0.2, 0.3}; attacks = list of {name = "fgsm" | "pgd"
--- | ..., label = column name (default: name), fn = function(model, images,
--- labels, opts) (instead of a named attack), options of the attack} (eps is
--- filled in per column; default {{name = "fgsm"}, {name = "pgd", steps =
--- 40, restarts = 1}}); limit = images to evaluate at most; on_batch(n_done).
--- An image counts as correct under an attack when the model classifies it
+--- Accuracy under attack over a loader (batches of images in [0, 1] and
+-- int64 labels), for every eps and attack. An image counts as correct under an attack when the model classifies it
 -- right both clean and attacked; by_eps[i].robust counts an image only if
 -- it is right clean and every attack (and every restart) failed on it.
--- Only the images the model gets right are attacked. Returns n (images),
--- clean (accuracy), by_eps = {{eps = e, [label] = accuracy, robust =
--- accuracy}, ...}, attacks = the labels in order.
--- sequential = true: attack k only sees the images that survived attacks
--- 1..k-1, and by_eps[i][label] is the accuracy after attacks 1..k (the
--- last one equals robust). ensemble = true (or the options of
--- ensemble_attacks: {steps, n_targets, queries, norm}): the attacks are
--- APGD-CE, APGD-T and Square, in sequence.
+-- Only the images the model gets right are attacked. With sequential,
+-- attack k only sees the images that survived attacks 1..k-1, and
+-- by_eps[i][label] is the accuracy after attacks 1..k (the last one equals
+-- robust); with ensemble, the attacks are APGD-CE, APGD-T and Square, in
+-- sequence.
+-- @tparam Module model
+-- @tparam DataLoader loader
+-- @tparam[opt] table opts `eps = {0, 0.1, 0.2, 0.3}`; `attacks`, a list of `{name = "fgsm" |
+--   "pgd" | ..., label = column name (default: name), fn = function(model, images, labels, opts)
+--   (instead of a named attack), options of the attack}` (eps is filled in per column;
+--   default `{{name = "fgsm"}, {name = "pgd", steps = 40, restarts = 1}}`); `limit` (images to
+--   evaluate at most); `on_batch(n_done)`; `sequential = false`; `ensemble` (true, or the options
+--   of ensemble_attacks: `{steps, n_targets, queries, norm}`)
+-- @treturn table `{n = images, clean = accuracy, by_eps = {{eps = e, [label] = accuracy,
+--   robust = accuracy}, ...}, attacks = the labels in order}`
 function M.evaluate(model, loader, opts)
   if not is_callable(model) then error("evaluate: model must be callable, got " .. type(model), 2) end
   if type(loader) ~= "table" or type(loader.iter) ~= "function" then
@@ -677,20 +685,24 @@ end
 
 local METHODS = { normal = true, seed = true, fast = true, pgd = true, trades = true }
 
---- training_loss(model, images, labels, opts) -> loss, logits, targets
--- The loss of one training batch for adversarial training; call
+--- The loss of one training batch for adversarial training; call
 -- loss:backward() and step the optimizer as usual. The attacks run in eval
--- mode; the loss is computed in the model's own mode. Returns the scalar
--- loss, the (detached) logits of the examples trained on and their labels
--- (for a running accuracy).
--- opts.method:
---   "normal"  cross-entropy on the clean batch
---   "seed"    the seed article: clean plus FGSM examples (eps 0.1), concatenated
---   "fast"    FGSM from a random start, step alpha = 1.25 eps (Wong et al.)
---   "pgd"     PGD examples only (Madry et al.): steps (10), alpha (2.5 eps / steps)
---   "trades"  CE(clean) + beta * KL(f(x) || f(x')), x' found by PGD on the
---             KL from x + 0.001 * noise (Zhang et al.); beta (6)
--- opts: eps (0.1 for seed, else 0.3), steps, alpha, beta.
+-- mode; the loss is computed in the model's own mode. The methods: "normal"
+-- (cross-entropy on the clean batch), "seed" (the seed article: clean plus
+-- FGSM examples, eps 0.1, concatenated), "fast" (FGSM from a random start,
+-- step alpha = 1.25 eps; Wong et al.), "pgd" (PGD examples only, Madry et
+-- al.: steps 10, alpha 2.5 eps / steps), "trades" (CE(clean) + beta *
+-- KL(f(x) || f(x')), x' found by PGD on the KL from x + 0.001 * noise;
+-- Zhang et al.; beta 6).
+-- @tparam Module model a classifier of images in [0, 1]
+-- @tparam Tensor images [N, C, H, W] in [0, 1]
+-- @tparam Tensor labels int64 [N], 1-based classes
+-- @tparam[opt] table opts `method = "pgd", eps` (0.1 for seed, else 0.3), `steps, alpha, beta`
+-- @treturn Tensor the loss (0-dim)
+-- @treturn Tensor the detached logits of the examples trained on
+-- @treturn Tensor their labels (for a running accuracy)
+-- @usage local loss = mg.attack.training_loss(model, x, y, {method = "pgd", eps = 0.3})
+-- loss:backward()
 function M.training_loss(model, images, labels, opts)
   opts = opts or {}
   local method = opts.method or "pgd"

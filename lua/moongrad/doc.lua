@@ -250,10 +250,28 @@ function M.public()
   end
 
   local walk
-  local function visit_function(fn, name, c_name, class_tbl, key)
+  -- The `---` block above `<table>.key = ...` in a module's file: the doc
+  -- of a function made elsewhere and assigned there (M.f = make_f()).
+  local function assignment_doc(module_file, key)
+    if not module_file then return nil end
+    local lines = file_lines(module_file)
+    local pattern = "^%s*[%w_]+%." .. key:gsub("%p", "%%%0") .. "%s*="
+    for i, l in ipairs(lines) do
+      if l:match(pattern) then
+        local block = lua_block_above(module_file, i)
+        if block then return M.parse(block), i end
+      end
+    end
+  end
+
+  local function visit_function(fn, name, c_name, class_tbl, key, module_file)
     if seen[fn] then return end
     seen[fn] = true
     local doc, file, line = doc_of_function(fn, c_name)
+    if not doc and module_file then
+      local d, at = assignment_doc(module_file, key)
+      if d then doc, file, line = d, module_file, at end
+    end
     local e = add({ name = name, kind = class_tbl and "method" or "function", value = fn, doc = doc, file = file,
       line = line })
     if file then e.params, e.vararg = param_names(fn) end
@@ -324,7 +342,8 @@ function M.public()
           end
         end
         if type(v) == "function" then
-          visit_function(v, path .. sep .. k, k, class_tbl, k)
+          local mod = modname[t]
+          visit_function(v, path .. sep .. k, k, class_tbl, k, mod and package.searchpath(mod, package.path))
         elseif pass == 1 then
           if type(v) == "table" then tables[#tables + 1] = k end
         elseif type(v) == "table" and not seen[v] and (modname[v] or is_class(v)) then

@@ -1,19 +1,29 @@
--- Self-supervised learning: the rotation pretext task and the evaluation
+--- Self-supervised learning: the rotation pretext task and the evaluation
 -- that says whether learned features are any good (a linear probe and a
 -- fine-tune on few labels, against the same network trained from scratch).
 -- The networks (the seed CNN, RotNet) are in mg.models.
+-- @module moongrad.ssl
+-- @alias M
+-- @usage local rows = mg.ssl.evaluate(mg.models.conv_trunk, rotnet.trunk:state_dict(), train, test)
+-- for _, r in ipairs(rows) do print(r.labels, r.probe, r.fine_tune, r.scratch) end
 local mg = require "moongrad"
 local nn = mg.nn
 local models = require "moongrad.models"
 
 local M = {}
 
---- rotations(images) -> images at 0, 90, 180 and 270 degrees [4N, C, H, W]
--- and their rotation classes (int64, 1 = not turned, 2 = 90 degrees, ...).
+--- Every image at 0, 90, 180 and 270 degrees, with its rotation class.
+-- @function rotations
+-- @tparam Tensor x images [N, C, H, W], square
+-- @treturn Tensor [4N, C, H, W]
+-- @treturn Tensor int64 classes, 1 = not turned, 2 = 90 degrees, ...
 M.rotations = mg.data.transforms.rotations()
 
---- balanced_subset(ds, n, seed) -> TensorDataset of n examples, as equal a
--- number per class as the data allows; n = nil or "all" returns ds itself.
+--- n examples, as equal a number per class as the data allows.
+-- @tparam Dataset ds
+-- @tparam int|string n a count; nil or "all" returns ds itself
+-- @int[opt=0] seed
+-- @treturn TensorDataset
 function M.balanced_subset(ds, n, seed)
   if n == nil or n == "all" or n >= #ds.labels then return ds end
   local labels = ds.labels:totable()
@@ -46,8 +56,12 @@ function M.balanced_subset(ds, n, seed)
   return mg.data.TensorDataset(ds.images:index_select(1, idx), ds.labels:index_select(1, idx))
 end
 
---- features(trunk, images, {batch_size = 512}) -> [N, D] features, in
--- eval mode without a graph (every module's mode restored).
+--- A trunk's features, in eval mode without a graph (every module's mode
+-- restored).
+-- @tparam Module trunk
+-- @tparam Tensor images
+-- @tparam[opt] table opts `{batch_size = 512}`
+-- @treturn Tensor [N, D]
 function M.features(trunk, images, opts)
   local bs = (opts and opts.batch_size) or 512
   return mg.nn.utils.inference(trunk, mg.nn.utils.map_batches, images, bs, function(x) return trunk(x) end)
@@ -68,12 +82,15 @@ local function train_steps(model, x, y, opts)
   model:eval()
 end
 
---- linear_probe(trunk, train_ds, test_ds, opts) -> test accuracy of a
--- linear classifier trained on the frozen trunk's features. Features are
--- standardised with the training features' mean and std (so feature
--- scale does not decide the result) and the probe, being cheap on
--- precomputed features, trains for opts.probe_steps (3000) Adam steps.
--- opts: probe_steps, lr (1e-3), batch_size (64), classes (10).
+--- The test accuracy of a linear classifier trained on the frozen trunk's
+-- features. Features are standardised with the training features' mean
+-- and std (so feature scale does not decide the result) and the probe,
+-- cheap on precomputed features, trains for probe_steps Adam steps.
+-- @tparam Module trunk
+-- @tparam Dataset train_ds
+-- @tparam Dataset test_ds
+-- @tparam[opt] table opts `{probe_steps = 3000, lr = 1e-3, batch_size = 64, classes = 10}`
+-- @treturn number
 function M.linear_probe(trunk, train_ds, test_ds, opts)
   opts = opts or {}
   local ftrain = M.features(trunk, train_ds.images)
@@ -89,10 +106,14 @@ function M.linear_probe(trunk, train_ds, test_ds, opts)
   return mg.no_grad(function() return probe(ftest):argmax(2):eq(test_ds.labels):float():mean():item() end)
 end
 
---- fine_tune(make_trunk, state, train_ds, test_ds, opts) -> test accuracy of
--- the trunk (weights from `state`, or fresh when state is nil: training
--- from scratch) with a new head, all trained on the labels.
--- make_trunk() -> module, feature size. opts as linear_probe.
+--- The test accuracy of the trunk with a new head, all trained on the
+-- labels.
+-- @func make_trunk make_trunk() -> module, feature size
+-- @tparam[opt] table state the trunk's weights; nil trains from scratch
+-- @tparam Dataset train_ds
+-- @tparam Dataset test_ds
+-- @tparam[opt] table opts as for linear_probe, and steps
+-- @treturn number
 function M.fine_tune(make_trunk, state, train_ds, test_ds, opts)
   opts = opts or {}
   local trunk, dim = make_trunk()
@@ -102,12 +123,15 @@ function M.fine_tune(make_trunk, state, train_ds, test_ds, opts)
   return accuracy(model, test_ds.images, test_ds.labels)
 end
 
---- evaluate(make_trunk, pretrained_state, train_ds, test_ds, opts) -> rows
--- {labels = n, probe = acc, fine_tune = acc, scratch = acc} for each label
--- count in opts.labels (default {100, 1000, "all"}). The same balanced
--- subset serves all three. opts.steps(n) may give the fine-tuning step
--- budget per label count (opts.probe_steps the probe's); opts.seed seeds
--- the subsets and initialisations.
+--- Probe, fine-tune and from-scratch accuracies for each label count; the
+-- same balanced subset serves all three.
+-- @func make_trunk make_trunk() -> module, feature size
+-- @tparam table state the pretrained trunk's weights
+-- @tparam Dataset train_ds
+-- @tparam Dataset test_ds
+-- @tparam[opt] table opts `labels = {100, 1000, "all"}`, `steps(n)` (the fine-tuning step
+--   budget per label count), `probe_steps`, `seed` (the subsets and initialisations), `on_row(row)`
+-- @treturn {table,...} rows `{labels = n, probe = acc, fine_tune = acc, scratch = acc}`
 function M.evaluate(make_trunk, state, train_ds, test_ds, opts)
   opts = opts or {}
   local rows = {}
