@@ -32,7 +32,7 @@ MAIN_OBJ = $(BUILD)/bindings/main.o
 # npm comes with nodejs here (Debian's npm package conflicts with it): the
 # data script checks for the npm command instead of listing the package.
 DEBS_BUILD = gcc make libc6-dev lua5.4 liblua5.4-dev libopenblas-dev zlib1g-dev libreadline-dev
-DEBS_TEST  = lua-busted
+DEBS_TEST  = lua-busted lua-ldoc lua-markdown luarocks pkg-config
 DEBS_DATA  = dataset-fashion-mnist nodejs wordnet-base
 DEBS_BENCH = python3 python3-torch libjemalloc2
 DEBS_DOC   = lua-ldoc lua-markdown

@@ -1158,6 +1158,27 @@ static int l_is_tensor(lua_State *L) {
  * y:backward()
  * print(x.grad, x.dtype, #x, x[1])
  */
+
+/*** The element type: "float32", "int64" or "uint8".
+ * @field dtype
+ */
+
+/*** The gradient accumulated by backward (a leaf's), or nil; may be set
+ * (a float32 tensor of x's shape) or cleared with nil.
+ * @field grad
+ */
+
+/*** Whether autograd records ops on x; may be set (as requires_grad_ does).
+ * @field requires_grad
+ */
+
+/*** Whether x was made by the user rather than by a recorded op.
+ * @field is_leaf
+ */
+
+/*** The name of the op that made x, or nil for a leaf.
+ * @field grad_fn
+ */
 void mgl_open_tensor(lua_State *L) {
     int module = lua_gettop(L);
     lua_newtable(L);

@@ -473,7 +473,7 @@ static void repl(lua_State *L) {
     if (interactive_tty) {
         printf("moongrad %s (%s) -- `mg` is the module; Ctrl-D exits\n", MG_VERSION, LUA_RELEASE);
         rl_readline_name = "moongrad";
-        rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,+-*/%^~#[]";
+        rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,+-*/%^~#[]?"; /* ?name asks for help */
         rl_attempted_completion_function = complete;
         rl_catch_signals = 0;
         complete_L = L;

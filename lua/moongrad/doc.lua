@@ -219,10 +219,19 @@ local public_cache
 -- leaves out metamethods), and so is `mg.core`, the C module whose
 -- functions `mg` carries. A method that overrides one of an ancestor class
 -- shares the ancestor's documentation, except a constructor (`init`).
--- @treturn {table,...} entries `{name, kind = "function"|"method"|"class"|"module", value, doc,
---   file, line, params, inherits}`, sorted by name
-function M.public()
-  if public_cache then return public_cache end
+--
+-- Where the documentation is: a Lua function's `---` block ends on the line
+-- above its definition (or, for a function made elsewhere and assigned in
+-- a module, `M.f = make_f()`, above that assignment); a C function's is
+-- the `/*** */` block of the bindings whose `@function` names it; a
+-- class's is a `---` block with `@type` and its name, in the file of its
+-- methods; a module's is the `---` block that opens its file.
+-- @tparam[opt] table opts `{fresh = false}`: true walks again instead of reusing the last walk
+-- @treturn table `{entries = {...}, by_value = {value -> entry}}`; entries (sorted by name)
+--   are `{name, kind = "function"|"method"|"class"|"module", value, doc, file, line, params,
+--   inherits}`
+function M.public(opts)
+  if public_cache and not (opts and opts.fresh) then return public_cache end
   local mg = require "moongrad"
   -- module table -> module name, refreshed as walking loads submodules
   local modname = setmetatable({}, { __index = function(self, t)
@@ -353,13 +362,11 @@ function M.public()
           if mod and own ~= k and rawget(t, own) == v then goto continue end
           if mod then
             local file = package.searchpath(mod, package.path)
-            local head = file and lua_block_above(file, 1 + #(file_lines(file)))
             local doc
             if file then
               local blocks = lua_blocks(file)
               if blocks[1] and blocks[1].line == 1 then doc = M.parse(blocks[1].lines) end
             end
-            local _ = head
             add({ name = path .. "." .. k, kind = "module", value = v, doc = doc, file = file, line = 1, module = mod })
           else
             local short = v.__name:match("([^%.]+)$")
@@ -382,8 +389,7 @@ function M.public()
   end
   add({ name = "mg", kind = "module", value = mg, doc = top, file = file, line = 1, module = "moongrad" })
   walk(mg, "mg")
-  local tensor = add({ name = "Tensor", kind = "class", value = mg.methods, doc = load_c_docs()["@type Tensor"] })
-  local _ = tensor
+  add({ name = "Tensor", kind = "class", value = mg.methods, doc = load_c_docs()["@type Tensor"] })
   for _, k in ipairs(sorted_keys(mg.methods)) do
     local v = mg.methods[k]
     if type(v) == "function" and not k:match("^_") then
@@ -408,11 +414,12 @@ function M.public()
 end
 
 --- What is missing from the public API's documentation.
+-- @tparam[opt] table opts as for public
 -- @treturn {string,...} one line per problem: a function, class or module
 --   without a doc comment, or a Lua function parameter no `@param` names
-function M.missing()
+function M.missing(opts)
   local problems = {}
-  for _, e in ipairs(M.public().entries) do
+  for _, e in ipairs(M.public(opts).entries) do
     local at = e.file and string.format(" (%s:%d)", e.file, e.line or 0) or ""
     if e.load_error then
       problems[#problems + 1] = string.format("module %s cannot be loaded: %s", e.name, e.load_error)

@@ -108,6 +108,13 @@ end
 --- nn.BatchNorm1d(num_features [, opts]): batch normalization of [N, C]
 -- or [N, C, L] input (see BatchNorm).
 -- @type BatchNorm1d
+
+--- A new layer.
+-- @function BatchNorm1d:init
+-- @int num_features the number of channels C
+-- @tparam[opt] table opts as BatchNorm's
+-- @usage local bn = nn.BatchNorm1d(128)
+
 local BatchNorm1d = BatchNorm:extend("nn.BatchNorm1d")
 M.BatchNorm1d = BatchNorm1d
 BatchNorm1d.input_dims = { [2] = true, [3] = true }
@@ -116,6 +123,13 @@ BatchNorm1d.input_desc = "a 2-d [N, C] or 3-d [N, C, L]"
 --- nn.BatchNorm2d(num_features [, opts]): batch normalization of
 -- [N, C, H, W] input (see BatchNorm).
 -- @type BatchNorm2d
+
+--- A new layer.
+-- @function BatchNorm2d:init
+-- @int num_features the number of channels C
+-- @tparam[opt] table opts as BatchNorm's
+-- @usage local bn = nn.BatchNorm2d(32)
+
 local BatchNorm2d = BatchNorm:extend("nn.BatchNorm2d")
 M.BatchNorm2d = BatchNorm2d
 BatchNorm2d.input_dims = { [4] = true }
