@@ -118,7 +118,14 @@ $(BUILD)/bindings/dist/%.o: bindings/dist/%.c | $(BUILD)/.deps-build
 	@mkdir -p $(dir $@)
 	$(MPICC) $(BASEFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/moongrad/dist.so: $(DIST_OBJ)
+$(BUILD)/gen/dist_docs.c: $(DIST_SRC) bindings/core_docs.lua | $(BUILD)/.deps-build
+	@mkdir -p $(dir $@)
+	$(LUA) bindings/core_docs.lua --name mgl_dist_docs $(DIST_SRC) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/dist_docs.o: $(BUILD)/gen/dist_docs.c
+	$(CC) $(BASEFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/moongrad/dist.so: $(DIST_OBJ) $(BUILD)/gen/dist_docs.o
 	@mkdir -p $(dir $@)
 	$(MPICC) -shared $(CFLAGS) -o $@ $^
 

@@ -127,20 +127,8 @@ void mgl_open_runtime(lua_State *L) {
 }
 
 /* The bindings' doc comments (generated into build/gen/core_docs.c),
- * offered as package.loaded["moongrad.core_docs"], a list of strings, for
- * `help` (lua/moongrad/doc.lua). */
+ * offered as package.loaded["moongrad.core_docs"] for `help`. */
 extern const char *const mgl_core_docs[];
-
-static void open_docs(lua_State *L) {
-    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-    lua_newtable(L);
-    for (int i = 0; mgl_core_docs[i]; i++) {
-        lua_pushstring(L, mgl_core_docs[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    lua_setfield(L, -2, "moongrad.core_docs");
-    lua_pop(L, 1);
-}
 
 int luaopen_moongrad_core(lua_State *L) {
     /* generational mode: young collections reclaim short-lived tensors
@@ -163,6 +151,6 @@ int luaopen_moongrad_core(lua_State *L) {
     mgl_open_text(L);
     mgl_open_tokenizer(L);
     mgl_open_runtime(L);
-    open_docs(L);
+    mgl_offer_docs(L, "moongrad.core_docs", mgl_core_docs);
     return 1;
 }

@@ -32,6 +32,23 @@ static size_t unescape(char *s, size_t n) {
     return w;
 }
 
+/***
+ * @module moongrad
+ */
+
+/*** Text files.
+ * @section text
+ */
+
+/*** Reads a text data file of `label TAB id TAB text` lines (with `\\`,
+ * `\t`, `\n`, `\r` escaped), as the text sets under data/ are stored.
+ * @function read_tsv
+ * @string path
+ * @tparam[opt] table opts `{limit = n}`: the first n lines only
+ * @treturn {string,...} the texts
+ * @treturn {string,...} the labels
+ * @treturn {string,...} the ids
+ */
 static int l_read_tsv(lua_State *L) {
     lua_settop(L, 2);
     const char *path = luaL_checkstring(L, 1);

@@ -341,6 +341,37 @@ static int reduce_numbers(lua_State *L, MPI_Op op, bool mean) {
 
 /* ---- the API --------------------------------------------------------------------------- */
 
+/***
+ * Data parallelism over MPI (`mg.dist`), a Lua C module of its own: the
+ * core and the host program do not link MPI, and MPI starts only in
+ * init. Ranks are 1-based (1..world_size; the root defaults to 1), like
+ * every index in moongrad. Start a job with Open MPI's
+ * `mpirun -np N bin/moongrad script.lua` (or Slurm's `srun --mpi=pmix`);
+ * a plain run is a world of one.
+ *
+ * The collectives take a Tensor (changed in place), a list of Tensors of
+ * one dtype (moved as one message: the gradients of a model are averaged
+ * in one call), a number, or a list of numbers (new values returned).
+ * Before the data moves, the ranks check that they pass the same kinds and
+ * sizes, and every rank raises the same error when they do not. A
+ * collective that waits longer than the timeout names the missing rank.
+ * @module moongrad.dist
+ * @usage local dist = mg.dist
+ * local rank, world = dist.init()
+ * local loader = mg.data.DataLoader(ds, {batch_size = 64, shuffle = true, seed = 1,
+ *   rank = rank, world_size = world})
+ * local trainer = mg.train.Trainer{model = model, optimizer = opt, rank = rank,
+ *   grad_hook = function(params) dist.all_reduce(grads_of(params), {op = "mean"}) end}
+ */
+
+/*** Starts the job (once; later calls return the same). Under mpirun
+ * MPI starts; in a plain run the world is this one process.
+ * @function init
+ * @tparam[opt] table opts `{timeout = 300}`: seconds a collective may wait (0: no limit;
+ *   also $MOONGRAD_DIST_TIMEOUT)
+ * @treturn int this process's rank, 1-based
+ * @treturn int the world size
+ */
 static int l_init(lua_State *L) {
     lua_settop(L, 1);
     static const char *const allowed[] = {"timeout", NULL};
@@ -395,49 +426,78 @@ static int l_init(lua_State *L) {
     return 2;
 }
 
+/*** Whether init has run.
+ * @function is_initialized
+ * @treturn bool
+ */
 static int l_is_initialized(lua_State *L) {
     lua_pushboolean(L, dist.mode != DIST_OFF);
     return 1;
 }
 
+/*** This process's rank, 1..world_size.
+ * @function rank
+ * @treturn int
+ */
 static int l_rank(lua_State *L) {
     need_init(L, "rank");
     lua_pushinteger(L, dist.rank + 1);
     return 1;
 }
 
+/*** The number of processes.
+ * @function world_size
+ * @treturn int
+ */
 static int l_world_size(lua_State *L) {
     need_init(L, "world_size");
     lua_pushinteger(L, dist.size);
     return 1;
 }
 
+/*** This process's rank among those of its machine, 1-based.
+ * @function local_rank
+ * @treturn int
+ */
 static int l_local_rank(lua_State *L) {
     need_init(L, "local_rank");
     lua_pushinteger(L, dist.local_rank + 1);
     return 1;
 }
 
+/*** The number of processes on this machine.
+ * @function local_size
+ * @treturn int
+ */
 static int l_local_size(lua_State *L) {
     need_init(L, "local_size");
     lua_pushinteger(L, dist.local_size);
     return 1;
 }
 
-/* backend() -> "mpi", or "none" for a plain run (a world of one) */
+/*** "mpi", or "none" for a plain run (a world of one).
+ * @function backend
+ * @treturn string
+ */
 static int l_backend(lua_State *L) {
     need_init(L, "backend");
     lua_pushstring(L, dist.mode == DIST_MPI ? "mpi" : "none");
     return 1;
 }
 
-/* timeout() -> seconds a collective may wait (0: no limit) */
+/*** The seconds a collective may wait (0: no limit).
+ * @function timeout
+ * @treturn number
+ */
 static int l_timeout(lua_State *L) {
     need_init(L, "timeout");
     lua_pushnumber(L, dist.timeout);
     return 1;
 }
 
+/*** Waits until every rank gets here.
+ * @function barrier
+ */
 static int l_barrier(lua_State *L) {
     need_init(L, "barrier");
     if (dist.mode != DIST_MPI) return 0;
@@ -448,6 +508,13 @@ static int l_barrier(lua_State *L) {
     return 0;
 }
 
+/*** Combines x across the ranks; every rank gets the result.
+ * @function all_reduce
+ * @tparam Tensor|{Tensor,...}|number|{number,...} x changed in place when Tensors
+ * @tparam[opt] table opts `{op = "sum"}`: "sum", "mean", "max" or "min"
+ * @return x (Tensors), or the new values (numbers)
+ * @usage dist.all_reduce(grads, {op = "mean"})   -- average gradients
+ */
 static int l_all_reduce(lua_State *L) {
     lua_settop(L, 2);
     need_init(L, "all_reduce");
@@ -516,6 +583,13 @@ static void value_header(lua_State *L, int i, long long *h) {
     }
 }
 
+/*** Sends the root's x to every rank.
+ * @function broadcast
+ * @param x a Tensor (overwritten in place on the other ranks), a list of Tensors, a number,
+ *   a list of numbers, or from the root also a string, a boolean or nil
+ * @tparam[opt] table opts `{root = 1}`
+ * @return x, or the root's value
+ */
 static int l_broadcast(lua_State *L) {
     lua_settop(L, 2);
     need_init(L, "broadcast");
@@ -616,6 +690,11 @@ static void shape_text(char *out, size_t n, const long long *h) {
     if (len < (int)n) snprintf(out + len, n - len, "]");
 }
 
+/*** Every rank's x, gathered on every rank.
+ * @function all_gather
+ * @param x a Tensor or a number
+ * @return a Tensor [world_size, ...], or a list of numbers
+ */
 static int l_all_gather(lua_State *L) {
     lua_settop(L, 1);
     need_init(L, "all_gather");
@@ -675,7 +754,11 @@ static int l_all_gather(lua_State *L) {
     return 1;
 }
 
-/* abort([code = 1 [, message]]): ends every rank of the job now. */
+/*** Ends every rank of the job now.
+ * @function abort
+ * @int[opt=1] code the exit status
+ * @string[opt] message printed first
+ */
 static int l_abort(lua_State *L) {
     lua_Integer code = luaL_optinteger(L, 1, 1);
     const char *msg = luaL_optstring(L, 2, "aborted by the script");
@@ -690,6 +773,9 @@ static int free_stage(lua_State *L) {
     stage = NULL, stage_size = 0;
     return 0;
 }
+
+/* This file's doc comments (generated into build/gen/dist_docs.c). */
+extern const char *const mgl_dist_docs[];
 
 int luaopen_moongrad_dist(lua_State *L) {
     lua_newuserdatauv(L, 1, 0);
@@ -714,5 +800,6 @@ int luaopen_moongrad_dist(lua_State *L) {
                             {"abort", l_abort},
                             {NULL, NULL}};
     luaL_newlib(L, fns);
+    mgl_offer_docs(L, "moongrad.dist_docs", mgl_dist_docs);
     return 1;
 }

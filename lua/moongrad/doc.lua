@@ -152,18 +152,27 @@ end
 
 -- ---- the C functions' blocks --------------------------------------------------
 
-local c_docs -- name -> parsed doc; names as in `@function` ("zeros", "Tensor:backward")
+-- The doc comments of the C modules, by the table their functions are in:
+-- package.loaded["moongrad.core_docs"] documents mg (and Tensor),
+-- "moongrad.X_docs" documents mg.X. Within a table, by the name that
+-- `@function` gives ("zeros", "Tensor:backward"); "@type T" and "@module M"
+-- for those blocks. Read again when a C module has been loaded since.
+local c_docs, c_docs_seen = {}, {}
 
 local function load_c_docs()
-  if c_docs then return c_docs end
-  c_docs = {}
-  local ok, blocks = pcall(require, "moongrad.core_docs")
-  if not ok or type(blocks) ~= "table" then return c_docs end
-  for _, text in ipairs(blocks) do
-    local doc = M.parse(c_block_lines(text))
-    for _, name in ipairs(doc.tags["function"] or {}) do c_docs[name] = doc end
-    for _, name in ipairs(doc.tags.type or {}) do c_docs["@type " .. name] = doc end
-    for _, name in ipairs(doc.tags.module or {}) do c_docs["@module " .. name] = doc end
+  for modname, blocks in pairs(package.loaded) do
+    local what = type(modname) == "string" and modname:match("^moongrad%.([%w_]+)_docs$")
+    if what and type(blocks) == "table" and not c_docs_seen[modname] then
+      c_docs_seen[modname] = true
+      local docs = {}
+      c_docs[what == "core" and "mg" or ("mg." .. what)] = docs
+      for _, text in ipairs(blocks) do
+        local doc = M.parse(c_block_lines(text))
+        for _, name in ipairs(doc.tags["function"] or {}) do docs[name] = doc end
+        for _, name in ipairs(doc.tags.type or {}) do docs["@type " .. name] = doc end
+        for _, name in ipairs(doc.tags.module or {}) do docs["@module " .. name] = doc end
+      end
+    end
   end
   return c_docs
 end
@@ -249,13 +258,13 @@ function M.public(opts)
     return e
   end
 
-  local function doc_of_function(fn, c_name)
+  local function doc_of_function(fn, c_path, c_name)
     local file, line = where(fn)
     if file then
       local lines = lua_block_above(file, line)
       return lines and M.parse(lines), file, line
     end
-    return load_c_docs()[c_name], nil, nil
+    return (load_c_docs()[c_path] or {})[c_name], nil, nil
   end
 
   local walk
@@ -273,10 +282,10 @@ function M.public(opts)
     end
   end
 
-  local function visit_function(fn, name, c_name, class_tbl, key, module_file)
+  local function visit_function(fn, name, c_path, c_name, class_tbl, key, module_file)
     if seen[fn] then return end
     seen[fn] = true
-    local doc, file, line = doc_of_function(fn, c_name)
+    local doc, file, line = doc_of_function(fn, c_path, c_name)
     if not doc and module_file then
       local d, at = assignment_doc(module_file, key)
       if d then doc, file, line = d, module_file, at end
@@ -352,7 +361,7 @@ function M.public(opts)
         end
         if type(v) == "function" then
           local mod = modname[t]
-          visit_function(v, path .. sep .. k, k, class_tbl, k, mod and package.searchpath(mod, package.path))
+          visit_function(v, path .. sep .. k, path, k, class_tbl, k, mod and package.searchpath(mod, package.path))
         elseif pass == 1 then
           if type(v) == "table" then tables[#tables + 1] = k end
         elseif type(v) == "table" and not seen[v] and (modname[v] or is_class(v)) then
@@ -366,6 +375,8 @@ function M.public(opts)
             if file then
               local blocks = lua_blocks(file)
               if blocks[1] and blocks[1].line == 1 then doc = M.parse(blocks[1].lines) end
+            else -- a C module: its `@module` block
+              doc = (load_c_docs()[path .. "." .. k] or {})["@module " .. mod]
             end
             add({ name = path .. "." .. k, kind = "module", value = v, doc = doc, file = file, line = 1, module = mod })
           else
@@ -389,14 +400,14 @@ function M.public(opts)
   end
   add({ name = "mg", kind = "module", value = mg, doc = top, file = file, line = 1, module = "moongrad" })
   walk(mg, "mg")
-  add({ name = "Tensor", kind = "class", value = mg.methods, doc = load_c_docs()["@type Tensor"] })
+  add({ name = "Tensor", kind = "class", value = mg.methods, doc = load_c_docs().mg["@type Tensor"] })
   for _, k in ipairs(sorted_keys(mg.methods)) do
     local v = mg.methods[k]
     if type(v) == "function" and not k:match("^_") then
       if seen[v] then
         by_value[v].method_too = true
       else
-        visit_function(v, "Tensor:" .. k, "Tensor:" .. k)
+        visit_function(v, "Tensor:" .. k, "mg", "Tensor:" .. k)
         by_value[v].kind = "method"
       end
     end
@@ -424,10 +435,12 @@ function M.missing(opts)
     if e.load_error then
       problems[#problems + 1] = string.format("module %s cannot be loaded: %s", e.name, e.load_error)
     elseif not e.doc or e.doc.summary == "" then
-      local how = e.kind == "module" and "a `---` block at the top of the file"
+      local how = e.kind == "module" and (e.file and "a `---` block at the top of the file"
+          or "a `/*** ... @module " .. tostring(e.module) .. " */` block in its C file")
         or e.kind == "class" and "a `---` block with `@type` naming the class"
         or e.file and "a `---` block just above the function"
-        or "a `/*** ... @function " .. e.name:gsub("^mg%.", "") .. " */` block in bindings/"
+        or "a `/*** ... @function " .. e.name:match("[^%.]+$") .. " */` block in the C file of "
+          .. e.name:gsub("%.[^%.]+$", "")
       problems[#problems + 1] = string.format("%s %s has no doc comment%s: add %s", e.kind, e.name, at, how)
     elseif e.params and not e.inherited_from then
       local named = {}

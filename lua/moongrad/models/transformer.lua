@@ -1,7 +1,8 @@
--- The Transformer of the text workload: an encoder over token ids (or over
+--- The Transformer of the text workload: an encoder over token ids (or over
 -- vectors: rows or patches of an image) with learned position embeddings,
 -- a classifier head on the [CLS] position or the mean of the tokens, and a
 -- masked-token head whose output layer is the token embedding itself.
+-- @module moongrad.models
 local mg = require "moongrad"
 local nn = mg.nn
 
@@ -11,20 +12,26 @@ local function shape_str(t) return "[" .. table.concat(t:shape(), ", ") .. "]" e
 
 -- ---- the encoder -----------------------------------------------------------------
 
+--- A Transformer encoder over token ids or vectors, with learned position
+-- embeddings. Children: tok (nn.Embedding(V, d), N(0, 0.02) as BERT) or
+-- proj (nn.Linear(D, d)), pos (nn.Embedding(max_len, d)), emb_norm
+-- (nn.LayerNorm), drop, encoder (nn.TransformerEncoder of
+-- nn.TransformerEncoderLayer), and norm (a final nn.LayerNorm) when
+-- pre-norm. enc.config holds the options (to save beside the weights).
+-- @type TextEncoder
+-- @usage local enc = mg.models.TextEncoder{vocab_size = 8000, d_model = 128}
+-- local clf = mg.models.TransformerClassifier(enc, 2)
+-- local logits = clf(ids, {padding_mask = ids:eq(pad):byte()})
 local TextEncoder = nn.Module:extend("models.TextEncoder")
 M.TextEncoder = TextEncoder
 
 local ENCODER_OPTIONS = { "vocab_size", "input_dim", "max_len", "d_model", "nhead", "num_layers",
   "dim_feedforward", "dropout", "activation", "norm_first" }
 
---- TextEncoder{vocab_size = V (token ids) or input_dim = D (vectors),
--- max_len = 256, d_model = 128, nhead = 4, num_layers = 4,
--- dim_feedforward = 512, dropout = 0.1, activation = "gelu",
--- norm_first = true}. Children: tok (nn.Embedding(V, d), N(0, 0.02) as
--- BERT) or proj (nn.Linear(D, d)), pos (nn.Embedding(max_len, d)),
--- emb_norm (nn.LayerNorm), drop, encoder (nn.TransformerEncoder of
--- nn.TransformerEncoderLayer), and norm (a final nn.LayerNorm) when
--- pre-norm. enc.config holds the options (to save beside the weights).
+--- models.TextEncoder(opts): a new encoder.
+-- @tparam table opts `{vocab_size = V (token ids) or input_dim = D (vectors), max_len = 256,
+--   d_model = 128, nhead = 4, num_layers = 4, dim_feedforward = 512, dropout = 0.1,
+--   activation = "gelu", norm_first = true}`
 function TextEncoder:init(opts)
   nn.Module.init(self)
   local who = "models.TextEncoder"
@@ -56,7 +63,9 @@ function TextEncoder:init(opts)
   self.encoder = nn.TransformerEncoder(layer, c.num_layers, { norm = c.norm_first and nn.LayerNorm(d) or nil })
 end
 
--- The embeddings of x: token ids [N, L] or vectors [N, L, D] -> [N, L, d].
+--- The embeddings of x (token or vector, plus position).
+-- @tparam Tensor x token ids int64 [N, L] (1-based) or vectors [N, L, D]
+-- @treturn Tensor [N, L, d_model]
 function TextEncoder:embed(x)
   local who = "models.TextEncoder"
   local c = self.config
@@ -76,16 +85,22 @@ function TextEncoder:embed(x)
   return self.drop(self.emb_norm(e))
 end
 
---- enc(x [, {padding_mask}]) -> hidden states [N, L, d_model]. x: token
--- ids int64 [N, L] (1-based) or vectors [N, L, input_dim]; padding_mask
--- uint8/int64 [N, L], nonzero at padding positions (never attended).
+--- The hidden states.
+-- @tparam Tensor x token ids int64 [N, L] (1-based) or vectors [N, L, input_dim]
+-- @tparam[opt] table opts `{padding_mask}`: uint8/int64 [N, L], nonzero at padding positions
+--   (never attended)
+-- @treturn Tensor [N, L, d_model]
 function TextEncoder:forward(x, opts)
   opts = mg.check_options("models.TextEncoder", opts, { "padding_mask" }, 3)
   return self.encoder(self:embed(x), { src_key_padding_mask = opts.padding_mask })
 end
 
---- enc:attention_weights(x [, {padding_mask}]) -> hidden, {weights
--- [N, H, L, L] of each layer} (for attention maps).
+--- The hidden states and every layer's attention weights (for attention
+-- maps).
+-- @tparam Tensor x as forward's
+-- @tparam[opt] table opts as forward's
+-- @treturn Tensor hidden states
+-- @treturn {Tensor,...} weights [N, H, L, L] of each layer
 function TextEncoder:attention_weights(x, opts)
   opts = mg.check_options("models.TextEncoder:attention_weights", opts, { "padding_mask" }, 3)
   return self.encoder:attention_weights(self:embed(x), { src_key_padding_mask = opts.padding_mask })
@@ -100,13 +115,17 @@ end
 
 -- ---- the classifier ------------------------------------------------------------------
 
+--- Logits from the hidden state of the first position ("cls": the [CLS]
+-- token a tokenizer puts first) or from the mean over the positions that
+-- are not padding ("mean"). Children: encoder, drop, head.
+-- @type TransformerClassifier
 local TransformerClassifier = nn.Module:extend("models.TransformerClassifier")
 M.TransformerClassifier = TransformerClassifier
 
---- TransformerClassifier(encoder, num_classes [, {pool = "cls" | "mean",
--- dropout = 0.1}]): logits from the hidden state of the first position
--- ("cls": the [CLS] token a tokenizer puts first) or from the mean over the
--- positions that are not padding ("mean"). Children: encoder, drop, head.
+--- models.TransformerClassifier(encoder, num_classes [, opts]): a new classifier.
+-- @tparam TextEncoder encoder
+-- @int num_classes
+-- @tparam[opt] table opts `{pool = "cls" | "mean", dropout = 0.1}`
 function TransformerClassifier:init(encoder, num_classes, opts)
   nn.Module.init(self)
   local who = "models.TransformerClassifier"
@@ -123,7 +142,10 @@ function TransformerClassifier:init(encoder, num_classes, opts)
   self.head = nn.Linear(encoder.config.d_model, num_classes)
 end
 
---- The pooled features [N, d_model] of the encoder's hidden states h.
+--- The pooled features of the encoder's hidden states.
+-- @tparam Tensor h [N, L, d_model]
+-- @tparam[opt] Tensor padding_mask [N, L], nonzero at padding
+-- @treturn Tensor [N, d_model]
 function TransformerClassifier:pooled(h, padding_mask)
   if self.pool == "cls" then return h:select(2, 1) end
   if not padding_mask then return h:mean(2) end
@@ -131,7 +153,10 @@ function TransformerClassifier:pooled(h, padding_mask)
   return (h * keep):sum(2) / mg.clamp(keep:sum(2), 1)
 end
 
---- clf(x [, {padding_mask}]) -> logits [N, num_classes]
+--- The class logits.
+-- @tparam Tensor x as TextEncoder's forward
+-- @tparam[opt] table opts `{padding_mask}`
+-- @treturn Tensor [N, num_classes]
 function TransformerClassifier:forward(x, opts)
   opts = mg.check_options("models.TransformerClassifier", opts, { "padding_mask" }, 3)
   local h = self.encoder(x, opts)
@@ -142,13 +167,16 @@ function TransformerClassifier:extra_repr() return "pool " .. self.pool end
 
 -- ---- the masked-token model -------------------------------------------------------
 
+--- BERT's masked-token head on a token encoder: dense (d -> d), GELU,
+-- LayerNorm, then logits = h E^T + bias with E the encoder's token
+-- embedding (tied: the same parameter, trained by both). Children:
+-- encoder, dense, norm; parameter bias [vocab].
+-- @type MaskedLM
 local MaskedLM = nn.Module:extend("models.MaskedLM")
 M.MaskedLM = MaskedLM
 
---- MaskedLM(encoder): BERT's masked-token head on a token encoder:
--- dense (d -> d), GELU, LayerNorm, then logits = h E^T + bias with E the
--- encoder's token embedding (tied: the same parameter, trained by both).
--- Children: encoder, dense, norm; parameter bias [vocab].
+--- models.MaskedLM(encoder): a new model.
+-- @tparam TextEncoder encoder over token ids
 function MaskedLM:init(encoder)
   nn.Module.init(self)
   if not nn.is_module(encoder) or not encoder.tok then
@@ -161,9 +189,12 @@ function MaskedLM:init(encoder)
   self.bias = nn.Parameter(mg.zeros(encoder.config.vocab_size))
 end
 
---- mlm(ids, positions [, {padding_mask}]) -> logits [M, vocab] at the M
--- masked positions only: positions int64 [M], 1-based indices into the
--- flattened [N * L] ids (as mg.text.mlm.mask_tokens returns them).
+--- Logits at the masked positions only.
+-- @tparam Tensor ids int64 [N, L]
+-- @tparam Tensor positions int64 [M], 1-based indices into the flattened [N * L] ids (as
+--   mg.text.mlm.mask_tokens returns them)
+-- @tparam[opt] table opts `{padding_mask}`
+-- @treturn Tensor [M, vocab]
 function MaskedLM:forward(ids, positions, opts)
   opts = mg.check_options("models.MaskedLM", opts, { "padding_mask" }, 3)
   local h = self.encoder(ids, opts)

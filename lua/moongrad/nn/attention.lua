@@ -1,30 +1,35 @@
--- nn.MultiheadAttention: PyTorch's layer (names, parameters and argument
--- meanings), on the fused mg.scaled_dot_product_attention.
---
--- Masks follow PyTorch, with uint8/int64 tensors in the role of its bool
--- ones (moongrad's comparisons give float32 0/1 masks: convert them with
--- :byte()):
---   attn_mask [L, S] or [N * num_heads, L, S]: integer nonzero = may NOT
---     attend; float32 is added to the scores.
---   key_padding_mask [N, S]: integer nonzero = a padding key, ignored;
---     float32 is added.
+--- nn.MultiheadAttention: PyTorch's layer on the fused
+-- mg.scaled_dot_product_attention.
+-- @module moongrad.nn
 local mg = require "moongrad"
 local Module = require "moongrad.nn.module"
 local Linear = require "moongrad.nn.linear"
 local init = require "moongrad.nn.initializers"
 local args = require "moongrad.nn.args"
 
+--- Multi-head attention, PyTorch's layer (names, parameters and argument
+-- meanings). Parameters as PyTorch's: in_proj_weight [3E, E] and
+-- in_proj_bias [3E] (q_proj_weight, k_proj_weight, v_proj_weight when kdim
+-- or vdim differ from E), out_proj (nn.Linear(E, E)).
+--
+-- Masks follow PyTorch, with uint8/int64 tensors in the role of its bool
+-- ones (moongrad's comparisons give float32 0/1 masks: convert them with
+-- :byte()): attn_mask [L, S] or [N * num_heads, L, S], integer nonzero =
+-- may NOT attend, float32 added to the scores; key_padding_mask [N, S],
+-- integer nonzero = a padding key, ignored, float32 added.
+-- @type MultiheadAttention
+-- @usage local mha = nn.MultiheadAttention(128, 4)
+-- local out = mha(x, x, x, {key_padding_mask = pad, need_weights = false})
 local MultiheadAttention = Module:extend("nn.MultiheadAttention")
 
 local function shape_str(t) return "[" .. table.concat(t:shape(), ", ") .. "]" end
 
---- nn.MultiheadAttention(embed_dim, num_heads [, {dropout = 0, bias = true,
--- kdim = embed_dim, vdim = embed_dim, batch_first = true}]).
--- Parameters as PyTorch: in_proj_weight [3E, E] and in_proj_bias [3E]
--- (q_proj_weight, k_proj_weight, v_proj_weight when kdim or vdim differ
--- from E), out_proj (nn.Linear(E, E)). batch_first defaults to true
--- (moongrad's batches come first); false takes PyTorch's default layout
--- [L, N, E]. add_bias_kv and add_zero_attn are not available.
+--- nn.MultiheadAttention(embed_dim, num_heads [, opts]): a new layer.
+-- @int embed_dim E, divisible by num_heads
+-- @int num_heads
+-- @tparam[opt] table opts `{dropout = 0, bias = true, kdim = embed_dim, vdim = embed_dim,
+--   batch_first = true}`: batch_first defaults to true (moongrad's batches come first);
+--   false takes PyTorch's default layout [L, N, E]. add_bias_kv and add_zero_attn are not available
 function MultiheadAttention:init(embed_dim, num_heads, opts)
   Module.init(self)
   local who = "nn.MultiheadAttention"
@@ -117,14 +122,17 @@ function MultiheadAttention:_attn_mask(m, n, L, S)
     n * self.num_heads, L, S, shape_str(m)), 4)
 end
 
---- mha(query, key, value [, {key_padding_mask, need_weights = true,
--- attn_mask, average_attn_weights = true, is_causal = false}]) -> output,
--- weights. query [N, L, E], key [N, S, kdim], value [N, S, vdim] (batch
--- first; [L, N, E] ... with batch_first = false) -> output like query.
--- weights (nil unless need_weights): softmax weights [N, L, S] averaged
--- over the heads, or [N, H, L, S] with average_attn_weights = false; they
--- are computed apart from the fused op, without dropout. is_causal masks
--- keys after each query (with or without attn_mask).
+--- Attends: output like query, and the attention weights (nil unless
+-- need_weights), computed apart from the fused op, without dropout.
+-- @tparam Tensor query [N, L, E] (batch first; [L, N, E] with batch_first = false)
+-- @tparam Tensor key [N, S, kdim]
+-- @tparam Tensor value [N, S, vdim]
+-- @tparam[opt] table opts `{key_padding_mask, need_weights = true, attn_mask,
+--   average_attn_weights = true, is_causal = false}`; is_causal masks keys after each query
+--   (with or without attn_mask)
+-- @treturn Tensor output
+-- @treturn Tensor|nil weights [N, L, S] averaged over the heads, or [N, H, L, S] with
+--   average_attn_weights = false
 function MultiheadAttention:forward(query, key, value, opts)
   local who = "nn.MultiheadAttention"
   opts = mg.check_options(who, opts, { "key_padding_mask", "need_weights", "attn_mask", "average_attn_weights",

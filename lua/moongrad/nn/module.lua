@@ -447,11 +447,13 @@ function Module:num_parameters(opts)
   return n
 end
 
--- clone() -> a deep copy (PyTorch's copy.deepcopy of a module): new
--- parameters and buffers with the same values (parameters stay parameters,
--- frozen ones frozen; gradients are not copied), children cloned, plain
--- fields copied (tables deeply, functions shared). Tensors and modules
--- tied in the original are tied in the copy.
+--- A deep copy (PyTorch's copy.deepcopy of a module): new parameters and
+-- buffers with the same values (parameters stay parameters, frozen ones
+-- frozen; gradients are not copied), children cloned, plain fields copied
+-- (tables deeply, functions shared). Tensors and modules tied in the
+-- original are tied in the copy.
+-- @treturn Module the copy
+-- @usage local target_net = model:clone()
 function Module:clone()
   local memo = {}
   local function copy(v)

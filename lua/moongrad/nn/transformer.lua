@@ -1,6 +1,7 @@
--- nn.TransformerEncoderLayer and nn.TransformerEncoder: PyTorch's layers
+--- nn.TransformerEncoderLayer and nn.TransformerEncoder: PyTorch's layers
 -- (names, parameter names, argument meanings and defaults), batch first by
 -- default. A PyTorch state_dict of the same layer loads as it is.
+-- @module moongrad.nn
 local mg = require "moongrad"
 local Module = require "moongrad.nn.module"
 local Linear = require "moongrad.nn.linear"
@@ -16,16 +17,22 @@ local ACTIVATIONS = { relu = mg.relu, gelu = mg.gelu }
 
 -- ---- encoder layer ------------------------------------------------------------------
 
+--- A Transformer encoder layer, PyTorch's. Children as PyTorch's:
+-- self_attn (nn.MultiheadAttention), linear1, dropout, linear2, norm1,
+-- norm2, dropout1, dropout2. norm_first = true is the pre-norm layer
+-- (x + attn(norm1(x)), then x + ff(norm2(x))); false the post-norm one
+-- (norm1(x + attn(x)), then norm2(x + ff(x))).
+-- @type TransformerEncoderLayer
+-- @usage local layer = nn.TransformerEncoderLayer(128, 4, {dim_feedforward = 512, norm_first = true})
+-- local encoder = nn.TransformerEncoder(layer, 4, {norm = nn.LayerNorm(128)})
 local TransformerEncoderLayer = Module:extend("nn.TransformerEncoderLayer")
 M.TransformerEncoderLayer = TransformerEncoderLayer
 
---- nn.TransformerEncoderLayer(d_model, nhead [, {dim_feedforward = 2048,
--- dropout = 0.1, activation = "relu" | "gelu" | function, layer_norm_eps =
--- 1e-5, batch_first = true, norm_first = false, bias = true}]).
--- Children as PyTorch: self_attn (nn.MultiheadAttention), linear1,
--- dropout, linear2, norm1, norm2, dropout1, dropout2. norm_first = true is
--- the pre-norm layer (x + attn(norm1(x)), then x + ff(norm2(x))); false
--- the post-norm one (norm1(x + attn(x)), then norm2(x + ff(x))).
+--- nn.TransformerEncoderLayer(d_model, nhead [, opts]): a new layer.
+-- @int d_model
+-- @int nhead
+-- @tparam[opt] table opts `{dim_feedforward = 2048, dropout = 0.1, activation = "relu" | "gelu"
+--   | function, layer_norm_eps = 1e-5, batch_first = true, norm_first = false, bias = true}`
 function TransformerEncoderLayer:init(d_model, nhead, opts)
   Module.init(self)
   local who = "nn.TransformerEncoderLayer"
@@ -92,9 +99,11 @@ function TransformerEncoderLayer:_run(src, o, weights)
   return x, w
 end
 
---- layer(src [, {src_mask, src_key_padding_mask, is_causal = false}]) ->
--- output, src [N, L, d_model] (batch first). Masks as nn.MultiheadAttention's
--- attn_mask and key_padding_mask.
+--- Applies the layer.
+-- @tparam Tensor src [N, L, d_model] (batch first)
+-- @tparam[opt] table opts `{src_mask, src_key_padding_mask, is_causal = false}`, the masks as
+--   nn.MultiheadAttention's attn_mask and key_padding_mask
+-- @treturn Tensor src's shape
 function TransformerEncoderLayer:forward(src, opts)
   return (self:_run(src, layer_options("nn.TransformerEncoderLayer", opts), false))
 end
@@ -107,13 +116,18 @@ end
 
 -- ---- encoder ------------------------------------------------------------------------
 
+--- A stack of encoder layers, PyTorch's: num_layers copies of
+-- encoder_layer (deep copies, so they start with equal weights, as
+-- PyTorch's), in `layers` (an nn.ModuleList), and an optional final `norm`
+-- module (nn.LayerNorm for pre-norm stacks).
+-- @type TransformerEncoder
 local TransformerEncoder = Module:extend("nn.TransformerEncoder")
 M.TransformerEncoder = TransformerEncoder
 
---- nn.TransformerEncoder(encoder_layer, num_layers [, {norm = nil}]): a
--- stack of num_layers copies of encoder_layer (deep copies, so they start
--- with equal weights, as PyTorch's), in `layers` (an nn.ModuleList), and an
--- optional final `norm` module (nn.LayerNorm for pre-norm stacks).
+--- nn.TransformerEncoder(encoder_layer, num_layers [, opts]): a new stack.
+-- @tparam TransformerEncoderLayer encoder_layer
+-- @int num_layers
+-- @tparam[opt] table opts `{norm = nil}`
 function TransformerEncoder:init(encoder_layer, num_layers, opts)
   Module.init(self)
   local who = "nn.TransformerEncoder"
@@ -131,8 +145,10 @@ function TransformerEncoder:init(encoder_layer, num_layers, opts)
   end
 end
 
---- encoder(src [, {mask, src_key_padding_mask, is_causal = false}]) -> output
--- like src: each layer in turn, then norm.
+--- Each layer in turn, then norm.
+-- @tparam Tensor src [N, L, d_model]
+-- @tparam[opt] table opts `{mask, src_key_padding_mask, is_causal = false}`
+-- @treturn Tensor src's shape
 function TransformerEncoder:forward(src, opts)
   opts = mg.check_options("nn.TransformerEncoder", opts, { "mask", "src_key_padding_mask", "is_causal" }, 3)
   local o = { src_mask = opts.mask, src_key_padding_mask = opts.src_key_padding_mask, is_causal = opts.is_causal }
@@ -142,10 +158,12 @@ function TransformerEncoder:forward(src, opts)
   return x
 end
 
---- encoder:attention_weights(src [, opts as forward]) -> output, {weights
--- [N, H, L, S] of each layer}: the forward pass that also returns every
--- layer's attention weights (for pictures; computed apart from the fused
--- op, without dropout).
+--- The forward pass that also returns every layer's attention weights
+-- (for pictures; computed apart from the fused op, without dropout).
+-- @tparam Tensor src
+-- @tparam[opt] table opts as forward's
+-- @treturn Tensor output
+-- @treturn {Tensor,...} weights [N, H, L, S] of each layer
 function TransformerEncoder:attention_weights(src, opts)
   opts = mg.check_options("nn.TransformerEncoder:attention_weights", opts,
     { "mask", "src_key_padding_mask", "is_causal" }, 3)
