@@ -68,6 +68,35 @@ static int64_t text_list(lua_State *L, int i, const char ***texts, size_t **lens
     return n;
 }
 
+/***
+ * @module moongrad
+ */
+
+/*** Tokenizers.
+ * @section tokenizers
+ */
+
+/*** Trains a BPE tokenizer (also mg.text.Tokenizer.train, which takes a
+ * dataset too). The tokenizer's methods: `tok:encode(text [,
+ * {add_special_tokens = false}])` -> {ids}; `tok:tokenize(text)` -> {token
+ * strings}; `tok:encode_batch(texts, {max_length, padding =
+ * "longest"|"max_length", head, add_special_tokens = true})` ->
+ * `{input_ids = int64 [B, T], attention_mask = float32 [B, T], lengths =
+ * int64 [B]}`; `tok:encode_flat(texts [, {separator = true}])` -> ids int64
+ * [total], lengths int64 [N]; `tok:decode(ids [, {skip_special_tokens =
+ * true}])` -> text (a list of texts for [B, T]); `tok:save(path)` (JSON,
+ * atomic); `tok:to_json()`; `tok:token_to_id(s)` -> id or nil;
+ * `tok:id_to_token(id)` -> s or nil. Fields: vocab_size, num_merges,
+ * lowercase, max_word_chars, pad_id, unk_id, cls_id, sep_id, mask_id;
+ * `#tok` is vocab_size. Ids are 1-based.
+ * @function tokenizer_train
+ * @tparam {string,...} texts
+ * @tparam[opt] table opts `{vocab_size = 8192, min_frequency = 2, max_word_chars = 100,
+ *   lowercase = true}`
+ * @treturn Tokenizer
+ * @usage local tok = mg.tokenizer_train({"a first text", "a second one"}, {vocab_size = 800})
+ * print(table.concat(tok:tokenize("a first one"), " "))
+ */
 static int l_train(lua_State *L) {
     lua_settop(L, 2);
     static const char *const known[] = {"vocab_size", "min_frequency", "max_word_chars", "lowercase", NULL};
@@ -86,14 +115,31 @@ static int l_train(lua_State *L) {
     return push_tok(L, mg_bpe_train(n, texts, lens, &o));
 }
 
+/*** A tokenizer saved with tok:save(path).
+ * @function tokenizer_load
+ * @string path a JSON file
+ * @treturn Tokenizer
+ */
 static int l_load(lua_State *L) { return push_tok(L, mg_tokenizer_load(luaL_checkstring(L, 1))); }
 
+/*** A tokenizer from tok:to_json()'s text.
+ * @function tokenizer_from_json
+ * @string json
+ * @treturn Tokenizer
+ */
 static int l_from_json(lua_State *L) {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     return push_tok(L, mg_tokenizer_from_json(s, n));
 }
 
+/*** The text as the tokenizer sees it: lower-cased, pieces joined by one
+ * space where white space separated them; decode(encode(text)) equals it.
+ * @function text_normalize
+ * @string text
+ * @tparam[opt] table opts `{lowercase = true}`
+ * @treturn string
+ */
 static int l_normalize(lua_State *L) {
     lua_settop(L, 2);
     size_t n, out_n;

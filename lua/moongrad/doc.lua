@@ -196,6 +196,12 @@ end
 
 local function is_class(t) return type(rawget(t, "__name")) == "string" and rawget(t, "__index") ~= nil end
 
+-- A plain table named in PascalCase (mg.text.Tokenizer) groups functions
+-- as a class would; ALL-CAPS names (MODELS, RECIPE) are constants.
+local function is_namespace(key, t)
+  return key:match("^%u%l") ~= nil and getmetatable(t) == nil and not require("moongrad").is_tensor(t)
+end
+
 local function sorted_keys(t)
   local keys = {}
   for k in pairs(t) do if type(k) == "string" then keys[#keys + 1] = k end end
@@ -222,8 +228,9 @@ local public_cache
 -- Public means: the functions and tables that are fields of the module
 -- table `mg` (its lazily loaded submodules included, as listed in the
 -- `__lazy` field of a table's metatable), recursively through the fields
--- of those tables that are moongrad modules (`package.loaded["moongrad.*"]`)
--- or classes (made by `mg.class`, own fields only); and the Tensor
+-- of those tables that are moongrad modules (`package.loaded["moongrad.*"]`),
+-- classes (made by `mg.class`, own fields only) or namespaces (plain
+-- tables with PascalCase names, as mg.text.Tokenizer); and the Tensor
 -- methods (`mg.methods`). Names starting with `_` are private (this also
 -- leaves out metamethods), and so is `mg.core`, the C module whose
 -- functions `mg` carries. A method that overrides one of an ancestor class
@@ -364,12 +371,15 @@ function M.public(opts)
           visit_function(v, path .. sep .. k, path, k, class_tbl, k, mod and package.searchpath(mod, package.path))
         elseif pass == 1 then
           if type(v) == "table" then tables[#tables + 1] = k end
-        elseif type(v) == "table" and not seen[v] and (modname[v] or is_class(v)) then
+        elseif type(v) == "table" and not seen[v] and (modname[v] or is_class(v) or is_namespace(k, v)) then
           local mod = not is_class(v) and modname[v]
           -- an alias (nn.F beside nn.functional) is left to the module's own name
           local own = mod and mod:match("([^%.]+)$")
           if mod and own ~= k and rawget(t, own) == v then goto continue end
-          if mod then
+          if not mod and not is_class(v) then -- a namespace: documented by its functions
+            add({ name = path .. "." .. k, kind = "namespace", value = v, doc = { summary = k, text = {},
+              params = {}, returns = {}, tags = {} } })
+          elseif mod then
             local file = package.searchpath(mod, package.path)
             local doc
             if file then

@@ -159,6 +159,8 @@ return M
         ok = pages[e.doc and e.doc.tags.module and e.doc.tags.module[1] or "?"]
       elseif e.kind == "class" then
         ok = anchors["Class_" .. last]
+      elseif e.kind == "namespace" then
+        ok = true -- a plain table of functions: its functions are checked
       else
         ok = e.inherited_from ~= nil or short[last]
       end

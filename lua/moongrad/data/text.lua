@@ -71,8 +71,11 @@ function TextDataset:batch(idx)
   return out
 end
 
---- ds:tokenize(tokenizer [, opts]) -> mg.data.TokenizedDataset(ds, tokenizer, opts):
--- token ids, masks and labels by batch (see data/tokenized.lua).
+--- The dataset's token ids, masks and labels by batch:
+-- mg.data.TokenizedDataset(ds, tokenizer, opts).
+-- @tparam Tokenizer tok
+-- @tparam[opt] table opts as TokenizedDataset's
+-- @treturn TokenizedDataset
 function TextDataset:tokenize(tok, opts)
   return require("moongrad.data.tokenized").TokenizedDataset(self, tok, opts)
 end

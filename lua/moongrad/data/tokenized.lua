@@ -1,9 +1,10 @@
--- Datasets of token ids for models (the data protocol: #ds, ds:batch(idx)):
---   TokenizedDataset  one labelled text per sample, [CLS] ... [SEP], padded
---   TokenWindows      fixed windows cut from the texts joined into one
---                     stream, for pre-training on unlabelled text
--- Both encode everything once when built (the tokenizer is C and fast),
--- so a batch is a few index_selects.
+--- Datasets of token ids for models (the data protocol: #ds,
+-- ds:batch(idx)): TokenizedDataset (one labelled text per sample,
+-- [CLS] ... [SEP], padded) and TokenWindows (fixed windows cut from the
+-- texts joined into one stream, for pre-training on unlabelled text). Both
+-- encode everything once when built (the tokenizer is C and fast), so a
+-- batch is a few index_selects.
+-- @module moongrad.data
 local mg = require "moongrad"
 local class = require "moongrad.class"
 local options = require "moongrad.options"
@@ -50,19 +51,22 @@ end
 
 -- ---- TokenizedDataset ------------------------------------------------------------
 
+--- One labelled text per sample: [CLS] tokens [SEP], at most max_length
+-- ids; a longer text keeps its first `head` tokens (default a quarter) and
+-- its last ones. Fields: input_ids [N, W], lengths [N], labels, classes,
+-- tokenizer.
+-- @type TokenizedDataset
+-- @usage local tok = mg.text.Tokenizer.train(train_ds, {vocab_size = 8000})
+-- local ds = mg.data.TokenizedDataset(train_ds, tok, {max_length = 256})
+-- local b = ds:batch(mg.tensor({1, 2}, "int64"))   -- b.input, b.labels, b.padding_mask
 local TokenizedDataset = class("data.TokenizedDataset")
 M.TokenizedDataset = TokenizedDataset
 
---- TokenizedDataset(source, tokenizer, {max_length = 256, head = nil,
--- pad = "batch"|"max_length"}): source a text dataset (texts, labels,
--- classes: mg.data.imdb{...}) or a list of strings. Each text becomes
--- [CLS] tokens [SEP], at most max_length ids; a longer text keeps its first
--- `head` tokens (default a quarter) and its last ones. batch(idx) ->
--- {input = int64 [B, T], labels = int64 [B] (when the source has labels),
--- attention_mask = float32 [B, T] (1 on tokens), padding_mask = uint8
--- [B, T] (1 on padding)}; T is the longest sequence of the batch (pad =
--- "batch") or max_length. Fields: input_ids [N, W], lengths [N], labels,
--- classes, tokenizer.
+--- data.TokenizedDataset(source, tokenizer [, opts]): a new dataset.
+-- @tparam TextDataset|{string,...} source a text dataset (texts, labels, classes:
+--   mg.data.imdb{...}) or a list of strings
+-- @tparam Tokenizer tok
+-- @tparam[opt] table opts `{max_length = 256, head = nil, pad = "batch"|"max_length"}`
 function TokenizedDataset:init(source, tok, opts)
   local who = "TokenizedDataset"
   local texts, ds = texts_of(source, who)
@@ -90,6 +94,11 @@ function TokenizedDataset:__tostring()
   return string.format("TokenizedDataset(%s): %d texts, max_length %d", self.name, #self, self.max_length)
 end
 
+--- Some samples; T is the longest sequence of the batch (pad = "batch")
+-- or max_length.
+-- @tparam Tensor idx int64 [B], 1-based
+-- @treturn table `{input = int64 [B, T], labels = int64 [B]` (when the source has labels),
+--   `attention_mask = float32 [B, T]` (1 on tokens), `padding_mask = uint8 [B, T]` (1 on padding)`}`
 function TokenizedDataset:batch(idx)
   check_idx("TokenizedDataset", idx, #self)
   local lengths = self.lengths:index_select(1, idx)
@@ -104,16 +113,18 @@ end
 
 -- ---- TokenWindows ------------------------------------------------------------------
 
+--- The texts encoded and joined into one stream, each followed by [SEP];
+-- sample k is the window of the stream starting at token
+-- (k - 1) * stride + 1, after [CLS] when cls is true, window ids in all.
+-- Fields: stream (int64 ids), window, stride.
+-- @type TokenWindows
 local TokenWindows = class("data.TokenWindows")
 M.TokenWindows = TokenWindows
 
---- TokenWindows(source, tokenizer, {window = 128, stride = nil, cls = true}):
--- the texts (a list or a text dataset) encoded and joined into one stream,
--- each followed by [SEP]; sample k is the window of the stream starting
--- at token (k - 1) * stride + 1 (stride defaults to the window: no
--- overlap), after [CLS] when cls is true, window ids in all. batch(idx) ->
--- {input = int64 [B, window], attention_mask = float32 ones,
--- padding_mask = uint8 zeros}. Fields: stream (int64 ids), window, stride.
+--- data.TokenWindows(source, tokenizer [, opts]): a new dataset.
+-- @tparam TextDataset|{string,...} source the texts
+-- @tparam Tokenizer tok
+-- @tparam[opt] table opts `{window = 128, stride = window (no overlap), cls = true}`
 function TokenWindows:init(source, tok, opts)
   local who = "TokenWindows"
   local texts = texts_of(source, who)
@@ -137,6 +148,9 @@ function TokenWindows:__tostring()
     self.stride, self.stream:numel())
 end
 
+--- Some windows.
+-- @tparam Tensor idx int64 [B], 1-based
+-- @treturn table `{input = int64 [B, window], attention_mask = float32 ones, padding_mask = uint8 zeros}`
 function TokenWindows:batch(idx)
   check_idx("TokenWindows", idx, self.count)
   local b = idx:numel()

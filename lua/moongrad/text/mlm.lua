@@ -1,8 +1,10 @@
--- Masked-token pre-training, BERT's recipe (Devlin et al. 2019): a
+--- Masked-token pre-training, BERT's recipe (Devlin et al. 2019): a
 -- fraction `prob` (15%) of the ordinary tokens is chosen; of those, 80%
 -- are replaced by [MASK], 10% by a random ordinary token and 10% kept as
 -- they are. The model predicts the original token at the chosen positions
 -- only (models.MaskedLM gives logits there and nowhere else).
+-- @module moongrad.text.mlm
+-- @alias M
 local mg = require "moongrad"
 
 local M = {}
@@ -16,17 +18,19 @@ local function check_fraction(name, v)
   return v
 end
 
---- mask_tokens(ids, opts) -> inputs, positions, targets.
--- ids: int64 [N, L] token ids (1-based). opts:
---   mask_id        the [MASK] token's id (required)
---   special_ids    ids never chosen ([PAD], [CLS], [SEP], ...; a list)
---   random_range   {lo, hi}: random replacements are drawn uniformly from
---                  lo..hi (required: the ordinary tokens' ids)
---   prob = 0.15, mask_frac = 0.8, random_frac = 0.1
--- Returns the corrupted ids (int64 [N, L]), positions (int64 [M], 1-based
--- indices into the flattened ids of the M chosen tokens; at least one
--- when any token can be chosen) and targets (int64 [M], their original
--- ids). Draws from the global RNG.
+--- Corrupts token ids for masked-token training. Draws from the global RNG.
+-- @tparam Tensor ids int64 [N, L] token ids (1-based)
+-- @tparam table opts `mask_id` (the [MASK] token's id; required), `special_ids` (ids never
+--   chosen: [PAD], [CLS], [SEP], ...; a list), `random_range = {lo, hi}` (random replacements
+--   are drawn uniformly from lo..hi, the ordinary tokens' ids; required), `prob = 0.15,
+--   mask_frac = 0.8, random_frac = 0.1`
+-- @treturn Tensor the corrupted ids, int64 [N, L]
+-- @treturn Tensor positions, int64 [M]: 1-based indices into the flattened ids of the M chosen
+--   tokens (at least one when any token can be chosen)
+-- @treturn Tensor targets, int64 [M]: their original ids
+-- @usage local inputs, positions, targets = mg.text.mlm.mask_tokens(ids,
+--   {mask_id = tok.mask_id, special_ids = {tok.pad_id, tok.cls_id, tok.sep_id}, random_range = {6, #tok}})
+-- local loss = mg.cross_entropy(mlm_model(inputs, positions), targets)
 function M.mask_tokens(ids, opts)
   opts = mg.check_options("mlm.mask_tokens", opts, OPTIONS, 2)
   if not mg.is_tensor(ids) or ids.dtype ~= "int64" or ids:dim() ~= 2 then
