@@ -510,9 +510,57 @@ local shared = {
   merge = merge, rows_off = rows_off,
 }
 local apgd, square = require "moongrad.attack.apgd", require "moongrad.attack.square"
+--- APGD, auto-PGD (Croce and Hein 2020): projected gradient ascent whose
+-- step size the attack sets itself, with momentum and checkpoints at
+-- which it halves the step when too few steps raised the loss. APGD-T
+-- (targeted = true without a target): one run per class among the
+-- n_targets the model rates highest after the label, with the targeted
+-- DLR loss, on the images not yet misclassified. Returns per image the
+-- first point found that fools the model, else the point with the highest
+-- loss (the clean image when nothing beat it).
+-- @function apgd
+-- @tparam Module model a classifier of images in [0, 1]
+-- @tparam Tensor images [N, C, H, W] in [0, 1]
+-- @tparam Tensor labels int64 [N], 1-based classes
+-- @tparam[opt] table opts `eps = 0.3 (l2: 2.0), norm = "linf" | "l2", steps = 100,
+--   loss = "ce" | "dlr"` (default "ce", "dlr" when targeted), `targeted = false, target`
+--   (int64 [N], "random" or "least_likely": a classic targeted attack), `n_targets = 9`,
+--   `restarts = 1, rho = 0.75` (the share of rising steps below which the step is halved),
+--   `random_start = true`
+-- @treturn Tensor adversarial images
+-- @usage local x_adv = mg.attack.apgd(model, x, y, {eps = 8 / 255, loss = "dlr", targeted = true})
 function M.apgd(...) return apgd.apgd(shared, ...) end
+--- The Square attack (Andriushchenko et al. 2020), L-inf: a random search
+-- that changes one square window of the perturbation per query, keeping a
+-- change when it lowers the margin. No gradient is ever computed. Returns
+-- per image the point with the lowest margin found (inside the ball and
+-- [0, 1]).
+-- @function square
+-- @tparam Module model a classifier of images in [0, 1]
+-- @tparam Tensor images [N, C, H, W] in [0, 1]
+-- @tparam Tensor labels int64 [N], 1-based classes
+-- @tparam[opt] table opts `eps = 0.3, queries = 5000` (model evaluations per image, the first
+--   one included), `p_init = 0.8, norm = "linf"` (only), `targeted, target` (int64 [N],
+--   "random" or "least_likely": then the margin is max_{i != t} z_i - z_t)
+-- @treturn Tensor adversarial images
+-- @treturn table `{queries = float [N]}`: the model evaluations each image used
 function M.square(...) return square.square(shared, ...) end
-M.apgd_checkpoints, M.square_schedule = apgd.checkpoints, square.p_schedule
+--- The iteration numbers (1-based, after the step) at which APGD checks
+-- its progress: the first after 22% of the steps, then each stretch 3% of
+-- the steps shorter than the one before, down to 6%.
+-- @function apgd_checkpoints
+-- @int steps
+-- @treturn {int,...}
+M.apgd_checkpoints = apgd.checkpoints
+--- The share of the image a Square window covers at query `it` of
+-- `budget`: p_init, halved at 10, 50, 200, 500, 1000, 2000, 4000, 6000 and
+-- 8000 of 10,000, scaled to the budget.
+-- @function square_schedule
+-- @int it
+-- @int budget
+-- @number p_init
+-- @treturn number
+M.square_schedule = square.p_schedule
 M.losses = require "moongrad.attack.losses"
 -- text: perturbations of token embeddings (the model's embedding seam) and
 -- WordNet synonym swaps
@@ -586,7 +634,28 @@ local function tally(model, attacks, x, y, eps, sequential)
 end
 
 local ensemble = require "moongrad.attack.ensemble"
+--- The standard attacks, in evaluate's format: APGD-CE, APGD-T and
+-- Square. Square has no L2 version here, so norm "l2" leaves it out.
+-- @function ensemble_attacks
+-- @tparam[opt] table opts `norm = "linf", steps = 100` (per APGD run), `n_targets = 9,
+--   queries = 5000` (0 leaves Square out)
+-- @treturn table `{{name = "apgd", label = "apgd_ce", ...}, {label = "apgd_t", ...},
+--   {label = "square", ...}}`
 M.ensemble_attacks = ensemble.ensemble_attacks
+--- Attacks in sequence (Croce and Hein's AutoAttack): only the images
+-- classified right are attacked; each attack only those that survived the
+-- ones before it. Returns per image the first adversarial example found
+-- (the clean image when none was).
+-- @function ensemble
+-- @tparam Module model a classifier of images in [0, 1]
+-- @tparam Tensor images [N, C, H, W] in [0, 1]
+-- @tparam Tensor labels int64 [N], 1-based classes
+-- @tparam[opt] table opts `eps`; `attacks` (a list in evaluate's format; default
+--   ensemble_attacks(opts)); `norm, steps, n_targets, queries` (for the default list)
+-- @treturn Tensor adversarial images
+-- @treturn table `{clean = images right, right = {k = images still right after attacks 1..k},
+--   attacks = labels in order, fooled_by = per image the label of the attack that fooled it,
+--   or false}`
 function M.ensemble(...) return ensemble.ensemble(shared, ...) end
 
 --- Accuracy under attack over a loader (batches of images in [0, 1] and

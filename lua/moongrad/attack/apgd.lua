@@ -44,8 +44,7 @@ local function objective_of(o, target, explicit)
 end
 
 -- Iteration numbers (1-based, after the step) at which APGD checks its
--- progress: the first after 22% of the steps, then each stretch 3% of the
--- steps shorter than the one before, down to 6%.
+-- progress (documented where mg.attack exports it as apgd_checkpoints).
 function M.checkpoints(steps)
   local first = math.max(math.floor(0.22 * steps), 1)
   local shortest = math.max(math.floor(0.06 * steps), 1)

@@ -1,13 +1,12 @@
--- Adversarial perturbations of token embeddings, for text models: the
+--- Adversarial perturbations of token embeddings, for text models: the
 -- perturbation is added after the embedding layer, where inputs are
 -- continuous, instead of to the discrete tokens.
 --
 -- The seam. A model these functions can perturb has two methods:
---   model:embed_tokens(ids)                  -> E [N, L, d], the token
---       embeddings, the place where perturbations are added;
---   model:forward_embeddings(E [, {padding_mask}]) -> logits [N, C], the
---       rest of the network;
--- and model(ids, opts) computes forward_embeddings(embed_tokens(ids), opts).
+-- `model:embed_tokens(ids)` -> E [N, L, d], the token embeddings, the place
+-- where perturbations are added; `model:forward_embeddings(E [,
+-- {padding_mask}])` -> logits [N, C], the rest of the network; and
+-- model(ids, opts) computes forward_embeddings(embed_tokens(ids), opts).
 -- padding_mask [N, L] is nonzero at padding positions; perturbations are
 -- zero there and norms leave them out. mg.models.BagClassifier has the
 -- seam; mg.attack.embedding.check_model(model) says what is missing.
@@ -16,20 +15,19 @@
 -- al. 2017): r = eps * g / ||g||_2, with ||.||_2 over all L x d values of
 -- one example. Embeddings should have a fixed scale (normalised, see
 -- models.NormalizedEmbedding) for eps to mean anything.
---
---   fgm(model, ids, labels, {eps, padding_mask}) -> r         (no graph)
---   random(ids_or_E, {eps, padding_mask, dim}) -> r            (the control)
---   vat(model, ids, {eps, xi, padding_mask}) -> r              (no labels)
---   pgd(model, ids, labels, {eps, steps, alpha, padding_mask}) -> delta
---   training_loss(model, ids, labels, {method, eps, ...}) -> loss, logits
---   freelb_step(model, opt, ids, labels, {steps, eps, alpha, ...}) -> loss, logits
---   accuracy(model, ids, labels, {eps, steps, padding_mask}) -> right, n
+-- @module moongrad.attack.embedding
+-- @alias M
+-- @usage local E = mg.attack.embedding
+-- local loss = E.training_loss(model, ids, labels, {method = "fgm", eps = 1.0, padding_mask = pad})
+-- local right, n = E.accuracy(model, ids, labels, {eps = 1.0, padding_mask = pad})
 local mg = require "moongrad"
 
 local M = {}
 
---- check_model(model [, who]) -> model: errors (naming who) unless model
--- has the seam's two methods.
+--- Raises an error (naming who) unless model has the seam's two methods.
+-- @tparam Module model
+-- @string[opt="attack.embedding"] who
+-- @treturn Module model
 function M.check_model(model, who)
   who = who or "attack.embedding"
   if type(model) ~= "table" or type(model.embed_tokens) ~= "function"
@@ -68,9 +66,12 @@ local function norms(t)
   return t:reshape(t:size(1), -1):square():sum(2):sqrt():reshape(t:size(1), 1, 1)
 end
 
---- unit(t [, padding_mask]) -> t / ||t||_2 per example (zero at padding;
--- zero where t is). Scaled by its largest entry first, so that gradients
--- too small to square in float32 still give a unit vector.
+--- t / ||t||_2 per example (zero at padding; zero where t is). Scaled by
+-- its largest entry first, so that gradients too small to square in
+-- float32 still give a unit vector.
+-- @tparam Tensor t [N, L, d]
+-- @tparam[opt] Tensor padding_mask [N, L]
+-- @treturn Tensor
 function M.unit(t, padding_mask)
   local keep = keep_of(padding_mask)
   if keep then t = t * keep end
@@ -84,12 +85,16 @@ local function forward(model, e, padding_mask)
   return model:forward_embeddings(e, { padding_mask = padding_mask })
 end
 
---- fgm(model, ids, labels, opts) -> r [N, L, d]: Miyato et al.'s
--- adversarial perturbation r = eps * g / ||g||_2, g the gradient of the
--- cross-entropy w.r.t. the token embeddings, per example. Runs the model
--- in its current mode (training mode during training, as in the paper);
--- only the embeddings' gradient is computed. opts: eps (1.0),
--- padding_mask, embeddings (E to perturb instead of embed_tokens(ids)).
+--- Miyato et al.'s adversarial perturbation r = eps * g / ||g||_2, g the
+-- gradient of the cross-entropy w.r.t. the token embeddings, per example.
+-- Runs the model in its current mode (training mode during training, as in
+-- the paper); only the embeddings' gradient is computed.
+-- @tparam Module model a model with the seam (embed_tokens, forward_embeddings)
+-- @tparam Tensor ids int64 [N, L]
+-- @tparam Tensor labels int64 [N]
+-- @tparam[opt] table opts `{eps = 1.0, padding_mask, embeddings}` (E to perturb instead of
+--   embed_tokens(ids))
+-- @treturn Tensor r [N, L, d] (no graph)
 function M.fgm(model, ids, labels, opts)
   local who = "attack.embedding.fgm"
   M.check_model(model, who)
@@ -104,10 +109,11 @@ function M.fgm(model, ids, labels, opts)
   end)
 end
 
---- random(like, opts) -> r: Gaussian noise scaled to norm eps per example
--- (the paper's control for adversarial training). like: the embeddings
--- [N, L, d], or ids [N, L] with opts.dim = d. opts: eps (1.0),
--- padding_mask, dim.
+--- Gaussian noise scaled to norm eps per example (the paper's control for
+-- adversarial training).
+-- @tparam Tensor like the embeddings [N, L, d], or ids [N, L] with opts.dim = d
+-- @tparam[opt] table opts `{eps = 1.0, padding_mask, dim}`
+-- @treturn Tensor r
 function M.random(like, opts)
   local who = "attack.embedding.random"
   opts = mg.check_options(who, opts, { "eps", "padding_mask", "dim" })
@@ -125,12 +131,14 @@ local function kl(p_logits, q_logits)
   return (logp:exp() * (logp - logq)):sum(2)
 end
 
---- vat(model, ids, opts) -> r: virtual adversarial perturbation (Miyato
--- et al. 2016; one power iteration): the direction d of norm xi around
--- the embeddings that most changes the model's own prediction, scaled to
--- eps. Needs no labels. opts: eps (1.0), xi (1e-6 relative: d has norm
--- xi per example), padding_mask, embeddings, clean_logits (reused when
--- given).
+--- The virtual adversarial perturbation (Miyato et al. 2016; one power
+-- iteration): the direction d of norm xi around the embeddings that most
+-- changes the model's own prediction, scaled to eps. Needs no labels.
+-- @tparam Module model a model with the seam (embed_tokens, forward_embeddings)
+-- @tparam Tensor ids int64 [N, L]
+-- @tparam[opt] table opts `{eps = 1.0, xi = 1e-6` (relative: d has norm xi per example),
+--   `padding_mask, embeddings, clean_logits}` (reused when given)
+-- @treturn Tensor r
 function M.vat(model, ids, opts)
   local who = "attack.embedding.vat"
   M.check_model(model, who)
@@ -149,15 +157,19 @@ function M.vat(model, ids, opts)
   end)
 end
 
---- pgd(model, ids, labels, opts) -> delta [N, L, d], right [N]: projected
--- gradient ascent on the cross-entropy in the L2 ball of radius eps
+--- Projected gradient ascent on the cross-entropy in the L2 ball of radius eps
 -- (per example) around the token embeddings, `steps` normalised steps of
 -- size alpha, from a random point of the ball (random_start) or from 0.
 -- Runs in eval mode (every module's mode restored after). Per example the
 -- strongest point is kept: one that fools the model, else the highest
--- loss. right: 1 where the model is still right at the returned point.
--- opts: eps (1.0), steps (10), alpha (2.5 * eps / steps), padding_mask,
--- random_start (false).
+-- loss.
+-- @tparam Module model a model with the seam (embed_tokens, forward_embeddings)
+-- @tparam Tensor ids int64 [N, L]
+-- @tparam Tensor labels int64 [N]
+-- @tparam[opt] table opts `{eps = 1.0, steps = 10, alpha = 2.5 * eps / steps, padding_mask,
+--   random_start = false}`
+-- @treturn Tensor delta [N, L, d]
+-- @treturn Tensor right [N]: 1 where the model is still right at the returned point
 function M.pgd(model, ids, labels, opts)
   local who = "attack.embedding.pgd"
   M.check_model(model, who)
@@ -203,9 +215,14 @@ function M.pgd(model, ids, labels, opts)
   end)
 end
 
---- accuracy(model, ids, labels, opts) -> right, n: how many examples the
--- model classifies right under embedding PGD at radius opts.eps (clean
--- when eps is 0). opts: as pgd.
+--- How many examples the model classifies right under embedding PGD at
+-- radius opts.eps (clean when eps is 0).
+-- @tparam Module model a model with the seam (embed_tokens, forward_embeddings)
+-- @tparam Tensor ids int64 [N, L]
+-- @tparam Tensor labels int64 [N]
+-- @tparam[opt] table opts as pgd's
+-- @treturn int right
+-- @treturn int n
 function M.accuracy(model, ids, labels, opts)
   opts = opts or {}
   if (opts.eps or 1.0) == 0 then
@@ -220,18 +237,20 @@ end
 
 local METHODS = { normal = true, random = true, fgm = true, vat = true }
 
---- training_loss(model, ids, labels, opts) -> loss, logits
--- The loss of one batch for adversarial training on embeddings; call
--- loss:backward() (or ctx:optimize(loss)) as usual. logits: the clean
--- logits, detached. opts.method:
---   "normal"  cross-entropy on the clean embeddings
---   "random"  clean + CE at E + r, r Gaussian noise of norm eps (the control)
---   "fgm"     clean + CE at E + r_adv, r_adv = fgm (Miyato et al.)
---   "vat"     clean + KL(p(E) || p(E + r_vadv)) (virtual adversarial)
--- The perturbation is a constant; the perturbed loss's gradient reaches
--- the parameters, the embeddings included, through E.
--- opts: eps (1.0), weight (1.0: the perturbed term's factor), xi (vat),
--- padding_mask.
+--- The loss of one batch for adversarial training on embeddings; call
+-- loss:backward() (or ctx:optimize(loss)) as usual. The methods: "normal"
+-- (cross-entropy on the clean embeddings), "random" (clean + CE at E + r, r
+-- Gaussian noise of norm eps: the control), "fgm" (clean + CE at E + r_adv,
+-- r_adv = fgm; Miyato et al.), "vat" (clean + KL(p(E) || p(E + r_vadv)),
+-- virtual adversarial). The perturbation is a constant; the perturbed
+-- loss's gradient reaches the parameters, the embeddings included, through E.
+-- @tparam Module model a model with the seam (embed_tokens, forward_embeddings)
+-- @tparam Tensor ids int64 [N, L]
+-- @tparam Tensor labels int64 [N]
+-- @tparam[opt] table opts `{method, eps = 1.0, weight = 1.0` (the perturbed term's factor),
+--   `xi` (vat), `padding_mask}`
+-- @treturn Tensor loss
+-- @treturn Tensor the clean logits, detached
 function M.training_loss(model, ids, labels, opts)
   local who = "attack.embedding.training_loss"
   M.check_model(model, who)
@@ -267,18 +286,21 @@ function M.training_loss(model, ids, labels, opts)
   return loss + extra * weight, logits:detach()
 end
 
---- freelb_step(model, opt, ids, labels, opts) -> loss, logits
--- One FreeLB update (Zhu et al. 2020): K ascent steps on a perturbation
+--- One FreeLB update (Zhu et al. 2020): K ascent steps on a perturbation
 -- delta of the embeddings (L2 ball of radius eps per example, normalised
 -- steps of size alpha, from uniform noise of norm init_mag), each
 -- adding the parameters' gradient of loss / K at the current delta, then
 -- one optimizer step with the accumulated gradients. The parameters'
--- .grad are zeroed first. opts: steps (3), eps (1.0), alpha (eps / 2),
--- init_mag (eps / 10), padding_mask, ctx (a trainer step's context: the
--- last backward and the step go through ctx:optimize, so the engine's
--- gradient hook and clipping apply), clip_grad_norm.
--- Returns the mean loss over the K steps (detached) and the first step's
--- logits (detached).
+-- .grad are zeroed first.
+-- @tparam Module model with the seam
+-- @tparam Optimizer opt
+-- @tparam Tensor ids int64 [N, L]
+-- @tparam Tensor labels int64 [N]
+-- @tparam[opt] table opts `{steps = 3, eps = 1.0, alpha = eps / 2, init_mag = eps / 10,
+--   padding_mask, ctx, clip_grad_norm}`; ctx is a trainer step's context: the last backward
+--   and the step go through ctx:optimize, so the engine's gradient hook and clipping apply
+-- @treturn Tensor the mean loss over the K steps (detached)
+-- @treturn Tensor the first step's logits (detached)
 function M.freelb_step(model, opt, ids, labels, opts)
   local who = "attack.embedding.freelb_step"
   M.check_model(model, who)

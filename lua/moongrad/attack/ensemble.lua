@@ -11,11 +11,8 @@ local R = require "moongrad.attack.rows"
 
 local M = {}
 
---- ensemble_attacks(opts) -> the standard attacks, in evaluate's format:
--- {{name = "apgd", label = "apgd_ce", ...}, {label = "apgd_t", ...},
--- {label = "square", ...}}. opts: norm ("linf"), steps (100, per APGD
--- run), n_targets (9), queries (5000; 0 leaves Square out). Square has no
--- L2 version here, so norm "l2" leaves it out.
+-- The standard attacks, in evaluate's format (documented where mg.attack
+-- exports them as ensemble_attacks).
 function M.ensemble_attacks(opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("ensemble_attacks: options must be a table, got " .. type(opts), 2) end

@@ -1,16 +1,13 @@
--- Per-example losses that the attacks ascend (APGD) or descend (Square),
--- computed from a classifier's logits [N, C] and int64 1-based labels [N].
---
---   dlr(logits, labels)                 -> [N]   (C >= 3)
---   dlr_targeted(logits, labels, target) -> [N]  (C >= 3)
---   margin(logits, labels)              -> [N]
---   margin_targeted(logits, target)     -> [N]
---   top_classes(logits, k)              -> int64 [N, k]
+--- Per-example losses that the attacks ascend (APGD) or descend (Square),
+-- computed from a classifier's logits [N, C] and int64 1-based labels [N]
+-- (mg.attack.losses).
 --
 -- DLR, the difference of logits ratio (Croce and Hein 2020), is the
 -- margin divided by the spread of the top logits, so rescaling the logits
 -- (as a model that saturates its softmax does) leaves it unchanged; cross-
 -- entropy's gradient vanishes in that case, DLR's does not.
+-- @module moongrad.attack.losses
+-- @alias M
 local mg = require "moongrad"
 
 local M = {}
@@ -32,16 +29,22 @@ local function check(name, logits, labels, min_classes)
   end
 end
 
---- top_classes(logits, k) -> int64 [N, k]: per row the classes of the k
--- largest logits, largest first (ties: the lower class first). No graph.
+--- Per row the classes of the k largest logits, largest first (ties: the
+-- lower class first). No graph.
+-- @tparam Tensor logits [N, C]
+-- @int k
+-- @treturn Tensor int64 [N, k]
 function M.top_classes(logits, k)
   local _, classes = logits:detach():topk(k, 2)
   return classes
 end
 
---- dlr(logits, labels) -> [N]: -(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3),
--- with z_pi1 >= z_pi2 >= z_pi3 the sorted logits. Positive once the image is
--- misclassified; attacks ascend it.
+--- The difference of logits ratio: -(z_y - max_{i != y} z_i) / (z_pi1 -
+-- z_pi3), with z_pi1 >= z_pi2 >= z_pi3 the sorted logits. Positive once the
+-- image is misclassified; attacks ascend it.
+-- @tparam Tensor logits [N, C], C >= 3
+-- @tparam Tensor labels int64 [N]
+-- @treturn Tensor [N]
 function M.dlr(logits, labels)
   check("dlr", logits, labels, 3)
   local top = M.top_classes(logits, 3)
@@ -52,9 +55,13 @@ function M.dlr(logits, labels)
   return -(zy - other) / (z1 - z3 + 1e-12)
 end
 
---- dlr_targeted(logits, labels, target) -> [N]:
--- -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2); with 3 classes z_pi4 is
--- taken as z_pi3. Attacks ascend it to push the target over the label.
+--- The targeted DLR: -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2); with 3
+-- classes z_pi4 is taken as z_pi3. Attacks ascend it to push the target
+-- over the label.
+-- @tparam Tensor logits [N, C], C >= 3
+-- @tparam Tensor labels int64 [N]
+-- @tparam Tensor target int64 [N]
+-- @treturn Tensor [N]
 function M.dlr_targeted(logits, labels, target)
   check("dlr_targeted", logits, labels, 3)
   check("dlr_targeted", logits, target, 3)
@@ -71,15 +78,21 @@ local function best_other(logits, classes)
   return (masked:max(2))
 end
 
---- margin(logits, labels) -> [N]: z_y - max_{i != y} z_i; negative once
--- the image is misclassified. Square descends it.
+--- z_y - max_{i != y} z_i; negative once the image is misclassified.
+-- Square descends it.
+-- @tparam Tensor logits [N, C]
+-- @tparam Tensor labels int64 [N]
+-- @treturn Tensor [N]
 function M.margin(logits, labels)
   check("margin", logits, labels, 2)
   return at(logits, labels) - best_other(logits, labels)
 end
 
---- margin_targeted(logits, target) -> [N]: max_{i != t} z_i - z_t;
--- negative once the image is classified as the target.
+--- max_{i != t} z_i - z_t; negative once the image is classified as the
+-- target.
+-- @tparam Tensor logits [N, C]
+-- @tparam Tensor target int64 [N]
+-- @treturn Tensor [N]
 function M.margin_targeted(logits, target)
   check("margin_targeted", logits, target, 2)
   return best_other(logits, target) - at(logits, target)

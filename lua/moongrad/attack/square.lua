@@ -16,7 +16,8 @@ local M = {}
 
 local KNOWN = { "eps", "norm", "queries", "p_init", "targeted", "target" }
 
--- The share of the image a window covers at query `it` of `budget`.
+-- The share of the image a window covers at query `it` of `budget`
+-- (documented where mg.attack exports it as square_schedule).
 function M.p_schedule(it, budget, p_init)
   local t = math.floor(it / budget * 10000)
   local cuts = { 10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000 }

@@ -1,11 +1,12 @@
--- A word-substitution attack a reader can inspect: greedy swaps of words
+--- A word-substitution attack a reader can inspect: greedy swaps of words
 -- for WordNet synonyms, at most a share of the words of each text (10%).
 -- It only reads the model's outputs through predict(texts) -> logits, so
 -- it attacks any text classifier with its tokenizer, and it counts the
--- texts it asks about (model queries).
---
---   load_wordnet({dir, pos}) -> synonyms (word -> list of single-word synonyms)
---   attack(predict, texts, labels, {synonyms, budget = 0.1, ...}) -> texts, report
+-- texts it asks about (model queries). mg.attack.synonym.
+-- @module moongrad.attack.synonym
+-- @alias M
+-- @usage local syn = mg.attack.synonym
+-- local adv, report = syn.attack(predict, texts, labels, {synonyms = syn.load_wordnet()})
 local mg = require "moongrad"
 
 local M = {}
@@ -21,11 +22,11 @@ for w in ([[a an the and or but if of in on at to for from by with as is are was
   each few more most other some such only own same too very can will just should now up down out
   off over under again further once one two]]):gmatch("%a+") do STOP[w] = true end
 
---- load_wordnet([{dir = "/usr/share/wordnet", pos = {"adj", "adv",
--- "verb", "noun"}}]) -> synonyms: a table from a lower-case word to the
--- list of the other single words of every synset it belongs to (in the
--- WordNet data files data.<pos>). Multi-word lemmas and function words are
--- left out.
+--- Reads WordNet's synonyms: from a lower-case word to the list of the
+-- other single words of every synset it belongs to (in the WordNet data
+-- files data.<pos>). Multi-word lemmas and function words are left out.
+-- @tparam[opt] table opts `{dir = "/usr/share/wordnet", pos = {"adj", "adv", "verb", "noun"}}`
+-- @treturn table word -> {synonym, ...}
 function M.load_wordnet(opts)
   local who = "attack.synonym.load_wordnet"
   opts = mg.check_options(who, opts, { "dir", "pos" })
@@ -106,19 +107,20 @@ end
 
 local OPTIONS = { "synonyms", "budget", "max_candidates", "importance", "batch_size", "examples" }
 
---- attack(predict, texts, labels, opts) -> adversarial texts, report
--- predict(list of strings) -> logits Tensor [#list, C]; texts: a list of
--- strings; labels: int64 Tensor [N] (1-based) or a list of integers.
--- Per text the model gets right: the words with synonyms are ranked by
+--- Attacks texts with synonyms. Per text the model gets right: the words with synonyms are ranked by
 -- how much deleting each lowers the probability of the label (one query
 -- each; importance = "order" keeps them in reading order instead), then,
 -- in that order, each word is replaced by the synonym (of the first
 -- max_candidates) that lowers that probability most, when one does, until
 -- the model is fooled or floor(budget * words) words have changed.
--- opts: synonyms (from load_wordnet; required), budget (0.1),
--- max_candidates (20), importance ("delete" | "order"), batch_size (64:
--- texts per predict call), examples (3: before/after pairs kept).
--- report: n, right_before, right_after, accuracy_before, accuracy_after,
+-- @func predict predict(list of strings) -> logits Tensor [#list, C]
+-- @tparam {string,...} texts
+-- @tparam Tensor|{int,...} labels int64 Tensor [N] (1-based) or a list of integers
+-- @tparam table opts `synonyms` (from load_wordnet; required), `budget = 0.1,
+--   max_candidates = 20, importance = "delete" | "order", batch_size = 64` (texts per
+--   predict call), `examples = 3` (before/after pairs kept)
+-- @treturn {string,...} the adversarial texts
+-- @treturn table the report: n, right_before, right_after, accuracy_before, accuracy_after,
 -- success_rate (fooled / right_before), words_changed (mean over the
 -- attacked texts), changed_share (mean share of their words),
 -- queries (mean per attacked text, the first prediction included),

@@ -1,9 +1,10 @@
--- A small text classifier for adversarial training on embeddings: token
+--- A small text classifier for adversarial training on embeddings: token
 -- embeddings normalised as Miyato et al. (2017) do, their mean over the
 -- tokens that are not padding, dropout, a linear layer. It has the
 -- embedding seam of mg.attack.embedding (embed_tokens and
 -- forward_embeddings), so embedding-space attacks and adversarial training
 -- can reach it without patching it.
+-- @module moongrad.models
 local mg = require "moongrad"
 local nn = mg.nn
 
@@ -11,17 +12,21 @@ local M = {}
 
 -- ---- the normalised embedding -------------------------------------------------------
 
-local NormalizedEmbedding = nn.Module:extend("models.NormalizedEmbedding")
-M.NormalizedEmbedding = NormalizedEmbedding
-
---- NormalizedEmbedding(num_embeddings, dim [, {frequencies = float [V]}])
--- A lookup table whose rows are normalised before every lookup:
+--- A lookup table whose rows are normalised before every lookup:
 -- v' = (v - E[v]) / sqrt(Var[v]), mean and variance per dimension over the
 -- vocabulary weighted by the token frequencies (uniform when none given;
 -- they are normalised to sum to 1 and kept as a buffer). Adversarial
 -- perturbations of a fixed norm are only meaningful against embeddings of
 -- a fixed scale: otherwise training just inflates the embeddings until
 -- the perturbation is negligible (Miyato et al., section 3).
+-- @type NormalizedEmbedding
+local NormalizedEmbedding = nn.Module:extend("models.NormalizedEmbedding")
+M.NormalizedEmbedding = NormalizedEmbedding
+
+--- models.NormalizedEmbedding(num_embeddings, dim [, opts]): a new table.
+-- @int num_embeddings
+-- @int dim
+-- @tparam[opt] table opts `{frequencies = float [V]}`
 function NormalizedEmbedding:init(num_embeddings, dim, opts)
   nn.Module.init(self)
   local who = "models.NormalizedEmbedding"
@@ -52,7 +57,9 @@ function NormalizedEmbedding:normalized_weight()
   return centred / (var + 1e-6):sqrt()
 end
 
--- ids int64 [...] (1-based) -> [..., dim]
+--- Looks the ids up in the normalised table.
+-- @tparam Tensor ids int64 [...] (1-based)
+-- @treturn Tensor [..., dim]
 function NormalizedEmbedding:forward(ids)
   return mg.embedding(ids, self:normalized_weight())
 end
@@ -61,15 +68,21 @@ function NormalizedEmbedding:extra_repr() return self.num_embeddings .. ", " .. 
 
 -- ---- the classifier -------------------------------------------------------------------
 
+--- logits = Linear(dropout(mean of the token embeddings over the tokens
+-- that are not padding)). Children: embedding, drop, head. It has the
+-- embedding seam of mg.attack.embedding (embed_tokens and
+-- forward_embeddings).
+-- @type BagClassifier
+-- @usage local clf = mg.models.BagClassifier{vocab_size = #tok, classes = 2}
+-- local loss = mg.attack.embedding.training_loss(clf, ids, labels, {method = "fgm", padding_mask = pad})
 local BagClassifier = nn.Module:extend("models.BagClassifier")
 M.BagClassifier = BagClassifier
 
 local OPTIONS = { "vocab_size", "dim", "classes", "frequencies", "dropout", "normalize" }
 
---- BagClassifier{vocab_size, dim = 64, classes = 2, frequencies, dropout =
--- 0.2, normalize = true}: logits = Linear(dropout(mean of the token
--- embeddings)). normalize = false uses a plain nn.Embedding (N(0, 1)).
--- Children: embedding, drop, head.
+--- models.BagClassifier(opts): a new classifier.
+-- @tparam table opts `{vocab_size (required), dim = 64, classes = 2, frequencies, dropout = 0.2,
+--   normalize = true}`; normalize = false uses a plain nn.Embedding (N(0, 1))
 function BagClassifier:init(opts)
   nn.Module.init(self)
   local who = "models.BagClassifier"
@@ -87,7 +100,9 @@ function BagClassifier:init(opts)
   self.head = nn.Linear(dim, opts.classes or 2)
 end
 
---- embed_tokens(ids) -> token embeddings [N, L, dim] (the seam's input side).
+--- The token embeddings (the seam's input side).
+-- @tparam Tensor ids int64 [N, L]
+-- @treturn Tensor [N, L, dim]
 function BagClassifier:embed_tokens(ids)
   if not mg.is_tensor(ids) or ids.dtype ~= "int64" or ids:dim() ~= 2 then
     error("models.BagClassifier: expects token ids, an int64 Tensor [N, L]", 3)
@@ -95,9 +110,11 @@ function BagClassifier:embed_tokens(ids)
   return self.embedding(ids)
 end
 
---- forward_embeddings(e [, {padding_mask}]) -> logits [N, classes]: the
--- network after the token embeddings. padding_mask [N, L], nonzero at
--- padding positions (left out of the mean).
+--- The network after the token embeddings.
+-- @tparam Tensor e [N, L, dim]
+-- @tparam[opt] table opts `{padding_mask}`: [N, L], nonzero at padding positions (left out of
+--   the mean)
+-- @treturn Tensor logits [N, classes]
 function BagClassifier:forward_embeddings(e, opts)
   opts = mg.check_options("models.BagClassifier", opts, { "padding_mask" }, 3)
   local pooled
@@ -110,7 +127,10 @@ function BagClassifier:forward_embeddings(e, opts)
   return self.head(self.drop(pooled))
 end
 
---- clf(ids [, {padding_mask}]) -> logits [N, classes]
+--- The logits of token ids.
+-- @tparam Tensor ids int64 [N, L]
+-- @tparam[opt] table opts `{padding_mask}`
+-- @treturn Tensor [N, classes]
 function BagClassifier:forward(ids, opts)
   return self:forward_embeddings(self:embed_tokens(ids), opts)
 end
