@@ -36,13 +36,14 @@ DEBS_TEST  = lua-busted lua-ldoc lua-markdown luarocks pkg-config
 DEBS_DATA  = dataset-fashion-mnist nodejs wordnet-base
 DEBS_BENCH = python3 python3-torch libjemalloc2
 DEBS_DOC   = lua-ldoc lua-markdown
+DEBS_LINT  = lua-check
 DEBS_DIST  = libopenmpi-dev openmpi-bin
 
 MPICC    ?= mpicc
 DIST_SRC  = $(wildcard bindings/dist/*.c)
 DIST_OBJ  = $(DIST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all help test check-c asan demo bench data deps clean distclean install uninstall dist doc
+.PHONY: all help test check-c asan demo bench data deps clean distclean install uninstall dist doc lint
 
 all: $(BUILD)/libmoongrad.a $(BUILD)/moongrad/core.so $(BIN)/moongrad dist
 
@@ -55,6 +56,7 @@ help:
 	@echo "make data       fetch the full sets: MNIST, Fashion-MNIST, IMDB, SpamAssassin, WordNet"
 	@echo "make deps       install missing Debian packages (as root) or say which"
 	@echo "make doc        the API reference, HTML in build/doc/ (LDoc, from the doc comments)"
+	@echo "make lint       luacheck over every Lua file (.luacheckrc); fails on any warning"
 	@echo "make install    install into PREFIX (default /usr/local; DESTDIR for staging)"
 	@echo "make uninstall  remove what make install put into PREFIX"
 	@echo "make clean      remove build outputs"
@@ -204,6 +206,15 @@ doc: $(BUILD)/.deps-doc
 	if [ $$rc != 0 ] || grep -q -e ':[0-9][0-9]*: ' -e 'LDoc error' $(BUILD)/doc.log; then \
 	  echo "make doc: LDoc reported the problems above"; exit 1; fi
 	@echo "the reference is in $(BUILD)/doc/index.html"
+
+# luacheck with the project's settings (.luacheckrc): every Lua file of
+# the tree, and the Lua-syntax configuration files.
+$(BUILD)/.deps-lint: $(BUILD)/.deps-build
+	$(call need_debs,$(DEBS_LINT))
+	@touch $@
+
+lint: $(BUILD)/.deps-lint
+	@luacheck --no-color -q . .busted .luacheckrc config.ld $(wildcard *.rockspec)
 
 # Install layout (every folder can be set on its own; luarocks sets them to
 # its rock tree, see moongrad-*.rockspec): the host program, the Lua library
