@@ -307,7 +307,7 @@ for _, r in ipairs(results) do
 end
 print("pictures: " .. table.concat(pictures, ", "))
 
-print(mg.json.encode({
+mg.cli.result({
   example = "adversarial", data = opts.data, source = train_ds.source, train_images = #train_ds,
   test_images = #test_ds, eval_images = eval_n, epochs = opts.epochs, batch_size = opts.batch_size,
   train_eps = train_eps, seed_eps = opts.seed_eps, pgd_train_steps = opts.pgd_steps, beta = opts.beta,
@@ -315,4 +315,4 @@ print(mg.json.encode({
   eval_steps = opts.eval_steps, restarts = opts.restarts, eps = eps_list, ensemble_eps = ens_eps,
   ensemble_images = ens_n, loaded = opts.load ~= "" and opts.load or nil,
   methods = results, seconds = mg.clock() - started, pictures = pictures,
-}))
+})

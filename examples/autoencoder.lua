@@ -205,8 +205,8 @@ if results.vae then
 end
 print("pictures: " .. table.concat(pictures, ", "))
 
-print(mg.json.encode {
+mg.cli.result {
   example = "autoencoder", data = opts.data, source = train_ds.source, train_images = #train_ds.labels,
   test_images = n_test, batch_size = opts.batch_size, lr = opts.lr, noise = opts.noise, latent = opts.latent,
   models = results, probe_pixels = pixels, seconds = mg.clock() - started, pictures = pictures,
-})
+}

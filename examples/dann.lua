@@ -169,7 +169,7 @@ end
 if gap_closed then print(string.format("DANN closes %.1f%% of the source-only -> upper bound gap", 100 * gap_closed)) end
 print("pictures: " .. table.concat(pictures, ", "))
 
-print(mg.json.encode {
+mg.cli.result {
   example = "dann", source = digits.source, source_images = #source.images, target_images = #target.images,
   test_images = #source_test.images, epochs = opts.epochs, optimizer = opts.optimizer,
   lr = opts.lr > 0 and opts.lr or da.default_lr(opts.optimizer), domain_dropout = opts.domain_dropout, center = opts.center,
@@ -177,4 +177,4 @@ print(mg.json.encode {
   recipe = { invert = opts.invert, contrast_min = opts.contrast_min, contrast_max = opts.contrast_max,
     seed = opts.domain_seed, test_seed = opts.domain_seed + 1 },
   results = results, gap_closed = gap_closed, seconds = mg.clock() - started, pictures = pictures,
-})
+}

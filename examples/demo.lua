@@ -122,9 +122,9 @@ local adv_png = viz.image_rows({
 
 local seconds = mg.clock() - started
 print(string.format("\npictures:\n   %s\n   %s\ndone in %.0f s", rot_png, adv_png, seconds))
-print(mg.json.encode({
+mg.cli.result({
   example = "demo", data = opts.data, train_images = #train_ds, rotation_test_acc = rot_acc,
   probe_100 = probe, scratch_100 = scratch,
   attacks = { eps = eps_list, normal = results[1].r, pgd_trained = results[2].r },
   pictures = { rot_png, adv_png }, seconds = seconds,
-}))
+})

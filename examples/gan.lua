@@ -209,4 +209,4 @@ local result = {
   train_seconds = train_seconds, classifier_seconds = classifier_seconds, eval_seconds = eval_seconds,
   seconds = seconds, pictures = pictures, sample_grids = #grids, generator = weights,
 }
-print(mg.json.encode(result))
+mg.cli.result(result)

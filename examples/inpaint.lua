@@ -133,7 +133,7 @@ if probe then
 end
 print("pictures: " .. rows_png .. ", " .. curve)
 
-print(mg.json.encode {
+mg.cli.result {
   example = "inpaint", data = opts.data, source = train_ds.source, train_images = #train_ds.labels,
   test_images = n_test, epochs = opts.epochs, batch_size = opts.batch_size, lr = opts.lr,
   block = { top = block.top, left = block.left, rows = block.rows, cols = block.cols },
@@ -141,4 +141,4 @@ print(mg.json.encode {
   baseline_masked_mse = { zero_fill = zero_fill, mean_image = mean_fill },
   probe_input = opts.probe_input, probe = probe, probe_pixels = pixels, probe_seconds = probe_seconds,
   train_seconds = train_seconds, seconds = mg.clock() - started, pictures = { rows_png, curve },
-})
+}

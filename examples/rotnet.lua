@@ -107,4 +107,4 @@ local result = {
   pretext_seconds = pretext_time, seconds = mg.clock() - started,
   pictures = { grid, curve },
 }
-print(mg.json.encode(result))
+mg.cli.result(result)

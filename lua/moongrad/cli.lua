@@ -153,4 +153,15 @@ function M.datasets(opts, extra)
   return load(args("train", opts.limit)), load(args("test", opts.test_limit))
 end
 
+--- Prints an example's result as its last line: one line of JSON whose
+-- numbers are rounded to what they mean (4 significant digits; integers
+-- and the learning rate exact), as the metrics logs write them.
+-- @tparam table result
+-- @treturn table result
+-- @usage mg.cli.result{example = "rotnet", test_acc = acc, seconds = mg.clock() - started}
+function M.result(result)
+  print(require("moongrad.json").encode(result, { digits = 4, exact = { "lr" } }))
+  return result
+end
+
 return M

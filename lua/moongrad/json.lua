@@ -50,9 +50,26 @@ local function encode_string(s, path)
   end) .. '"'
 end
 
--- The shortest %.Ng form that reads back as the same float.
-local function encode_float(x)
+-- A float rounded to `digits` significant digits: fewer when the
+-- shortest form that reads back as x has fewer; a float of `digits` or
+-- more integer digits becomes the nearest integer (12346, not 1.235e+04).
+local function rounded_float(x, digits)
+  if math.abs(x) >= 10 ^ (digits - 1) and math.abs(x) < 2 ^ 53 then
+    return string.format("%d", math.floor(x + 0.5))
+  end
+  local s = string.format("%." .. digits .. "g", x)
+  for d = 1, digits - 1 do
+    local shorter = string.format("%." .. d .. "g", x)
+    if tonumber(shorter) == x then s = shorter; break end
+  end
+  return s
+end
+
+-- The shortest %.Ng form that reads back as the same float; with digits,
+-- rounded (see rounded_float).
+local function encode_float(x, digits)
   if x ~= x or x == math.huge or x == -math.huge then return "null" end
+  if digits then return rounded_float(x, digits) end
   for digits = 1, 17 do
     local s = string.format("%." .. digits .. "g", x)
     if tonumber(s) == x then
@@ -73,7 +90,7 @@ local function is_array(t)
   return t[1] ~= nil
 end
 
-local function encode_table(t, path, seen, out)
+local function encode_table(t, path, seen, out, opts)
   if seen[t] then error(string.format("json.encode: %s refers to itself (a cycle)", path), 0) end
   seen[t] = true
   if is_array(t) then
@@ -92,7 +109,7 @@ local function encode_table(t, path, seen, out)
     out[#out + 1] = "["
     for i = 1, n do
       if i > 1 then out[#out + 1] = "," end
-      encode_value(t[i], path .. "[" .. i .. "]", seen, out)
+      encode_value(t[i], path .. "[" .. i .. "]", seen, out, opts)
     end
     out[#out + 1] = "]"
   else
@@ -110,25 +127,27 @@ local function encode_table(t, path, seen, out)
       if i > 1 then out[#out + 1] = "," end
       out[#out + 1] = encode_string(k, path)
       out[#out + 1] = ":"
-      encode_value(t[k], path .. "." .. k, seen, out)
+      local child = opts
+      if opts and opts.exact[k] then child = nil end -- this key's numbers stay exact
+      encode_value(t[k], path .. "." .. k, seen, out, child)
     end
     out[#out + 1] = "}"
   end
   seen[t] = nil
 end
 
-encode_value = function(v, path, seen, out)
+encode_value = function(v, path, seen, out, opts)
   local ty = type(v)
   if v == M.null or v == nil then
     out[#out + 1] = "null"
   elseif ty == "boolean" then
     out[#out + 1] = v and "true" or "false"
   elseif ty == "number" then
-    out[#out + 1] = math.type(v) == "integer" and string.format("%d", v) or encode_float(v)
+    out[#out + 1] = math.type(v) == "integer" and string.format("%d", v) or encode_float(v, opts and opts.digits)
   elseif ty == "string" then
     out[#out + 1] = encode_string(v, path)
   elseif ty == "table" then
-    encode_table(v, path, seen, out)
+    encode_table(v, path, seen, out, opts)
   else
     error(string.format("json.encode: cannot encode a %s (at %s)", ty, path), 0)
   end
@@ -137,11 +156,35 @@ end
 --- Encodes a Lua value (nil or json.null, booleans, numbers, strings,
 -- tables) as compact JSON text. NaN and infinities become null (JSON has
 -- none). Raises on functions, userdata, cycles, mixed or holed tables.
+--
+-- Numbers: integers are written exactly. Floats are written as the
+-- shortest text that reads back as the same float, or, with opts.digits,
+-- rounded to what they mean: `digits` significant digits (fewer when fewer
+-- say the same), and a float of `digits` or more integer digits as the
+-- nearest integer. The values of the object keys in opts.exact stay exact.
 -- @param value
+-- @tparam[opt] table opts `{digits = nil, exact = {key, ...}}`
 -- @treturn string
-function M.encode(value)
+-- @usage json.encode({acc = 0.8060000538825989})                --> {"acc":0.8060000538825989}
+-- json.encode({acc = 0.8060000538825989}, {digits = 4})   --> {"acc":0.806}
+function M.encode(value, opts)
+  if opts ~= nil then
+    if type(opts) ~= "table" then error("json.encode: options must be a table, got " .. type(opts), 2) end
+    for k in pairs(opts) do
+      if k ~= "digits" and k ~= "exact" then
+        error("json.encode: unknown option '" .. tostring(k) .. "' (expected one of digits, exact)", 2)
+      end
+    end
+    local d = opts.digits
+    if d ~= nil and (math.type(d) ~= "integer" or d < 1 or d > 17) then
+      error("json.encode: digits must be an integer in 1..17, got " .. tostring(d), 2)
+    end
+    local exact = {}
+    for _, k in ipairs(opts.exact or {}) do exact[k] = true end
+    opts = { digits = d, exact = exact }
+  end
   local out = {}
-  local ok, err = pcall(encode_value, value, "$", {}, out)
+  local ok, err = pcall(encode_value, value, "$", {}, out, opts)
   if not ok then error(err, 2) end
   return table.concat(out)
 end

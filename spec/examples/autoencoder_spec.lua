@@ -27,7 +27,8 @@ describe("examples/autoencoder.lua", function()
       for _, row in ipairs(m.probe) do assert.is_true(row.probe >= 0 and row.probe <= 1) end
     end
     assert.is_true(r.models.vae.test_kl >= 0)
-    H.assert_near(r.models.vae.test_loss, r.models.vae.test_bce_sum + r.models.vae.test_kl, 1e-3, 1e-5)
+    -- (the JSON line rounds each figure to 4 significant digits)
+    H.assert_near(r.models.vae.test_loss, r.models.vae.test_bce_sum + r.models.vae.test_kl, 1e-3, 1e-3)
     assert.are.equal(2, #r.probe_pixels)
     local names = {}
     for _, png in ipairs(r.pictures) do

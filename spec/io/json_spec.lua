@@ -90,4 +90,16 @@ describe("json.decode", function()
     H.assert_error(function() json.decode(5) end, "json.decode: expected a string, got number")
     H.assert_error(function() json.decode("[") end, "json_spec.lua:")
   end)
+
+  it("rounds floats to what they mean when asked, keeping integers and exact fields", function()
+    local t = { acc = 0.8060000538825989, loss = 1.3793436686197917, n = 60000, rate = 12345.678,
+      half = 0.5, tiny = 1.5e-7, lr = 0.000987654321, nested = { 0.6499999761581421, 2 / 3 }, bad = 0 / 0 }
+    assert.are.equal('{"acc":0.806,"bad":null,"half":0.5,"loss":1.379,"lr":0.000987654321,'
+      .. '"n":60000,"nested":[0.65,0.6667],"rate":12346,"tiny":1.5e-07}',
+      json.encode(t, { digits = 4, exact = { "lr" } }))
+    assert.are.equal('{"a":0.8060000538825989}', json.encode({ a = 0.8060000538825989 }))
+    assert.are.equal('{"a":0.81}', json.encode({ a = 0.8060000538825989 }, { digits = 2 }))
+    H.assert_error(function() json.encode({}, { digit = 4 }) end, "json.encode: unknown option 'digit'")
+    H.assert_error(function() json.encode({}, { digits = 0 }) end, "json.encode: digits must be an integer in 1..17")
+  end)
 end)

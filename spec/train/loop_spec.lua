@@ -29,7 +29,8 @@ describe("train.fit", function()
     assert.are.equal(4, #records)
     assert.are.same({ 1, 2, 3, 4 }, { records[1].epoch, records[2].epoch, records[3].epoch, records[4].epoch })
     assert.are.equal(32, records[4].step)
-    H.assert_near(records[4].train_loss, h[4].train_loss, 1e-12, 1e-12)
+    -- the log holds the value rounded to 4 significant digits
+    assert.are.equal(tonumber(string.format("%.4g", h[4].train_loss)), records[4].train_loss)
     local s = mg.train.MetricsLog.series(records, "val_acc", "epoch")
     assert.are.same({ 1, 2, 3, 4 }, s.x)
   end)
@@ -61,6 +62,16 @@ describe("train.fit", function()
 end)
 
 describe("train.MetricsLog", function()
+  it("writes floats rounded to 4 significant digits, integers and exact fields as they are", function()
+    local path = H.tmpdir() .. "/m.jsonl"
+    local log = mg.train.MetricsLog(path, { exact = { "lr" } })
+    log:write { epoch = 3, acc = mg.tensor(0.806):item(), loss = 1 / 3, lr = 1 / 3, time = 1.23456 }
+    log:close()
+    local f = assert(io.open(path))
+    assert.are.equal('{"acc":0.806,"epoch":3,"loss":0.3333,"lr":0.3333333333333333,"time":1.235}', f:read("l"))
+    f:close()
+  end)
+
   it("starts fresh unless told to append", function()
     local path = H.tmpdir() .. "/m.jsonl"
     for run = 1, 2 do

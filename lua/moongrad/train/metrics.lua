@@ -5,7 +5,10 @@ local class = require "moongrad.class"
 local json = require "moongrad.json"
 
 --- Metrics as JSON lines: one JSON object per line, appended and flushed as
--- training goes, so runs can be compared (and plotted) by scripts.
+-- training goes, so runs can be compared (and plotted) by scripts. Numbers
+-- are written rounded to what they mean: integers exactly, floats to 4
+-- significant digits (0.806, not 0.8060000538825989; see mg.json.encode)
+-- unless the log is told otherwise.
 -- @type MetricsLog
 -- @usage local log = mg.train.MetricsLog("out/run/metrics.jsonl")
 -- log:write{epoch = 1, loss = 0.42}
@@ -18,10 +21,13 @@ local MetricsLog = class("train.MetricsLog")
 -- true: a resumed run continues its log, a new run does not zig-zag back
 -- to epoch 1 in the same file.
 -- @string path
--- @tparam[opt] table opts `{append = false}`
+-- @tparam[opt] table opts `{append = false, digits = 4, exact = {}}`: digits, the significant
+--   digits of floats; exact, the fields written exactly
 function MetricsLog:init(path, opts)
   if type(path) ~= "string" or path == "" then error("MetricsLog: expected a file path, got " .. tostring(path), 3) end
-  opts = mg.check_options("MetricsLog", opts, { "append" })
+  opts = mg.check_options("MetricsLog", opts, { "append", "digits", "exact" })
+  self.encode_opts = { digits = opts.digits or 4, exact = opts.exact }
+  json.encode({}, self.encode_opts) -- checks them
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then mg.mkdir(dir) end
   local f, err = io.open(path, opts.append == true and "a" or "w")
@@ -36,7 +42,7 @@ end
 function MetricsLog:write(record)
   if type(record) ~= "table" then error("MetricsLog:write expects a table, got " .. type(record), 2) end
   if record.time == nil then record.time = math.floor((mg.clock() - self.start) * 1000 + 0.5) / 1000 end
-  self.file:write(json.encode(record), "\n")
+  self.file:write(json.encode(record, self.encode_opts), "\n")
   self.file:flush()
   return record
 end
