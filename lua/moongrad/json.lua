@@ -70,8 +70,8 @@ end
 local function encode_float(x, digits)
   if x ~= x or x == math.huge or x == -math.huge then return "null" end
   if digits then return rounded_float(x, digits) end
-  for digits = 1, 17 do
-    local s = string.format("%." .. digits .. "g", x)
+  for d = 1, 17 do
+    local s = string.format("%." .. d .. "g", x)
     if tonumber(s) == x then
       -- keep it a float when read back by Lua ("2.0", not "2")
       if not s:find("[%.eE]") then s = s .. ".0" end
