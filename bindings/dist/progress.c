@@ -124,24 +124,31 @@ _Noreturn static void diagnose(dist_op op, double waited) {
     dist_abort(1, "%s", msg);
 }
 
+/* Seconds a wait polls without sleeping: the ranks of a training step
+ * arrive within microseconds of each other, and a sleeping rank answers
+ * late. None when mpirun placed more ranks than cores on this machine
+ * (it tells the ranks): a polling rank would take the core of the rank
+ * it waits for. */
+static double spin_seconds(void) {
+    const char *over = getenv("OMPI_MCA_mpi_oversubscribe");
+    return over && (!strcmp(over, "1") || !strcmp(over, "true")) ? 0 : 1e-3;
+}
+
 void dist_wait(MPI_Request *req, dist_op op) {
+    static double spin = -1;
+    if (spin < 0) spin = spin_seconds();
     current_op = op;
-    double start = MPI_Wtime(), now = start;
-    long nap_us = 0;
+    double start = MPI_Wtime();
     for (;;) {
         int done = 0;
         dist_check(MPI_Test(req, &done, MPI_STATUS_IGNORE), op);
         if (done) break;
         answer_pings();
-        now = MPI_Wtime();
-        if (dist.timeout > 0 && now - start > dist.timeout) diagnose(op, now - start);
-        /* spin for a millisecond (the ranks of a step arrive together),
-         * then sleep in short naps so a rank that waits long leaves the
-         * core to the others (several ranks on few cores) */
-        if (now - start > 1e-3) {
-            nap_us = nap_us < 200 ? nap_us + 20 : 200;
-            nap(nap_us);
-        }
+        double waited = MPI_Wtime() - start;
+        if (dist.timeout > 0 && waited > dist.timeout) diagnose(op, waited);
+        /* then naps that grow with the wait: a rank that waits long (for
+         * a slower one, or for rank 1 writing a checkpoint) costs ~1% of a core */
+        if (waited > spin) nap(waited < 0.01 ? 50 : waited < 0.1 ? 200 : 1000);
     }
     current_op = -1;
 }

@@ -1,7 +1,7 @@
 --- Command-line options for experiment scripts. Options are written
 -- `--name value` or `--name=value` (dashes or underscores); booleans are
 -- `--name` / `--no-name`. The shared options of every example (data,
--- epochs, limit, batch-size, seed, threads, out) come from `common`;
+-- epochs, limit, batch-size, seed, threads, out, dist) come from `common`;
 -- `--help` prints the options and exits.
 -- @module moongrad.cli
 -- @alias M
@@ -116,18 +116,55 @@ function M.common(name, description, defaults, extra)
     { "seed", d("seed", 1), "random seed" },
     { "threads", d("threads", 0), "threads (0: all cores)" },
     { "out", d("out", "out/" .. name), "folder for pictures, metrics and checkpoints" },
+    { "dist", false, "data parallel over MPI: one rank per process, started by mpirun -np N" },
   }
   for _, o in ipairs(extra or {}) do spec[#spec + 1] = o end
   return spec
 end
 
---- start(opts) -> the clock at the start: what every example does first
---- What every example does first with the common options: seeds the RNG,
--- sets the thread count (0 leaves the default) and makes the output folder.
--- @tparam table opts parsed options with seed, threads and out
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- --dist: joins the MPI job (mg.dist.init(); every Trainer is then data
+-- parallel) and sets opts.rank and opts.world_size. Without --threads the
+-- cores this rank may use are shared among the ranks on its machine.
+-- Ranks other than 1 stay quiet, so that pictures, logs and the result
+-- line come from rank 1 alone: their print, io.write, io.stdout and
+-- io.stderr go nowhere (errors still reach the terminal), and opts.out
+-- becomes a scratch folder removed when the script ends.
+local function join(opts)
+  local mg = require "moongrad"
+  local rank, world = mg.dist.init()
+  opts.rank, opts.world_size = rank, world
+  if opts.threads == 0 then mg.set_num_threads(math.max(1, mg.get_num_threads() // mg.dist.local_size())) end
+  if rank == 1 then
+    if mg.dist.backend() == "none" then
+      io.stderr:write("--dist: no MPI launcher: running alone as rank 1 of 1 (start the job with mpirun -np N ...)\n")
+    else
+      io.stderr:write(string.format("--dist: rank 1 of %d, %d thread%s per rank\n", world, mg.get_num_threads(),
+        mg.get_num_threads() == 1 and "" or "s"))
+    end
+    return
+  end
+  local null = assert(io.open("/dev/null", "w"))
+  _G.print = function() end
+  io.output(null)
+  rawset(io, "stdout", null) -- io's own handles: the process's descriptors stay open
+  rawset(io, "stderr", null)
+  local scratch = os.tmpname()
+  os.remove(scratch)
+  opts.out = scratch
+  -- removed when the Lua state closes (the end of the script)
+  M._scratch = setmetatable({}, { __gc = function() os.execute("rm -rf " .. shell_quote(scratch)) end })
+end
+
+--- What every example does first with the common options: joins the MPI
+-- job (--dist), seeds the RNG, sets the thread count (0 leaves the
+-- default) and makes the output folder.
+-- @tparam table opts parsed options with seed, threads, out and dist
 -- @treturn number the clock at the start (mg.clock)
 function M.start(opts)
   local mg = require "moongrad"
+  if opts.dist then join(opts) end
   mg.manual_seed(opts.seed)
   if opts.threads > 0 then mg.set_num_threads(opts.threads) end
   mg.mkdir(opts.out)

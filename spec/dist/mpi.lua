@@ -41,15 +41,17 @@ if os.getenv("MOONGRAD_ASAN") then
   M.env = M.env .. " ASAN_OPTIONS=" .. (os.getenv("ASAN_OPTIONS") or "") .. ":detect_leaks=0"
 end
 
--- run(script, {np = 2, args = "...", env = "VAR=value ..."}) -> results by
--- rank, output, exit status, seconds. A job that outlives 60 s is killed
--- (status 124), so a hang fails the spec instead of stalling the suite.
+-- run(script, {np = 2, args = "...", env = "VAR=value ...", alone = false})
+-- -> results by rank, output, exit status, seconds. alone: one plain
+-- process on one thread, without mpirun. A job that outlives 60 s is
+-- killed, so a hang fails the spec instead of stalling the suite.
 function M.run(script, opts)
   opts = opts or {}
-  local np = opts.np or 2
+  local np = opts.alone and 1 or opts.np or 2
   local dir = H.tmpdir()
-  local cmd = string.format("env %s MG_DIST_RESULT=%s/%%d.json %s timeout -s KILL 60 mpirun -np %d %s %s%s %s",
-    M.env, dir, opts.env or "", np, H.bin, M.dir, script, opts.args or "")
+  local launch = opts.alone and (H.bin .. " --threads 1") or string.format("mpirun -np %d %s", np, H.bin)
+  local cmd = string.format("env %s MG_DIST_RESULT=%s/%%d.json %s timeout -s KILL 60 %s %s%s %s",
+    M.env, dir, opts.env or "", launch, M.dir, script, opts.args or "")
   local started = mg.clock()
   local out, code = H.run(cmd)
   local seconds = mg.clock() - started

@@ -9,6 +9,7 @@
 local mg = require "moongrad"
 local linalg = require "moongrad.linalg"
 local models = require "moongrad.models"
+local distributed = require "moongrad.train.distributed"
 
 local M = {}
 
@@ -183,21 +184,23 @@ function M.classifier_for(path, train_ds, test_ds, opts)
     train_images = tostring(#train_ds.labels), epochs = tostring(opts.epochs or 2),
     arch = "FeatureClassifier-v1",
   }
+  local model = models.FeatureClassifier(#train_ds.classes)
+  local loaded = false
   local f = io.open(path, "rb")
   if f then
     f:close()
     local ok, tensors, meta = pcall(mg.load, path)
     local same = ok
     if same then for k, v in pairs(key) do if meta[k] ~= v then same = false end end end
-    if same then
-      local model = models.FeatureClassifier(#train_ds.classes)
-      if pcall(model.load_state_dict, model, tensors) then
-        model:eval()
-        return model, accuracy_of(model, test_ds), "loaded"
-      end
-    end
+    loaded = same and pcall(model.load_state_dict, model, tensors)
   end
-  local model = M.train_classifier(train_ds, opts)
+  -- in a distributed job rank 1's file decides, and its weights go to every rank
+  if distributed.agree(loaded) then
+    distributed.share({ model })
+    model:eval()
+    return model, accuracy_of(model, test_ds), "loaded"
+  end
+  model = M.train_classifier(train_ds, opts)
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then mg.mkdir(dir) end
   mg.save(path, model:state_dict(), key)

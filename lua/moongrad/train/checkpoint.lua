@@ -123,7 +123,8 @@ end
 -- the model) and the RNG state.
 -- @string path
 -- @tparam table into `{model = m, optimizer = opt, ...}` as given to save
--- @treturn table `{epoch, step, extra}`
+-- @treturn table `{epoch, step, extra, loader}` (loader: the loader's saved
+-- position `{epoch, position}`, when one was saved)
 function M.load(path, into)
   local file = base_of(path) .. ".safetensors"
   if type(into) ~= "table" or not (into.model or into.models) then
@@ -153,6 +154,7 @@ function M.load(path, into)
   return {
     epoch = string_int(meta.epoch, "epoch"), step = string_int(meta.step, "step"),
     extra = meta.extra and json.decode(meta.extra) or {}, id = meta.id,
+    loader = meta.loader and json.decode(meta.loader) or nil,
   }
 end
 

@@ -5,6 +5,7 @@ local class = require "moongrad.class"
 local Progress = require "moongrad.train.progress"
 local MetricsLog = require "moongrad.train.metrics"
 local checkpoint = require "moongrad.train.checkpoint"
+local distributed = require "moongrad.train.distributed"
 
 --- The training engine. It owns epochs, progress, metrics (JSON lines),
 -- schedulers, checkpoints and resume, evaluation and early stop; the
@@ -45,7 +46,7 @@ local Trainer = class("train.Trainer")
 local OPTIONS = {
   "model", "models", "optimizer", "optimizers", "scheduler", "schedulers", "scheduler_step", "epochs",
   "max_steps", "out", "log", "tags", "checkpoint", "checkpoint_every", "resume", "progress", "desc", "unit",
-  "evaluate", "early_stop", "grad_hook", "rank", "on_epoch",
+  "evaluate", "early_stop", "grad_hook", "rank", "on_epoch", "distributed",
 }
 
 local function fail(msg) error("Trainer: " .. msg, 4) end
@@ -99,6 +100,8 @@ local function positive_int(v) return math.type(v) == "integer" and v >= 1 end
 -- - `early_stop = {metric = "val_acc", mode = "max", patience = 3, min_delta = 0}`
 -- - `grad_hook = nil`: function(params), e.g. averaging over ranks
 -- - `rank = 1`: only rank 1 writes metrics, checkpoints and progress
+-- - `distributed = nil`: data parallel over mg.dist's ranks (the default
+--   once mg.dist.init() ran); see moongrad.train.distributed
 -- - `on_epoch = function(record, trainer) end`: return false to stop
 function Trainer:init(opts)
   opts = mg.check_options("Trainer", opts, OPTIONS, 3)
@@ -162,6 +165,10 @@ function Trainer:init(opts)
   self.show = opts.progress ~= false and self.is_main
   self.desc, self.unit = opts.desc or "epoch", opts.unit or "it"
   self.evaluate, self.grad_hook, self.on_epoch = opts.evaluate, opts.grad_hook, opts.on_epoch
+  if opts.distributed ~= nil and type(opts.distributed) ~= "boolean" then
+    fail("distributed must be a boolean, got " .. type(opts.distributed))
+  end
+  if distributed.enabled(opts.distributed) then distributed.attach(self) end
   self.step, self.epoch, self.history = 0, 0, {}
 end
 
@@ -283,12 +290,16 @@ end
 -- ---- checkpoints --------------------------------------------------------------------
 
 function Trainer:_save(loader, epoch, acc)
-  if not (self.checkpoint_path and self.is_main) then return end
+  if not self.checkpoint_path then return end
+  local rng_ranks
+  if self.dist then acc, rng_ranks = distributed.before_save(self, acc) end -- every rank takes part
+  if not self.is_main then return end
   local mid = loader.state_dict and loader:state_dict().meta.position > 0
   checkpoint.save(self.checkpoint_path, {
     models = self.models, optimizers = self.optimizers, schedulers = self.schedulers,
     loader = loader.state_dict and loader or nil, epoch = epoch, step = self.step,
-    extra = { history = self.history, partial = mid and acc or nil, early = self._early },
+    extra = { history = self.history, partial = mid and acc or nil, early = self._early,
+              world_size = self.world_size or 1, rng_ranks = rng_ranks },
   })
 end
 
@@ -304,6 +315,7 @@ function Trainer:_restore(loader)
   self.history = info.extra.history or {}
   self._early = info.extra.early
   local mid = loader.resuming and loader:resuming()
+  distributed.check_resume(info, 1, mid)
   if self.show then
     io.stderr:write(string.format("resuming from %s (epoch %d, step %d)%s\n", self.checkpoint_path, info.epoch,
       info.step, mid and " mid-epoch" or ""))
@@ -341,7 +353,14 @@ function Trainer:run(loader, step)
     error("Trainer:run: expected a DataLoader (batches()), got " .. type(loader), 2)
   end
   if not is_callable(step) then error("Trainer:run: expected a step function(batch, ctx), got " .. type(step), 2) end
-  local epoch, partial = self:_restore(loader)
+  local epoch, partial
+  if self.dist then
+    distributed.shard(self, loader)
+    epoch, partial = distributed.restore(self, loader)
+    if epoch == nil then distributed.start(self) end
+  else
+    epoch, partial = self:_restore(loader)
+  end
   local resumed = epoch ~= nil
   epoch = epoch or 1
   local log, own_log = self.log, false
@@ -383,6 +402,10 @@ function Trainer:run(loader, step)
     end
     if not per_batch then for _, name in ipairs(sched_names) do self.schedulers[name]:step() end end
     local secs = acc.seconds + (mg.clock() - t0)
+    if self.dist then
+      acc = distributed.reduce(self, acc) -- the whole job's epoch
+      distributed.sync_statistics(self)
+    end
     local record = means(acc)
     for k, v in pairs(self.tags) do record[k] = v end
     record.epoch, record.step = epoch, self.step
@@ -393,14 +416,20 @@ function Trainer:run(loader, step)
     if self.evaluate then
       for k, v in pairs(self.evaluate(self, epoch) or {}) do record[k], shown[k] = v, v end
     end
+    if self.dist then record = distributed.share_record(self, record) end
     if progress then progress:close(shown) end
     if self:_should_stop(record) then stop = true end
     if log then log:write(record) end
     self.history[#self.history + 1] = record
     self:_save(loader, epoch, nil)
-    if self.on_epoch and self.on_epoch(record, self) == false then stop = true end
+    if self.on_epoch then
+      local halt = self.on_epoch(record, self) == false
+      if self.dist then halt = distributed.any(self, halt) end
+      if halt then stop = true end
+    end
     epoch = epoch + 1
   end
+  if self.dist then distributed.finish(self) end
   if own_log then log:close() end
   return self.history
 end
