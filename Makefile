@@ -181,13 +181,17 @@ $(BUILD)/bench/peak: bench/peak.c | $(BUILD)/.deps-build
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< -fopenmp
 
 # Without PyTorch (not installable here) the suite runs its moongrad side
-# and says that the PyTorch columns are skipped.
+# and says that the PyTorch columns are skipped. With Open MPI, bench/dist
+# then sets 2 ranks x 1 thread against 1 process x 2 threads.
 bench: all $(BUILD)/bench/core_ref $(BUILD)/bench/peak
 	@$(BIN)/moongrad bench/core/run.lua --ref $(BUILD)/bench/core_ref
 ifneq ($(wildcard bench/run.lua),)
 	-$(call need_debs,$(DEBS_BENCH))
 	@$(BIN)/moongrad bench/run.lua --peak $(BUILD)/bench/peak $(BENCH_ARGS)
 endif
+	@if command -v mpirun >/dev/null 2>&1 && [ -f $(BUILD)/moongrad/dist.so ]; then \
+	  $(BIN)/moongrad bench/dist/run.lua; \
+	else echo "Open MPI or moongrad.dist missing: the data-parallel benchmark (bench/dist) is skipped"; fi
 
 data: all
 	@MOONGRAD=$(abspath $(BIN)/moongrad) sh data/fetch.sh
