@@ -19,7 +19,9 @@ while i <= #arg do
   local k = arg[i]:match("^%-%-([%w]+)$")
   if k == "quick" then o.quick = true; i = i + 1
   elseif k and o[k] ~= nil or k == "json" then o[k] = k == "json" and arg[i + 1] or tonumber(arg[i + 1]); i = i + 2
-  else error("bench/dist/run.lua: unknown option " .. tostring(arg[i]) .. " (--reps N --seconds T --quick --json FILE)", 0) end
+  else
+    error("bench/dist/run.lua: unknown option " .. tostring(arg[i]) .. " (--reps N --seconds T --quick --json FILE)", 0)
+  end
 end
 if o.quick then o.reps, o.seconds = 1, 0 end
 
@@ -39,7 +41,8 @@ local steps = o.quick and "--steps 2 --warmup 1" or "--steps 20 --warmup 5"
 local CONFIGS = {
   { name = "1 process x 2 threads", cmd = string.format("%s --threads 2 %s/step.lua --threads 2 %s --seconds %g",
       q(prog), q(here), steps, o.seconds) },
-  { name = "2 ranks x 1 thread", cmd = string.format("env %smpirun -np 2 %s %s/step.lua --dist --threads 1 %s --seconds %g",
+  { name = "2 ranks x 1 thread",
+    cmd = string.format("env %smpirun -np 2 %s %s/step.lua --dist --threads 1 %s --seconds %g",
       env, q(prog), q(here), steps, o.seconds) },
 }
 
@@ -104,7 +107,8 @@ print(string.format("  2 ranks / 2 threads: %.2fx (target >= %.2fx: %s)", result
 print(string.format("  gradient all-reduce (%.2f MB, one message per step): %.2f ms alone, %.2f ms in a step "
   .. "(with waiting for the other rank) = %.1f%% of the step", r2.gradient_mb, r2.allreduce_alone_ms, r2.allreduce_ms,
   100 * r2.allreduce_ms / r2.step_ms))
-print(string.format("  (load average %s: figures from a busy machine are not speed figures)", tostring(result.load_average)))
+print(string.format("  (load average %s: figures from a busy machine are not speed figures)",
+  tostring(result.load_average)))
 if o.json then
   local f = assert(io.open(o.json, "w"))
   f:write(mg.json.encode(result), "\n")

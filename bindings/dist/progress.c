@@ -175,7 +175,6 @@ static void at_process_end(int status, void *arg) {
 }
 
 const char *dist_start_mpi(double timeout, const dist_launcher *launcher) {
-    static char msg[512];
     int provided;
     /* MPI is called from the main thread only (the kernels' OpenMP threads never call it) */
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) return "MPI_Init failed";
@@ -202,10 +201,8 @@ const char *dist_start_mpi(double timeout, const dist_launcher *launcher) {
     if (dladdr((void *)at_process_end, &info) && info.dli_fname)
         (void)dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
     on_exit(at_process_end, NULL);
-    if (launcher->size > 1 && dist.size != launcher->size) {
-        snprintf(msg, sizeof msg, "%s=%ld says the job has %ld ranks, but MPI sees %d", launcher->var, launcher->size,
-                 launcher->size, dist.size);
-        dist_abort(1, "%s", msg);
-    }
+    if (launcher->size > 1 && dist.size != launcher->size)
+        dist_abort(1, "%s=%ld says the job has %ld ranks, but MPI sees %d", launcher->var, launcher->size,
+                   launcher->size, dist.size);
     return NULL;
 }

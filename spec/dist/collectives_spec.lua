@@ -1,7 +1,6 @@
 -- mg.dist's collectives on 2 ranks under mpirun (one job runs them all:
 -- scripts/collectives.lua), and the module in a plain process, where it
 -- is a world of one without MPI.
-local H = require "helpers"
 local MPI = require "dist.mpi"
 
 describe("dist collectives on 2 ranks", function()

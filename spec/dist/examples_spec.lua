@@ -9,9 +9,9 @@ describe("examples with --dist", function()
 
   it("run on 2 ranks: rank 1 prints and writes, rank 2 stays quiet", function()
     local dir = H.tmpdir()
-    local out, code = H.run(string.format("env %s MOONGRAD_DATA=%s timeout -s KILL 120 mpirun -np 2 %s examples/rotnet.lua "
-      .. "--dist --limit 128 --test-limit 64 --epochs 1 --labels 20 --eval-steps 5 --out %s", MPI.env, mg.data.data_dir(),
-      H.bin, dir))
+    local out, code = H.run(string.format("env %s MOONGRAD_DATA=%s timeout -s KILL 120 mpirun -np 2 %s "
+      .. "examples/rotnet.lua --dist --limit 128 --test-limit 64 --epochs 1 --labels 20 --eval-steps 5 --out %s",
+      MPI.env, mg.data.data_dir(), H.bin, dir))
     assert.are.equal(0, code, out)
     assert.truthy(out:find("--dist: rank 1 of 2, 1 thread per rank", 1, true), out)
     local results = 0

@@ -19,7 +19,8 @@ describe("a distributed job", function()
   it("ends when a rank's script raises an error (MPI_Abort, not a hang in MPI_Finalize)", function()
     local out = ends("error")
     assert.truthy(out:find("rank 2 fails on purpose", 1, true), out)
-    assert.truthy(out:find("moongrad.dist: rank 2/2: the script ended with status 1: ending the other ranks too", 1, true), out)
+    assert.truthy(out:find("moongrad.dist: rank 2/2: the script ended with status 1: ending the other ranks too", 1,
+      true), out)
   end)
 
   it("ends when a rank is killed with kill -9", function()
@@ -28,7 +29,7 @@ describe("a distributed job", function()
 
   it("ends when a rank stops answering, naming the rank and the operation", function()
     local out = ends("stuck", "MOONGRAD_DIST_TIMEOUT=1")
-    assert.truthy(out:find("moongrad.dist: rank 1/2: all_reduce %(call %d+%) timed out after 1 s %(MOONGRAD_DIST_TIMEOUT%): "
-      .. "rank 2 does not answer %(stopped, or busy outside a collective%)"), out)
+    assert.truthy(out:find("moongrad.dist: rank 1/2: all_reduce %(call %d+%) timed out after 1 s "
+      .. "%(MOONGRAD_DIST_TIMEOUT%): rank 2 does not answer %(stopped, or busy outside a collective%)"), out)
   end)
 end)

@@ -23,11 +23,13 @@ describe("data-parallel training", function()
   it("takes the steps of one process with the whole batch (2 x 64 = 1 x 128, 5 SGD steps)", function()
     local dir = H.tmpdir()
     local env = "MG_DIST_DIR=" .. dir
-    local ranks, out, code = MPI.run("training.lua", { args = "sgd --dist --batch 64 --epochs 2 --max-steps 5", env = env })
+    local ranks, out, code = MPI.run("training.lua",
+      { args = "sgd --dist --batch 64 --epochs 2 --max-steps 5", env = env })
     assert.are.equal(0, code, out)
     assert.are.equal(5, ranks[1].step)
     local two = { params(dir, 1), params(dir, 2) }
-    local _, alone_out, alone_code = MPI.run("training.lua", { alone = true, args = "sgd --batch 128 --epochs 2 --max-steps 5", env = env })
+    local _, alone_out, alone_code = MPI.run("training.lua",
+      { alone = true, args = "sgd --batch 128 --epochs 2 --max-steps 5", env = env })
     assert.are.equal(0, alone_code, alone_out)
     local one = params(dir, 1)
     local gap = largest_difference(two[1], one)
@@ -44,7 +46,8 @@ describe("data-parallel training", function()
     local dir, ranks, out, code
     setup(function()
       dir = H.tmpdir()
-      ranks, out, code = MPI.run("training.lua", { args = "epochs --dist --batch 32 --epochs 2", env = "MG_DIST_DIR=" .. dir })
+      ranks, out, code = MPI.run("training.lua",
+        { args = "epochs --dist --batch 32 --epochs 2", env = "MG_DIST_DIR=" .. dir })
     end)
     teardown(function() os.execute("rm -rf " .. H.shell_quote(dir)) end)
 
@@ -102,13 +105,14 @@ describe("data-parallel training", function()
       -- died after it: the run goes on from there as if never stopped
       local again = H.tmpdir()
       local env = "MG_DIST_DIR=" .. again
-      local r, o, c = MPI.run("training.lua", { args = "epochs --dist --batch 32 --epochs 2 --max-steps 12", env = env })
+      local r, o, c = MPI.run("training.lua",
+        { args = "epochs --dist --batch 32 --epochs 2 --max-steps 12", env = env })
       assert.are.equal(0, c, o)
       assert.are.equal(12, r[1].step)
       -- one process cannot continue an epoch sharded for two
       local _, e = MPI.run("training.lua", { alone = true, args = "epochs --batch 32 --epochs 3 --resume", env = env })
-      assert.truthy(e:find("the checkpoint was taken in the middle of an epoch by a run of 2 ranks; resume it on 2 ranks",
-        1, true), e)
+      assert.truthy(e:find("the checkpoint was taken in the middle of an epoch by a run of 2 ranks; "
+        .. "resume it on 2 ranks", 1, true), e)
       r, o, c = MPI.run("training.lua", { args = "epochs --dist --batch 32 --epochs 2 --resume", env = env })
       assert.are.equal(0, c, o)
       assert.truthy(o:find("resuming from .* %(epoch 2, step 12%) mid%-epoch on 2 ranks"), o)

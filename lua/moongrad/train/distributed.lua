@@ -231,8 +231,8 @@ end
 function D.check_resume(info, world, mid)
   local saved = info.extra and info.extra.world_size or 1
   if mid and saved ~= world then
-    error(string.format("Trainer: the checkpoint was taken in the middle of an epoch by a run of %d rank%s; resume it " ..
-      "on %d rank%s, or from a checkpoint taken at the end of an epoch (which resumes on any number)",
+    error(string.format("Trainer: the checkpoint was taken in the middle of an epoch by a run of %d rank%s; " ..
+      "resume it on %d rank%s, or from a checkpoint taken at the end of an epoch (which resumes on any number)",
       saved, saved == 1 and "" or "s", saved, saved == 1 and "" or "s"), 0)
   end
 end

@@ -10,13 +10,13 @@ local r = {
   local_size = dist.local_size(), backend = dist.backend(),
 }
 
-local function on(op, x, opts) return dist.all_reduce(x, opts):totable() end
+local function on(x, opts) return dist.all_reduce(x, opts):totable() end
 -- rank k holds k, 2k, 3k
 local function mine() return mg.tensor { rank, 2 * rank, 3 * rank } end
-r.sum, r.mean = on("sum", mine()), on("mean", mine(), { op = "mean" })
-r.max, r.min = on("max", mine(), { op = "max" }), on("min", mine(), { op = "min" })
-r.i64 = on("sum", mg.tensor({ rank, 10 * rank }, { dtype = "int64" }))
-r.u8max = on("max", mg.tensor({ rank, 7 }, { dtype = "uint8" }), { op = "max" })
+r.sum, r.mean = on(mine()), on(mine(), { op = "mean" })
+r.max, r.min = on(mine(), { op = "max" }), on(mine(), { op = "min" })
+r.i64 = on(mg.tensor({ rank, 10 * rank }, { dtype = "int64" }))
+r.u8max = on(mg.tensor({ rank, 7 }, { dtype = "uint8" }), { op = "max" })
 -- a list moves as one message, a strided view is written back in place
 local a, b = mg.ones(2, 2) * rank, mg.arange(0, 6):float():view(2, 3):t() * rank
 local same = dist.all_reduce({ a, b }, { op = "sum" })
