@@ -1,8 +1,7 @@
--- Data parallelism for the Trainer over mg.dist (MPI): every rank runs the
--- same script on its shard of the data, and the ranks stay one model.
---
---   mpirun -np 2 bin/moongrad train.lua          -- the script calls mg.dist.init()
---   Trainer{..., distributed = true}             -- the default once mg.dist.init() ran
+--- Data parallelism for the Trainer over mg.dist (MPI): every rank runs
+-- the same script on its shard of the data, and the ranks stay one model.
+-- The engine calls these functions; library code that decides from rank
+-- 1's files uses `agree` and `share`.
 --
 -- What the Trainer does in a distributed run (world_size W > 1):
 --  - at the start, the models' parameters and buffers are broadcast from
@@ -31,6 +30,10 @@
 --    at the end of an epoch resumes on any number (one process included).
 --  - at the end, the ranks' parameters are compared; a difference (a step
 --    that changed parameters outside ctx:optimize) is reported on rank 1.
+-- @module moongrad.train.distributed
+-- @alias D
+-- @usage -- mpirun -np 2 bin/moongrad train.lua, where train.lua calls mg.dist.init():
+-- local trainer = mg.train.Trainer{model = m, optimizer = opt}  -- distributed = true by default then
 local mg = require "moongrad"
 local json = require "moongrad.json"
 local checkpoint = require "moongrad.train.checkpoint"
