@@ -39,6 +39,7 @@ static void usage(FILE *f) {
             "  -v, --version  print the version\n"
             "  -h, --help     print this help\n"
             "  -              run standard input as a script\n"
+            "  report FOLDER...  write report.html comparing the runs in the folders (report --help)\n"
             "  --             stop handling options\n\n"
             "The script sees its arguments in `arg` (arg[0] is the script, arg[1] the first\n"
             "argument) and as `...`. Without a script or -e code, the REPL opens: `mg` is\n"
@@ -189,6 +190,29 @@ static int require_global(lua_State *L, const char *spec) {
         lua_pop(L, 1);
     }
     return report(L, status);
+}
+
+/* `moongrad report FOLDER...`: moongrad.report's command (a page comparing
+ * runs). Returns the command's exit status. */
+static int run_report(lua_State *L, char **argv, int script, int argc) {
+    int n = argc - script - 1;
+    luaL_checkstack(L, 3, "report");
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moongrad.report");
+    int status = docall(L, 1, 1);
+    if (status != LUA_OK) return report(L, status) != LUA_OK;
+    lua_getfield(L, -1, "main");
+    lua_remove(L, -2);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, argv[script + 1 + i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    status = docall(L, 1, 1);
+    if (status != LUA_OK) return report(L, status) != LUA_OK;
+    int code = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return code;
 }
 
 static int run_script(lua_State *L, char **argv, int script, int argc) {
@@ -637,6 +661,12 @@ int main(int argc, char **argv) {
         } else if (starts_with_option(a, "-l")) {
             status = require_global(L, option_value(argc, argv, &k, "-l"));
         }
+    }
+    /* "report" is the report command, unless a file of that name is there to run */
+    if (status == LUA_OK && script && !strcmp(argv[script], "report") && access("report", F_OK) != 0) {
+        int code = run_report(L, argv, script, argc);
+        lua_close(L);
+        return code;
     }
     if (status == LUA_OK && script) status = run_script(L, argv, script, argc);
     if (status == LUA_OK && (interactive || (!script && !has_e && !version))) repl(L);

@@ -165,13 +165,13 @@ end
 function M.start(opts)
   local mg = require "moongrad"
   if opts.dist then join(opts) end
+  M.out = opts.out -- where result() writes result.json
   mg.manual_seed(opts.seed)
   if opts.threads > 0 then mg.set_num_threads(opts.threads) end
   mg.mkdir(opts.out)
   return mg.clock()
 end
 
---- datasets(opts [, extra]) -> train_ds, test_ds of opts.data ("mnist" or
 --- The training and test sets of opts.data ("mnist" or "fashion"), keeping
 -- the first opts.limit training and opts.test_limit test images when
 -- those are > 0.
@@ -192,12 +192,22 @@ end
 
 --- Prints an example's result as its last line: one line of JSON whose
 -- numbers are rounded to what they mean (4 significant digits; integers
--- and the learning rate exact), as the metrics logs write them.
+-- and the learning rate exact), as the metrics logs write them; the same
+-- line goes to result.json in the output folder of `start` (for
+-- `moongrad report`).
 -- @tparam table result
 -- @treturn table result
 -- @usage mg.cli.result{example = "rotnet", test_acc = acc, seconds = mg.clock() - started}
 function M.result(result)
-  print(require("moongrad.json").encode(result, { digits = 4, exact = { "lr" } }))
+  local line = require("moongrad.json").encode(result, { digits = 4, exact = { "lr" } })
+  print(line)
+  if M.out then
+    local f = io.open(M.out .. "/result.json", "w")
+    if f then
+      f:write(line, "\n")
+      f:close()
+    end
+  end
   return result
 end
 

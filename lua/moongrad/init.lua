@@ -104,6 +104,7 @@ local submodules = {
   class = "moongrad.class", json = "moongrad.json",
   cli = "moongrad.cli", recon = "moongrad.recon", models = "moongrad.models",
   linalg = "moongrad.linalg", dist = "moongrad.dist", text = "moongrad.text", doc = "moongrad.doc",
+  report = "moongrad.report",
 }
 
 --- Prints the reference of a function, class or module (as `help` and
