@@ -49,7 +49,6 @@ local function convert(o, text)
   return text
 end
 
---- parse(args, spec) -> options table (keys with underscores). Unknown
 --- Parses command-line arguments. Unknown options and bad values raise
 -- errors naming the option; --help prints the usage and exits.
 -- @tparam {string,...} args the script's `arg`
@@ -95,7 +94,6 @@ function M.parse(args, spec)
   return out
 end
 
---- The options every example shares, followed by its own.
 --- The option spec every example shares (data, epochs, limit, batch-size,
 -- seed, threads, out), followed by its own.
 -- @string name the example's name (the default out folder is out/name)
