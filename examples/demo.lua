@@ -9,7 +9,8 @@
 local mg = require "moongrad"
 local ssl, attack, viz, train = mg.ssl, mg.attack, mg.viz, mg.train
 
-local opts = mg.cli.parse(arg, mg.cli.common("demo", "A short tour of what moongrad runs", { epochs = 5, batch_size = 128 }, {
+local opts = mg.cli.parse(arg, mg.cli.common("demo", "A short tour of what moongrad runs",
+  { epochs = 5, batch_size = 128 }, {
   { "adv-epochs", 24, "epochs of the adversarially trained classifier" },
   { "attack-limit", 500, "test images attacked" },
 }))
@@ -25,7 +26,9 @@ print("1. Rotation prediction: learn features without labels")
 local rotnet = mg.models.RotNet(4)
 local opt = mg.optim.Adam(rotnet:parameters(), { lr = 1e-3 })
 local loader = mg.data.DataLoader(train_ds, { batch_size = opts.batch_size, shuffle = true })
-train.Trainer { model = rotnet, optimizer = opt, epochs = opts.epochs, desc = "   pretext epoch", unit = "img" }:run(loader,
+local pretext = train.Trainer { model = rotnet, optimizer = opt, epochs = opts.epochs, desc = "   pretext epoch",
+  unit = "img" }
+pretext:run(loader,
   function(batch, ctx)
     local x, r = ssl.rotations(batch.images)
     local logits = rotnet(x)
@@ -35,14 +38,22 @@ train.Trainer { model = rotnet, optimizer = opt, epochs = opts.epochs, desc = " 
 rotnet:eval()
 local sample_x, sample_r = ssl.rotations(test_ds.images:narrow(1, 1, 8))
 local sample_pred = mg.no_grad(function() return rotnet(sample_x):argmax(2) end)
-local degrees, captions, colours = { "0", "90", "180", "270" }, {}, {}
-local pred_list = sample_pred:totable()
-for i, t in ipairs(sample_r:totable()) do
-  captions[i] = degrees[pred_list[i]]
-  colours[i] = t == pred_list[i] and "black" or "red"
+-- One row per true rotation (rotations() puts the 8 images at 0 degrees
+-- first, then at 90, ...), each image captioned with the predicted one.
+local degrees, rows = { "0", "90", "180", "270" }, {}
+local pred_list, true_list = sample_pred:totable(), sample_r:totable()
+for k = 1, 4 do
+  local captions, colours = {}, {}
+  for j = 1, 8 do
+    local i = (k - 1) * 8 + j
+    captions[j] = degrees[pred_list[i]]
+    colours[j] = true_list[i] == pred_list[i] and "black" or "red"
+  end
+  rows[k] = { label = "turned " .. degrees[k], images = sample_x:narrow(1, (k - 1) * 8 + 1, 8), captions = captions,
+    caption_colors = colours }
 end
-local rot_png = viz.image_grid(sample_x, opts.out .. "/rotations.png", { nrow = 8, scale = 2,
-  captions = captions, caption_colors = colours, title = "predicted rotation (red: wrong)" })
+local rot_png = viz.image_rows(rows, opts.out .. "/rotations.png",
+  { scale = 2, title = "true rotation by row; predicted under each image (red: wrong)" })
 local rot_acc = mg.no_grad(function()
   local x, r = ssl.rotations(test_ds.images)
   return rotnet(x):argmax(2):eq(r):float():mean():item()
@@ -54,7 +65,8 @@ mg.manual_seed(opts.seed)
 local probe = ssl.linear_probe(rotnet.trunk, few, test_ds)
 mg.manual_seed(opts.seed)
 local scratch = ssl.fine_tune(mg.models.conv_trunk, nil, few, test_ds, { steps = 300 })
-print(string.format("   100 labels: linear probe on rotation features %.3f, same CNN from scratch %.3f\n", probe, scratch))
+print(string.format("   100 labels: linear probe on rotation features %.3f, same CNN from scratch %.3f\n",
+  probe, scratch))
 
 ---------------------------------------------------------------- 2. attacks
 print("2. Adversarial examples: a normal and an adversarially trained classifier")
@@ -98,11 +110,23 @@ for _, row in ipairs(results) do
   print(line)
 end
 
--- Clean images, PGD adversarial versions and the perturbation, for the
--- normal model; predictions under each image.
+-- Accuracy against eps, both models and both attacks (eps 0: clean).
+local curves = {}
+for _, row in ipairs(results) do
+  for _, a in ipairs({ "fgsm", "pgd" }) do
+    local xs, ys = { 0 }, { row.r.clean }
+    for i, e in ipairs(eps_list) do xs[#xs + 1], ys[#ys + 1] = e, row.r.by_eps[i][a] end
+    curves[#curves + 1] = { name = row.name .. ", " .. a:upper(), x = xs, y = ys }
+  end
+end
+local eps_png = viz.plot(curves, opts.out .. "/accuracy_eps.png", { title = "accuracy under attack",
+  xlabel = "eps (L-inf)", ylabel = "test accuracy", ymin = 0, ymax = 1 })
+
+-- The normal and the PGD-trained model side by side: the same clean
+-- images, each model's PGD adversarial versions and the perturbations,
+-- with the model's predictions under each image.
 local x, y = eval_ds.images:narrow(1, 1, 10), eval_ds.labels:narrow(1, 1, 10)
 local eps_show = eps_list[#eps_list]
-local adv = attack.pgd(normal, x, y, { eps = eps_show, steps = 20 })
 local function preds(model, imgs)
   local p = mg.no_grad(function() return model(imgs):argmax(2) end):totable()
   local caps, cols, truth = {}, {}, y:totable()
@@ -112,19 +136,32 @@ local function preds(model, imgs)
   end
   return caps, cols
 end
-local clean_caps, clean_cols = preds(normal, x)
-local adv_caps, adv_cols = preds(normal, adv)
-local adv_png = viz.image_rows({
-  { label = "clean", images = x, captions = clean_caps, caption_colors = clean_cols },
-  { label = string.format("PGD eps %.2f", eps_show), images = adv, captions = adv_caps, caption_colors = adv_cols },
-  { label = "perturbation", images = adv - x, cmap = "diverging", normalize = "symmetric" },
-}, opts.out .. "/adversarial.png", { scale = 2, title = "normal classifier: predictions (red: wrong)" })
+local panels = {}
+for k, m in ipairs({ { "normal training", normal }, { "PGD training", robust } }) do
+  local adv = attack.pgd(m[2], x, y, { eps = eps_show, steps = 20 })
+  local clean_caps, clean_cols = preds(m[2], x)
+  local adv_caps, adv_cols = preds(m[2], adv)
+  panels[k] = viz.image_rows({
+    { label = "clean", images = x, captions = clean_caps, caption_colors = clean_cols },
+    { label = string.format("PGD %.2f", eps_show), images = adv, captions = adv_caps, caption_colors = adv_cols },
+    { label = "perturbation", images = adv - x, cmap = "diverging", normalize = "symmetric" },
+  }, string.format("%s/adversarial_%d.png", opts.out, k), { scale = 2, title = m[1] })
+end
+local left, right = mg.read_png(panels[1]), mg.read_png(panels[2])
+local gap, top = 24, 34
+local canvas = viz.Canvas(left:size(2) + gap + right:size(2), top + math.max(left:size(1), right:size(1)))
+canvas:text(canvas.width // 2, 8, "predictions under each image (red: wrong)", "black", { scale = 2, align = "center" })
+canvas:image(left:permute(3, 1, 2), 1, top + 1, { range = { 0, 255 } })
+canvas:image(right:permute(3, 1, 2), left:size(2) + gap + 1, top + 1, { range = { 0, 255 } })
+local adv_png = canvas:save(opts.out .. "/adversarial.png")
+os.remove(panels[1])
+os.remove(panels[2])
 
 local seconds = mg.clock() - started
-print(string.format("\npictures:\n   %s\n   %s\ndone in %.0f s", rot_png, adv_png, seconds))
+print(string.format("\npictures:\n   %s\n   %s\n   %s\ndone in %.0f s", rot_png, adv_png, eps_png, seconds))
 mg.cli.result({
   example = "demo", data = opts.data, train_images = #train_ds, rotation_test_acc = rot_acc,
   probe_100 = probe, scratch_100 = scratch,
   attacks = { eps = eps_list, normal = results[1].r, pgd_trained = results[2].r },
-  pictures = { rot_png, adv_png }, seconds = seconds,
+  pictures = { rot_png, adv_png, eps_png }, seconds = seconds,
 })
