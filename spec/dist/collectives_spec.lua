@@ -103,8 +103,9 @@ describe("dist in a plain process", function()
       local mg = require "moongrad"
       local m = mg.nn.Linear(2, 1)
       local ds = mg.data.TensorDataset { images = mg.randn(8, 2), labels = mg.randn(8, 1) }
-      mg.train.Trainer { model = m, optimizer = mg.optim.SGD(m:parameters(), { lr = 0.1 }), progress = false }:run(
-        mg.data.DataLoader(ds, { batch_size = 4 }), function(b, ctx) ctx:optimize(mg.mse_loss(m(b.images), b.labels)) end)
+      local opt = mg.optim.SGD(m:parameters(), { lr = 0.1 })
+      mg.train.Trainer { model = m, optimizer = opt, progress = false }:run(mg.data.DataLoader(ds, { batch_size = 4 }),
+        function(b, ctx) ctx:optimize(mg.mse_loss(m(b.images), b.labels)) end)
       local maps = io.open("/proc/self/maps"):read("a")
       print(package.loaded["moongrad.dist"] == nil, maps:find("libmpi", 1, true) == nil)]])
     assert.are.equal(0, code, err)
