@@ -239,7 +239,8 @@ if not torch.available then say("PyTorch columns skipped: %s", torch.reason) end
 local JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 local ALLOCATORS = {
   { name = "malloc", env = "" },
-  { name = "tuned", env = "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295" },
+  { name = "tuned",
+    env = "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295" },
 }
 do
   local f = io.open(JEMALLOC, "r")
@@ -337,7 +338,7 @@ do
     if t == 1 then machine.sgemm_cpu_gflops = flop / best_cpu / 1e9 end
   end
   mg.set_num_threads(saved)
-  a, b = nil, nil
+  a, b = nil, nil -- luacheck: ignore 311 (locals stay reachable until their scope ends)
   collectgarbage()
   -- The reference for n threads: n times the best figure a core reached
   -- on its own CPU time (a shared machine rarely gives two quiet cores).
@@ -550,7 +551,8 @@ for _, w in ipairs(list) do
       if t == 1 then row.cpu_ratio = median(pairs_cpu) end
       if not loaded then
         local goal = goal_of(w, t)
-        target(string.format("%s t=%d: at least %.1fx PyTorch", w.name, t, goal), row.ratio, goal, row.ratio >= goal, "x")
+        target(string.format("%s t=%d: at least %.1fx PyTorch", w.name, t, goal), row.ratio, goal, row.ratio >= goal,
+          "x")
         if t == target_threads then
           target(string.format("%s t=%d: peak memory at most half of PyTorch's", w.name, t), row.mem_ratio, 0.5,
             row.mem_ratio <= 0.5, "x (moongrad/PyTorch)")
@@ -650,7 +652,8 @@ if #cpu_rows > 0 then
       fmt(p and p.images_per_cpu_s, "%.0f"), r.cpu_ratio and string.format("%.2fx", r.cpu_ratio) or "-", gf(m), gf(p)))
   end
 end
-print("ratio: moongrad/PyTorch images per second, median of the ratios of runs side by side (goal: the target; ! missed);")
+print("ratio: moongrad/PyTorch images per second, median of the ratios of runs side by side "
+  .. "(goal: the target; ! missed);")
 print("  cpu: the same per CPU-second (1 thread); PyTorch settings: the fastest of its configurations (OpenBLAS")
 print("  threads x allocator: glibc malloc, glibc tuned to keep large blocks, jemalloc preloaded)")
 print(string.format("GFLOP/s: convolutions and matrix products only (bench/flops.lua); %% of %s",
@@ -659,13 +662,16 @@ print(string.format("GFLOP/s: convolutions and matrix products only (bench/flops
 print(string.format("sgemm (mg.matmul %dx%d): %s GFLOP/s%s", machine.sgemm_size, machine.sgemm_size,
   (function()
     local v = {}
-    for t = 1, #machine.sgemm_gflops do v[#v + 1] = string.format("%.1f at %d thread%s", machine.sgemm_gflops[t], t, t > 1 and "s" or "") end
+    for t = 1, #machine.sgemm_gflops do
+      v[#v + 1] = string.format("%.1f at %d thread%s", machine.sgemm_gflops[t], t, t > 1 and "s" or "")
+    end
     return table.concat(v, ", ")
   end)(),
   machine.fma_gflops[2] and string.format("; FMA %.1f at 1 thread, %.1f at 2 (per CPU-second; wall clock %.1f, %.1f)",
-    machine.fma_gflops[1], machine.fma_gflops[2], machine.fma_wall_gflops[1] or 0 / 0, machine.fma_wall_gflops[2] or 0 / 0) or ""))
-print(string.format("start-up to a first tensor op (median wall time of %d launches less %.1f ms of process spawn; median CPU time):",
-  startup.launches, startup.spawn_ms))
+    machine.fma_gflops[1], machine.fma_gflops[2], machine.fma_wall_gflops[1] or 0 / 0,
+    machine.fma_wall_gflops[2] or 0 / 0) or ""))
+print(string.format("start-up to a first tensor op (median wall time of %d launches less %.1f ms of process spawn; "
+  .. "median CPU time):", startup.launches, startup.spawn_ms))
 print(string.format("  moongrad %.1f ms (CPU %.1f ms), PyTorch %s", startup.moongrad_ms, startup.moongrad_cpu_ms,
   startup.torch_ms and string.format("%.0f ms (CPU %.0f ms)", startup.torch_ms, startup.torch_cpu_ms) or "skipped"))
 if not torch.available then print("PyTorch columns skipped: " .. torch.reason) end
@@ -676,9 +682,12 @@ print(string.format("\ntargets: %d met, %d missed (speed goals read at %d thread
   target_threads, target_threads > 1 and "s" or ""))
 for _, tg in ipairs(targets) do
   local cmp = tg.unit == "ms" and "<" or (tg.name:match("memory") and "<=" or ">=")
-  print(string.format("  %-4s %-62s %8.2f %s (goal %s %g)", tg.met and "ok" or "MISS", tg.name, tg.value, tg.unit, cmp, tg.goal))
+  print(string.format("  %-4s %-62s %8.2f %s (goal %s %g)", tg.met and "ok" or "MISS", tg.name, tg.value, tg.unit, cmp,
+    tg.goal))
 end
-if #failures > 0 then print(string.format("%d measurement%s failed (see the JSON file)", #failures, #failures > 1 and "s" or "")) end
+if #failures > 0 then
+  print(string.format("%d measurement%s failed (see the JSON file)", #failures, #failures > 1 and "s" or ""))
+end
 
 -- ---- the JSON file ---------------------------------------------------------------
 

@@ -39,7 +39,8 @@ local opts = mg.cli.parse(arg, mg.cli.common("adversarial",
     { "lr", 1e-3, "Adam learning rate" },
     { "adv-epochs", 0, "epochs of fast / pgd / trades training (0: as --epochs)" },
     { "eps-warmup", 3.0, "fast / pgd / trades: epochs over which the training radius grows linearly from 0" },
-    { "lr-drop", 0.75, "fast / pgd / trades: divide the learning rate by 10 after this fraction of the epochs (0: never)" },
+    { "lr-drop", 0.75,
+      "fast / pgd / trades: divide the learning rate by 10 after this fraction of the epochs (0: never)" },
     { "eval-steps", 40, "PGD steps of the evaluation attack (step 2.5 * eps / steps)" },
     { "restarts", 2, "random restarts of the evaluation PGD" },
     { "eval-limit", 1000, "attack the first N test images (0: all)" },
@@ -168,7 +169,8 @@ local function ensemble_robustness(method, model, row)
   })
   local e = r.by_eps[1]
   local out = { eps = ens_eps, images = ens_n, clean = r.clean, apgd_ce = e.apgd_ce, apgd_t = e.apgd_t,
-    square = e.square, robust = e.robust, steps = opts.ens_steps, targets = opts.ens_targets, queries = opts.ens_queries }
+    square = e.square, robust = e.robust, steps = opts.ens_steps, targets = opts.ens_targets,
+    queries = opts.ens_queries }
   for i, eps in ipairs(eps_list) do
     if eps == ens_eps and ens_n == eval_n then out.pgd = row.pgd[i] end
   end
@@ -213,7 +215,8 @@ local function picture(method, model)
   add(string.format("PGD-%d %.2g", opts.eval_steps, eps), pgd)
   add("PGD delta", pgd - x, true)
   return viz.image_rows(rows, string.format("%s/adversarial_%s.png", opts.out, method), {
-    scale = 2, title = string.format("%s on %s: predictions under attack (red: wrong)", METHOD_INFO[method], test_ds.name) })
+    scale = 2, title = string.format("%s on %s: predictions under attack (red: wrong)", METHOD_INFO[method],
+      test_ds.name) })
 end
 
 -- The seed article's attack, x += step * grad_x(loss) with no eps bound, on
@@ -302,7 +305,8 @@ for _, r in ipairs(results) do
   local ga = r.gradient_ascent
   if ga then
     print(string.format("seed's gradient ascent (%d steps of %g * gradient, no eps bound) on the %s model: " ..
-      "accuracy %.4f, mean distance L-inf %.4f, L2 %.4f", ga.steps, ga.step, r.method, ga.accuracy, ga.mean_linf, ga.mean_l2))
+      "accuracy %.4f, mean distance L-inf %.4f, L2 %.4f", ga.steps, ga.step, r.method, ga.accuracy,
+      ga.mean_linf, ga.mean_l2))
   end
 end
 print("pictures: " .. table.concat(pictures, ", "))

@@ -146,11 +146,13 @@ for _, kind in ipairs(kinds) do
   local rows
   if kind == "denoise" then
     local xn = noisy_test:narrow(1, 1, #sample)
-    rows = { { label = "noisy", images = xn }, { label = "denoised", images = mg.no_grad(function() return model(xn) end) },
+    rows = { { label = "noisy", images = xn },
+             { label = "denoised", images = mg.no_grad(function() return model(xn) end) },
              { label = "original", images = sample } }
   else
     local r = mg.no_grad(function() return (model(sample)) end)
-    rows = { { label = "test", images = sample }, { label = kind == "vae" and "recon (z = mu)" or "recon", images = r } }
+    rows = { { label = "test", images = sample },
+             { label = kind == "vae" and "recon (z = mu)" or "recon", images = r } }
   end
   local pics = {}
   pics[#pics + 1] = viz.image_rows(rows, opts.out .. "/recon_" .. kind .. ".png",
@@ -183,7 +185,9 @@ log:close()
 print(string.format("\nReconstruction on %s (%s set, %d train / %d test images)", train_ds.name, train_ds.source,
   #train_ds.labels, n_test))
 local head = string.format("%-9s %6s %10s %10s", "model", "epochs", "test BCE", "seconds")
-if opts.probe then for _, n in ipairs(label_counts) do head = head .. string.format(" %11s", "probe " .. tostring(n)) end end
+if opts.probe then
+  for _, n in ipairs(label_counts) do head = head .. string.format(" %11s", "probe " .. tostring(n)) end
+end
 print(head)
 local function probe_cells(rows)
   local out = ""
@@ -196,8 +200,9 @@ for _, kind in ipairs(kinds) do
 end
 if pixels then print(string.format("%-9s %6s %10s %10s", "pixels", "-", "-", "-") .. probe_cells(pixels)) end
 if results.denoise then
-  print(string.format("denoise: test BCE %.4f from noisy inputs (the noisy image itself scores %.4f), %.4f from clean inputs",
-    results.denoise.test_bce, results.denoise.test_bce_noisy_identity, results.denoise.test_bce_clean_input))
+  print(string.format("denoise: test BCE %.4f from noisy inputs (the noisy image itself scores %.4f), "
+    .. "%.4f from clean inputs", results.denoise.test_bce, results.denoise.test_bce_noisy_identity,
+    results.denoise.test_bce_clean_input))
 end
 if results.vae then
   print(string.format("vae: test loss %.2f per image = BCE %.2f + KL %.2f (eval mode, z = mu)",

@@ -60,7 +60,7 @@ local source, target_digits = da.split_halves(digits)
 local target = da.target_domain(target_digits, fashion.images, recipe(opts.domain_seed))
 local source_test = digits_test
 local target_test = da.target_domain(digits_test, fashion_test.images, recipe(opts.domain_seed + 1))
-fashion, fashion_test = nil, nil
+fashion, fashion_test = nil, nil -- luacheck: ignore 311 (frees the images before training)
 mg.empty_cache() -- the construction's scratch
 local sets = { source = source, target = target, eval = { source_test = source_test, target_test = target_test } }
 
@@ -166,14 +166,16 @@ print(string.format("%-26s  %11s  %11s", "method", "source test", "target test")
 for _, r in ipairs(results) do
   print(string.format("%-26s  %11.4f  %11.4f", names[r.method], r.source_test, r.target_test))
 end
-if gap_closed then print(string.format("DANN closes %.1f%% of the source-only -> upper bound gap", 100 * gap_closed)) end
+if gap_closed then
+  print(string.format("DANN closes %.1f%% of the source-only -> upper bound gap", 100 * gap_closed))
+end
 print("pictures: " .. table.concat(pictures, ", "))
 
 mg.cli.result {
   example = "dann", source = digits.source, source_images = #source.images, target_images = #target.images,
   test_images = #source_test.images, epochs = opts.epochs, optimizer = opts.optimizer,
-  lr = opts.lr > 0 and opts.lr or da.default_lr(opts.optimizer), domain_dropout = opts.domain_dropout, center = opts.center,
-  lambda_max = opts.lambda_max, domain_weight = opts.domain_weight,
+  lr = opts.lr > 0 and opts.lr or da.default_lr(opts.optimizer), domain_dropout = opts.domain_dropout,
+  center = opts.center, lambda_max = opts.lambda_max, domain_weight = opts.domain_weight,
   recipe = { invert = opts.invert, contrast_min = opts.contrast_min, contrast_max = opts.contrast_max,
     seed = opts.domain_seed, test_seed = opts.domain_seed + 1 },
   results = results, gap_closed = gap_closed, seconds = mg.clock() - started, pictures = pictures,

@@ -34,8 +34,10 @@ local spec = mg.cli.common("gan",
     { "sample-every", 1, "write the fixed-noise sample grid every N epochs (and after the last)" },
     { "fid-samples", 10000, "images per set for the Frechet distance and the coverage (at most the set sizes)" },
     { "fid-every", 0, "also measure the Frechet distance every N epochs (0: only at the end)" },
-    { "classifier", "", "feature classifier file (default OUT/classifier_DATA_SOURCE_N.safetensors; trained when missing)" },
-    { "classifier-epochs", 0, "epochs to train the feature classifier (0: about 1,000 steps of batch 128, 2 to 20 epochs)" },
+    { "classifier", "",
+      "feature classifier file (default OUT/classifier_DATA_SOURCE_N.safetensors; trained when missing)" },
+    { "classifier-epochs", 0,
+      "epochs to train the feature classifier (0: about 1,000 steps of batch 128, 2 to 20 epochs)" },
     { "test-limit", 0, "use only the first N test images (0: all)" },
   })
 for _, o in ipairs(spec) do -- the model decides these unless given
@@ -46,7 +48,8 @@ local opts = mg.cli.parse(arg, spec)
 for key, least in pairs({ sample_every = 1, fid_samples = 2, noise_dim = 1, width = 1, fid_every = 0,
   epochs = 0, batch_size = 0, classifier_epochs = 0, limit = 0, test_limit = 0 }) do
   if opts[key] < least then
-    io.stderr:write(string.format("--%s: expected at least %d, got %s\n", (key:gsub("_", "-")), least, tostring(opts[key])))
+    io.stderr:write(string.format("--%s: expected at least %d, got %s\n", (key:gsub("_", "-")), least,
+      tostring(opts[key])))
     os.exit(2)
   end
 end
@@ -108,8 +111,8 @@ local history = train.Trainer {
       record.classifier_feature_frechet_distance = ev.frechet
       record.classes_covered = ev.coverage.covered
       fd_curve[#fd_curve + 1] = { epoch = epoch, fd = ev.frechet }
-      io.stderr:write(string.format("epoch %d: classifier-feature Frechet distance %.3f (held-out real %.3f), %d/%d classes covered\n",
-        epoch, ev.frechet, ev.frechet_real, ev.coverage.covered, #classes))
+      io.stderr:write(string.format("epoch %d: classifier-feature Frechet distance %.3f (held-out real %.3f), "
+        .. "%d/%d classes covered\n", epoch, ev.frechet, ev.frechet_real, ev.coverage.covered, #classes))
     end
     return record
   end,
@@ -152,7 +155,8 @@ local function blocks(values)
 end
 local dx, dy = blocks(d_losses)
 local gx, gy = blocks(g_losses)
-local losses_png = viz.plot({ { name = "D loss", x = dx, y = dy }, { name = "G loss (" .. opts.loss .. ")", x = gx, y = gy } },
+local losses_png = viz.plot(
+  { { name = "D loss", x = dx, y = dy }, { name = "G loss (" .. opts.loss .. ")", x = gx, y = gy } },
   opts.out .. "/losses.png", { title = string.format("%s on %s", settings.name, train_ds.name),
     xlabel = "epoch", ylabel = "binary cross-entropy" })
 
@@ -176,14 +180,18 @@ print(string.format("\n%s on %s (%s set, %d train images), %d epochs, batch %d, 
 print(string.format("last epoch: D loss %.4f  G loss %.4f  D(x) %.3f  D(G(z)) %.3f",
   last.d_loss or 0, last.g_loss or 0, last.d_real or 0, last.d_fake or 0))
 print(string.format("feature classifier: test accuracy %.4f (%s)", classifier_acc, how))
-print(string.format("%-44s %10s %14s", string.format("N = %d images per set", ev.samples), "generated", "held-out real"))
+print(string.format("%-44s %10s %14s", string.format("N = %d images per set", ev.samples), "generated",
+  "held-out real"))
 print(string.format("%-44s %10.3f %14.3f", "classifier-feature Frechet distance to train", ev.frechet, ev.frechet_real))
 print(string.format("%-44s %10.3f %14.3f", "classifier score (Inception-score formula)", ev.score, ev.score_real))
-print(string.format("%-44s %7d/%-2d %11d/%-2d", string.format("classes covered (>= %.1f%% of samples)", 100 * min_fraction),
+print(string.format("%-44s %7d/%-2d %11d/%-2d",
+  string.format("classes covered (>= %.1f%% of samples)", 100 * min_fraction),
   cov.covered, #classes, ev.coverage_real.covered, #classes))
-print(string.format("%-44s %10.4f %14.4f", "KL(class histogram || uniform), nats", cov.kl_uniform, ev.coverage_real.kl_uniform))
+print(string.format("%-44s %10.4f %14.4f", "KL(class histogram || uniform), nats", cov.kl_uniform,
+  ev.coverage_real.kl_uniform))
 for k = 1, #classes do
-  print(string.format("  %-42s %9.1f%% %13.1f%%", classes[k], 100 * cov.fractions[k], 100 * ev.coverage_real.fractions[k]))
+  print(string.format("  %-42s %9.1f%% %13.1f%%", classes[k], 100 * cov.fractions[k],
+    100 * ev.coverage_real.fractions[k]))
 end
 print("(not Inception FID: distances in the feature space of a CNN trained on " .. train_ds.name .. "'s labels)")
 print("pictures: " .. table.concat(pictures, ", "))

@@ -91,7 +91,8 @@ local pasted = sample * (1 - hole) + restored * hole
 local rows_png = viz.image_rows({
   { label = "masked", images = mask(sample) }, { label = "restored", images = restored },
   { label = "original", images = sample }, { label = "hole filled", images = pasted },
-}, opts.out .. "/inpaint.png", { scale = 2, title = "inpainting, rows and cols 10-19 from 0: masked / restored / original" })
+}, opts.out .. "/inpaint.png", { scale = 2,
+  title = "inpainting, rows and cols 10-19 from 0: masked / restored / original" })
 local curve = viz.plot({
   { name = "train MSE (per step)", x = steps_x, y = steps_y },
   { name = "test MSE (per epoch)", x = epoch_x, y = test_full },
@@ -100,7 +101,9 @@ local curve = viz.plot({
 
 -- Linear probes on the hidden layer (and on raw pixels for reference).
 local counts = {}
-for item in opts.labels:gmatch("[^,]+") do counts[#counts + 1] = item == "all" and "all" or math.tointeger(tonumber(item)) end
+for item in opts.labels:gmatch("[^,]+") do
+  counts[#counts + 1] = item == "all" and "all" or math.tointeger(tonumber(item))
+end
 local function run_probe(name, trunk)
   return recon.probe(trunk, train_ds, test_ds, {
     labels = counts, seed = opts.seed,

@@ -80,7 +80,9 @@ local curve = viz.plot({ { name = "pretext loss (per step)", y = losses } }, opt
 
 -- Evaluation of the features on the real classes.
 local counts = {}
-for item in opts.labels:gmatch("[^,]+") do counts[#counts + 1] = item == "all" and "all" or math.tointeger(tonumber(item)) end
+for item in opts.labels:gmatch("[^,]+") do
+  counts[#counts + 1] = item == "all" and "all" or math.tointeger(tonumber(item))
+end
 local state = model.trunk:state_dict()
 local rows = ssl.evaluate(mg.models.conv_trunk, state, train_ds, test_ds, {
   labels = counts, seed = opts.seed,
@@ -88,7 +90,8 @@ local rows = ssl.evaluate(mg.models.conv_trunk, state, train_ds, test_ds, {
   on_row = function(row)
     io.stderr:write(string.format("labels %6d: linear probe %.4f  fine-tune %.4f  from scratch %.4f\n",
       row.labels, row.probe, row.fine_tune, row.scratch))
-    log:write { phase = "evaluation", labels = row.labels, probe = row.probe, fine_tune = row.fine_tune, scratch = row.scratch }
+    log:write { phase = "evaluation", labels = row.labels, probe = row.probe, fine_tune = row.fine_tune,
+      scratch = row.scratch }
   end,
 })
 log:close()

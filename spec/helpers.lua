@@ -156,7 +156,8 @@ end
 -- it exits with 0 and its last line is JSON. Returns that JSON decoded and
 -- the whole output.
 function H.run_example(name, args)
-  local out, code = H.run(string.format("MOONGRAD_DATA=%s %s examples/%s.lua %s", mg.data.data_dir(), H.bin, name, args))
+  local out, code = H.run(string.format("MOONGRAD_DATA=%s %s examples/%s.lua %s", mg.data.data_dir(), H.bin, name,
+    args))
   if code ~= 0 then error(string.format("examples/%s.lua exited with %s:\n%s", name, tostring(code), out), 2) end
   local last = out:match("([^\n]+)\n*$")
   local ok, result = pcall(mg.json.decode, last or "")

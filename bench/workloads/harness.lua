@@ -9,8 +9,8 @@
 -- setup(data), and hands both to H.run. The process prints one line of
 -- JSON: workload, framework, threads, warmup, steps (at least S, and more
 -- until T seconds of timed work have passed: a run is long enough to
--- measure whatever its step time), seconds (timed steps only), cpu_seconds (CPU time of the process in the timed steps, all
--- threads, spinning included), images (processed in the timed steps),
+-- measure whatever its step time), seconds (timed steps only), cpu_seconds (CPU time of the process in the timed steps,
+-- all threads, spinning included), images (processed in the timed steps),
 -- peak_rss_kb (VmHWM: the peak resident memory of the whole process),
 -- base_rss_kb (VmRSS before the workload is set up).
 local mg = require "moongrad"

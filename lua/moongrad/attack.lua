@@ -589,10 +589,13 @@ local function check_attack_list(where, attacks, level)
       error(string.format("%s: unknown attack %s (expected one of %s, or fn = function)",
         where, describe(a.name), table.concat(names, ", ")), level)
     end
-    if a.fn ~= nil and not is_callable(a.fn) then error(where .. ": attack " .. k .. ": fn must be a function", level) end
+    if a.fn ~= nil and not is_callable(a.fn) then
+      error(where .. ": attack " .. k .. ": fn must be a function", level)
+    end
     local label = a.label or a.name
     if type(label) ~= "string" or label == "robust" or label == "eps" or labels_seen[label] then
-      error(where .. ": attack " .. k .. " needs a distinct label (not 'eps' or 'robust'), got " .. describe(label), level)
+      error(where .. ": attack " .. k .. " needs a distinct label (not 'eps' or 'robust'), got " .. describe(label),
+        level)
     end
     labels_seen[label] = true
     order[#order + 1] = label
@@ -779,10 +782,13 @@ function M.training_loss(model, images, labels, opts)
     error("training_loss: method must be normal, seed, fast, pgd or trades, got " .. describe(method), 2)
   end
   if not mg.is_tensor(images) or not mg.is_tensor(labels) then
-    error("training_loss: expected images and labels Tensors, got " .. describe(images) .. " and " .. describe(labels), 2)
+    error("training_loss: expected images and labels Tensors, got " .. describe(images)
+      .. " and " .. describe(labels), 2)
   end
   local eps = opts.eps or (method == "seed" and 0.1 or 0.3)
-  if type(eps) ~= "number" or eps < 0 then error("training_loss: eps must be a number >= 0, got " .. describe(eps), 2) end
+  if type(eps) ~= "number" or eps < 0 then
+    error("training_loss: eps must be a number >= 0, got " .. describe(eps), 2)
+  end
   local n = images:size(1)
   if method == "normal" then
     local logits = model(images)

@@ -72,7 +72,9 @@ function M.shift(digits, textures, opts)
     error(string.format("da.shift: textures are %dx%d, digits %dx%d", textures:size(3), textures:size(4), h, w), 2)
   end
   local m = textures:size(1)
-  if n < 1 or m < 1 then error(string.format("da.shift: expected digits and textures, got %d and %d images", n, m), 2) end
+  if n < 1 or m < 1 then
+    error(string.format("da.shift: expected digits and textures, got %d and %d images", n, m), 2)
+  end
   local zmin, zmax = opts.zoom_min or M.RECIPE.zoom_min, opts.zoom_max or M.RECIPE.zoom_max
   local margin = opts.margin or M.RECIPE.margin
   local pinv = opts.invert or M.RECIPE.invert

@@ -620,7 +620,8 @@ function viz.ticks(lo, hi, opts)
   if type(lo) ~= "number" or type(hi) ~= "number" or not (hi > lo) then
     error("viz.ticks: expected numbers lo < hi", 2)
   end
-  local ticks, labels, step = nil, {}, nil
+  local ticks, step
+  local labels = {}
   if opts.log then
     if not (lo > 0) then error("viz.ticks: a log axis needs lo > 0", 2) end
     ticks, lo, hi = log_ticks(lo, hi)
@@ -683,7 +684,8 @@ local function normalize_series(series, op)
       for k = 1, #y do x[k] = k end
     end
     local color = s.color ~= nil and check_color(s.color, op, "color of series " .. i)
-    out[i] = { name = s.name and tostring(s.name), x = x, y = y, color = color or viz.palette[(i - 1) % #viz.palette + 1] }
+    out[i] = { name = s.name and tostring(s.name), x = x, y = y,
+      color = color or viz.palette[(i - 1) % #viz.palette + 1] }
   end
   return out
 end
@@ -901,8 +903,8 @@ end
 local function check_size(opts, op, dw, dh)
   local w, h = opts.width or dw, opts.height or dh
   if math.type(w) ~= "integer" or math.type(h) ~= "integer" or w < 120 or h < 100 or w > 8192 or h > 8192 then
-    error(string.format("viz.%s: width must be an integer in 120..8192 and height in 100..8192, got %s, %s", op, tostring(w),
-      tostring(h)), 3)
+    error(string.format("viz.%s: width must be an integer in 120..8192 and height in 100..8192, got %s, %s", op,
+      tostring(w), tostring(h)), 3)
   end
   return w, h
 end

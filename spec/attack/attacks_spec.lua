@@ -98,7 +98,8 @@ describe("attack: iterative attacks", function()
     local clean = fixture.losses(model, x, y)
     for _, eps in ipairs({ 0.02, 0.1 }) do
       not_lower(fixture.losses(model, A.pgd(model, x, y, { eps = eps, steps = 5 }), y), clean, "pgd")
-      not_lower(fixture.losses(model, A.pgd(model, x, y, { eps = eps * 10, steps = 5, norm = "l2" }), y), clean, "pgd l2")
+      not_lower(fixture.losses(model, A.pgd(model, x, y, { eps = eps * 10, steps = 5, norm = "l2" }), y), clean,
+        "pgd l2")
       not_lower(fixture.losses(model, A.bim(model, x, y, { eps = eps, steps = 5 }), y), clean, "bim")
       not_lower(fixture.losses(model, A.mifgsm(model, x, y, { eps = eps, steps = 5 }), y), clean, "mifgsm")
     end

@@ -199,7 +199,8 @@ describe("attack.embedding: training", function()
     for _, method in ipairs({ "fgm", "freelb" }) do
       local model = bag { dropout = 0 }
       local opt = mg.optim.Adam(model:parameters(), { lr = 0.05 })
-      local history = mg.train.Trainer { model = model, optimizer = opt, epochs = 8, progress = false }:run(loader, function(batch, ctx)
+      local trainer = mg.train.Trainer { model = model, optimizer = opt, epochs = 8, progress = false }
+      local history = trainer:run(loader, function(batch, ctx)
         local loss
         if method == "freelb" then
           loss = E.freelb_step(model, opt, batch.ids, batch.labels,

@@ -51,8 +51,10 @@ describe("attack.evaluate", function()
     local r = A.evaluate(fake_model, loader, {
       eps = { 0, 0.1, 0.2 },
       attacks = {
-        { label = "a", fn = fake_attack({ [0.1] = { [1] = true, [2] = true, [9] = true }, [0.2] = { [5] = true } }, seen_a) },
-        { label = "b", fn = fake_attack({ [0.1] = { [2] = true, [3] = true }, [0.2] = { [6] = true, [7] = true } }, seen_b) },
+        { label = "a", fn = fake_attack({ [0.1] = { [1] = true, [2] = true, [9] = true }, [0.2] = { [5] = true } },
+          seen_a) },
+        { label = "b", fn = fake_attack({ [0.1] = { [2] = true, [3] = true }, [0.2] = { [6] = true, [7] = true } },
+          seen_b) },
       },
     })
     assert.are.equal(10, r.n)
@@ -113,8 +115,9 @@ describe("attack.evaluate", function()
       "evaluate: unknown attack 'cw'", "fgsm")
     H.assert_error(function() A.evaluate(fake_model, loader, { eps = { -1 } }) end, "eps values must be numbers >= 0")
     H.assert_error(function() A.evaluate(fake_model, loader, { eps = {} }) end, "non-empty list")
-    H.assert_error(function() A.evaluate(fake_model, loader, { attacks = { { name = "fgsm" }, { name = "fgsm" } } }) end,
-      "distinct label")
+    H.assert_error(function()
+      A.evaluate(fake_model, loader, { attacks = { { name = "fgsm" }, { name = "fgsm" } } })
+    end, "distinct label")
     H.assert_error(function() A.evaluate(fake_model, loader, { limit = 0 }) end, "limit must be a positive integer")
     H.assert_error(function() A.evaluate(fake_model, {}) end, "expected a DataLoader")
     H.assert_error(function() A.evaluate(42, loader) end, "model must be callable")

@@ -21,7 +21,8 @@ describe("autograd", function()
     w.grad:zero_()
     w:sum():backward()
     assert.are.same({ 1, 1, 1 }, w.grad:totable())
-    H.assert_error(function() w.grad = mg.zeros(2) end, "grad: must be float32 of the tensor's shape [3], got [2] float32")
+    H.assert_error(function() w.grad = mg.zeros(2) end,
+      "grad: must be float32 of the tensor's shape [3], got [2] float32")
   end)
 
   it("a gradient is needed for a non-scalar output", function()
@@ -172,7 +173,7 @@ describe("autograd", function()
     local x = mg.tensor { 1, 2 }:requires_grad_()
     local t = x
     for _ = 1, 100000 do t = t * 1.0 end
-    t = nil
+    t = nil -- luacheck: ignore 311 (frees the chain before building another)
     collectgarbage()
     local u = x
     for _ = 1, 100000 do u = u + 0.5 end

@@ -135,12 +135,12 @@ describe("unary ops", function()
   end)
 
   it("agree between the vector path (contiguous) and the scalar path (strided)", function()
-    local x = mg.linspace(-30, 30, 6001)
-    local strided = mg.stack({ x, x }, 2):select(2, 1) -- stride 2: the scalar loop
-    local positive = x:abs() + 0.01
+    local line = mg.linspace(-30, 30, 6001)
+    local strided = mg.stack({ line, line }, 2):select(2, 1) -- stride 2: the scalar loop
+    local positive = line:abs() + 0.01
     local pos_strided = mg.stack({ positive, positive }, 2):select(2, 1)
     for _, name in ipairs { "exp", "tanh", "sigmoid", "gelu", "softplus", "sin", "cos", "relu", "abs" } do
-      H.assert_near(mg[name](x), mg[name](strided), 1e-6, 1e-6, name)
+      H.assert_near(mg[name](line), mg[name](strided), 1e-6, 1e-6, name)
     end
     for _, name in ipairs { "log", "sqrt" } do
       H.assert_near(mg[name](positive), mg[name](pos_strided), 1e-6, 1e-6, name)
@@ -198,7 +198,8 @@ describe("where", function()
     assert.are.same({ 5, 0 }, mg.where(mg.tensor({ 2, 0 }, { dtype = "int64" }), 5, 0):totable())
     local x = mg.tensor { -1, 2, -3 }
     assert.are.same({ 0, 2, 0 }, mg.where(x:gt(0), x, 0):totable())
-    H.assert_error(function() return mg.where(mg.ones(2), mg.ones(3), 0) end, "where: shapes [2] and [3] cannot be broadcast")
+    H.assert_error(function() return mg.where(mg.ones(2), mg.ones(3), 0) end,
+      "where: shapes [2] and [3] cannot be broadcast")
   end)
 end)
 
@@ -229,9 +230,9 @@ describe("threads", function()
 
   it("do not change elementwise results or reductions", function()
     mg.manual_seed(5)
-    local a, b, c = mg.randn(300, 700), mg.randn(700), mg.randn(300, 1)
+    local m, b, c = mg.randn(300, 700), mg.randn(700), mg.randn(300, 1)
     local function run()
-      return { a + b, (a * c):tanh(), a:t():exp(), mg.where(a:gt(0), a, c), a:sum(1), a:sum(2), a:max(1), a:sum() }
+      return { m + b, (m * c):tanh(), m:t():exp(), mg.where(m:gt(0), m, c), m:sum(1), m:sum(2), m:max(1), m:sum() }
     end
     mg.set_num_threads(1)
     local one = run()
@@ -242,8 +243,6 @@ describe("threads", function()
 end)
 
 describe("integer inputs", function()
-  local mg = require("helpers").mg
-  local H = require "helpers"
   local l = function() return mg.tensor({ 3, 1, 7 }, { dtype = "int64" }) end
 
   it("keep int64 for + - * with integers, max and min", function()

@@ -36,7 +36,8 @@ describe("cat", function()
     local l = mg.cat({ long { 1, 2 }, long { 3 } })
     assert.are.equal("int64", l.dtype)
     assert.are.same({ 1, 2, 3 }, l:totable())
-    assert.are.same({ 255, 0 }, mg.cat({ mg.full(1, 255, { dtype = "uint8" }), mg.zeros(1, { dtype = "uint8" }) }):totable())
+    local u8 = { dtype = "uint8" }
+    assert.are.same({ 255, 0 }, mg.cat({ mg.full(1, 255, u8), mg.zeros(1, u8) }):totable())
     assert.are.same({ { 1, 4, 1 }, { 2, 5, 2 }, { 3, 6, 3 } }, mg.cat({ m23():t(), m23()[1]:view(3, 1) }, 2):totable())
     assert.are.same({ { 1, 2, 3 }, { 4, 5, 6 } }, mg.cat({ mg.zeros(0), m23(), mg.zeros(0) }):totable())
     assert.are.same({ 2, 0 }, mg.cat({ mg.zeros(2, 0), mg.zeros(2, 0) }, 2):shape())
@@ -66,12 +67,14 @@ describe("cat", function()
       "cat: sizes must match except in dim 1: tensor 2 is [2, 2], tensor 1 is [2, 3]")
     H.assert_error(function() return mg.cat({ m23(), mg.zeros(2) }, 2) end,
       "cat: sizes must match except in dim 2: tensor 2 is [2], tensor 1 is [2, 3]")
-    H.assert_error(function() return mg.cat({ m23(), long { { 1, 2, 3 } } }) end, "cat: tensor 2 is int64, tensor 1 is float32")
+    H.assert_error(function() return mg.cat({ m23(), long { { 1, 2, 3 } } }) end,
+      "cat: tensor 2 is int64, tensor 1 is float32")
     H.assert_error(function() return mg.cat({ m23() }, 3) end,
       "cat: dim 3 out of range for a 2-dim tensor (dims are 1..2, or -1 for the last)")
     H.assert_error(function() return mg.cat({ mg.tensor(1), mg.tensor(2) }) end, "cat: cannot join 0-dim tensors")
     H.assert_error(function() return mg.cat({}) end, "cat: needs at least one Tensor")
-    H.assert_error(function() return mg.cat({ m23(), 5 }) end, "cat: element 2 of the list is number, expected a Tensor")
+    H.assert_error(function() return mg.cat({ m23(), 5 }) end,
+      "cat: element 2 of the list is number, expected a Tensor")
     H.assert_error(function() return mg.cat(m23()) end, "cat: expected a list of Tensors")
   end)
 end)
@@ -106,7 +109,8 @@ describe("index_select", function()
     -- strided input, other dtypes
     assert.are.same({ { 2, 6, 10 } }, x():t():index_select(1, { 3 }):totable())
     assert.are.same({ 30, 10 }, long { 10, 20, 30 }:index_select(1, { 3, 1 }):totable())
-    assert.are.same({ { 5 }, { 2 } }, mg.tensor({ { 1, 2 }, { 4, 5 } }, { dtype = "uint8" }):index_select(2, { 2 }):index_select(1, { 2, 1 }):totable())
+    local u8 = mg.tensor({ { 1, 2 }, { 4, 5 } }, { dtype = "uint8" })
+    assert.are.same({ { 5 }, { 2 } }, u8:index_select(2, { 2 }):index_select(1, { 2, 1 }):totable())
   end)
 
   it("picks whole images of a batch", function()
@@ -126,9 +130,12 @@ describe("index_select", function()
     H.assert_error(function() return x():index_select(1, { -1 }) end, "index_select: index -1 out of range")
     H.assert_error(function() return x():index_select(1, mg.tensor { 1 }) end,
       "index_select: index must be an int64 Tensor or a list of integers, got a float32 Tensor (convert with :long())")
-    H.assert_error(function() return x():index_select(1, { 1.5 }) end, "index_select: index element 1 must be an integer")
-    H.assert_error(function() return x():index_select(1, long { { 1 } }) end, "index_select: index must be 1-D, got [1, 1]")
-    H.assert_error(function() return x():index_select(3, { 1 }) end, "index_select: dim 3 out of range for a 2-dim tensor")
+    H.assert_error(function() return x():index_select(1, { 1.5 }) end,
+      "index_select: index element 1 must be an integer")
+    H.assert_error(function() return x():index_select(1, long { { 1 } }) end,
+      "index_select: index must be 1-D, got [1, 1]")
+    H.assert_error(function() return x():index_select(3, { 1 }) end,
+      "index_select: dim 3 out of range for a 2-dim tensor")
   end)
 end)
 
@@ -200,7 +207,8 @@ describe("rot90", function()
 
   it("refuses bad dims", function()
     H.assert_error(function() return mg.zeros(3):rot90() end, "rot90: needs at least 2 dims, got 1")
-    H.assert_error(function() return mg.zeros(2, 2):rot90(1, 1, 1) end, "rot90: the two dims must differ, got dim 1 twice")
+    H.assert_error(function() return mg.zeros(2, 2):rot90(1, 1, 1) end,
+      "rot90: the two dims must differ, got dim 1 twice")
     H.assert_error(function() return mg.zeros(2, 2):rot90(1, 1, 3) end,
       "rot90: dim 3 out of range for a 2-dim tensor (dims are 1..2, or -1 for the last)")
     H.assert_error(function() return mg.zeros(2, 2):rot90(1.5) end, "rot90: k must be an integer, got 1.5")
@@ -273,7 +281,8 @@ describe("one_hot", function()
   end)
 
   it("names a class out of range", function()
-    H.assert_error(function() return mg.one_hot({ 5 }, 4) end, "one_hot: class 5 out of range for 4 classes (valid: 1..4)")
+    H.assert_error(function() return mg.one_hot({ 5 }, 4) end,
+      "one_hot: class 5 out of range for 4 classes (valid: 1..4)")
     H.assert_error(function() return mg.one_hot({ 0 }, 4) end, "one_hot: class 0 out of range for 4 classes")
     H.assert_error(function() return mg.one_hot({ 1 }, 0) end, "one_hot: n must be >= 1, got 0")
     H.assert_error(function() return mg.one_hot(mg.tensor { 1 }, 2) end, "one_hot: classes must be an int64 Tensor")

@@ -81,7 +81,8 @@ describe("matmul", function()
   it("names both shapes when they do not fit", function()
     H.assert_error(function() return mg.zeros(2, 3):matmul(mg.zeros(4, 2)) end,
       "matmul: inner dimensions differ: [2, 3] and [4, 2]")
-    H.assert_error(function() return mg.zeros(3):matmul(mg.zeros(4)) end, "matmul: inner dimensions differ: [1, 3] and [4, 1]")
+    H.assert_error(function() return mg.zeros(3):matmul(mg.zeros(4)) end,
+      "matmul: inner dimensions differ: [1, 3] and [4, 1]")
     H.assert_error(function() return mg.zeros(2, 2, 3):matmul(mg.zeros(3, 3, 2)) end,
       "matmul: batch dims of [2, 2, 3] and [3, 3, 2] cannot be broadcast")
     H.assert_error(function() return mg.tensor(2):matmul(mg.zeros(2)) end, "matmul: both arguments need at least 1 dim")

@@ -63,8 +63,8 @@ describe("max and min", function()
     assert.are.same({ { 5 }, { 6 } }, v:totable())
     assert.are.same({ { 2 }, { 3 } }, i:totable())
     -- ties: the first occurrence
-    v, i = mg.tensor { 2, 7, 7, 1 }:max(1)
-    assert.are.equal(2, i:item())
+    local _, first = mg.tensor { 2, 7, 7, 1 }:max(1)
+    assert.are.equal(2, first:item())
     H.assert_error(function() return mg.zeros(2, 0):max(2) end, "max: cannot reduce an empty dim (dim 2 of [2, 0])")
   end)
 

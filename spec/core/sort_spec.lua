@@ -80,7 +80,8 @@ describe("sort", function()
     local x = mg.ones(2, 3)
     H.assert_error(function() x:sort(3) end, "sort: dim 3 out of range for a 2-dim tensor")
     H.assert_error(function() x:sort(1, "yes") end, "sort: descending must be a boolean, got string")
-    H.assert_error(function() x:sort { desc = true } end, "sort: unknown option 'desc' (expected one of dim, descending)")
+    H.assert_error(function() x:sort { desc = true } end,
+      "sort: unknown option 'desc' (expected one of dim, descending)")
   end)
 end)
 

@@ -151,7 +151,8 @@ describe("inspection", function()
     t[2] = 0
     t[3] = mg.tensor { 7, 8 }
     assert.are.same({ { 1, 2 }, { 0, 0 }, { 7, 8 } }, t:totable())
-    H.assert_error(function() t[1] = mg.tensor { 1, 2, 3 } end, "copy_: source [3] cannot be broadcast to destination [2]")
+    H.assert_error(function() t[1] = mg.tensor { 1, 2, 3 } end,
+      "copy_: source [3] cannot be broadcast to destination [2]")
   end)
 
   it("properties and unknown fields", function()

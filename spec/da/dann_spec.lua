@@ -13,7 +13,8 @@ end
 local function changed(before, module)
   local moved, still = {}, {}
   for name, p in module:named_parameters() do
-    if (p:detach() - before[name]):abs():max():item() > 0 then moved[#moved + 1] = name else still[#still + 1] = name end
+    local list = (p:detach() - before[name]):abs():max():item() > 0 and moved or still
+    list[#list + 1] = name
   end
   return moved, still
 end
@@ -133,8 +134,10 @@ describe("da.train", function()
     local src = mg.data.TensorDataset(bright * 0.8 + mg.rand(n, 1, 28, 28) * 0.2, y)
     local tgt = mg.data.TensorDataset((1 - bright) * 0.8 + mg.rand(n, 1, 28, 28) * 0.2, y)
     local sets = { source = src, target = tgt, eval = { source_test = src, target_test = tgt } }
-    local a = da.train("source", mg.models.DANN { classes = 2 }, sets, { epochs = 3, batch_size = 16, optimizer = "adam" })
-    local b = da.train("target", mg.models.DANN { classes = 2 }, sets, { epochs = 3, batch_size = 16, optimizer = "adam" })
+    local a = da.train("source", mg.models.DANN { classes = 2 }, sets, { epochs = 3, batch_size = 16,
+      optimizer = "adam" })
+    local b = da.train("target", mg.models.DANN { classes = 2 }, sets, { epochs = 3, batch_size = 16,
+      optimizer = "adam" })
     assert.are.equal(1, a[3].source_test)
     assert.are.equal(0, a[3].target_test)
     assert.are.equal(1, b[3].target_test)
@@ -145,7 +148,8 @@ describe("da.train", function()
     local source, target = tiny_sets()
     H.assert_error(function() da.train("both", mg.models.DANN {}, { source = source, target = target }) end,
       "da.train", "method", "both")
-    H.assert_error(function() da.train("dann", mg.models.DANN {}, { source = source, target = target }, { optimizer = "rms" }) end,
+    H.assert_error(function() da.train("dann", mg.models.DANN {}, { source = source, target = target },
+      { optimizer = "rms" }) end,
       "da.train", "optimizer", "rms")
   end)
 end)

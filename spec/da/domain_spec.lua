@@ -80,7 +80,8 @@ describe("da.shift", function()
   end)
 
   it("rejects bad inputs with the op's name", function()
-    H.assert_error(function() da.shift(mg.rand(2, 28, 28), mg.rand(2, 1, 28, 28)) end, "da.shift", "digits", "[N, 1, H, W]")
+    H.assert_error(function() da.shift(mg.rand(2, 28, 28), mg.rand(2, 1, 28, 28)) end, "da.shift", "digits",
+      "[N, 1, H, W]")
     H.assert_error(function() da.shift(mg.rand(2, 1, 28, 28), mg.rand(2, 1, 20, 20)) end, "da.shift", "20x20")
     H.assert_error(function() da.shift(mg.rand(2, 1, 28, 28), mg.rand(2, 1, 28, 28), { invert = 2 }) end,
       "da.shift", "invert")

@@ -110,7 +110,8 @@ describe("mg.data datasets", function()
     H.assert_error(function() mg.data.mnist{ split = "val", root = sample_root } end,
       "mnist: split must be \"train\" or \"test\", got val")
     H.assert_error(function() mg.data.fashion_mnist{ splt = "test" } end, "fashion_mnist: unknown option 'splt'")
-    H.assert_error(function() mg.data.mnist{ limit = 0, root = sample_root } end, "mnist: limit must be a positive integer")
+    H.assert_error(function() mg.data.mnist{ limit = 0, root = sample_root } end,
+      "mnist: limit must be a positive integer")
     H.assert_error(function() mg.data.mnist{ limit = 2.5, root = sample_root } end, "limit must be a positive integer")
     H.assert_error(function() mg.data.mnist("train") end, "mnist: options must be a table")
     H.assert_error(function() mg.data.mnist{ root = 3 } end, "root must be a string")
@@ -152,14 +153,13 @@ describe("mg.data datasets", function()
       H.assert_error(function() mg.data.TensorDataset(mg.zeros(5, 3), mg.zeros(4)) end,
         "TensorDataset: labels has 4 samples ([4]) but images has 5")
       H.assert_error(function() mg.data.TensorDataset({}) end, "TensorDataset: expected at least one tensor")
-      H.assert_error(function() mg.data.TensorDataset(mg.zeros(2), 3) end, "TensorDataset: labels must be a Tensor, got number")
+      H.assert_error(function() mg.data.TensorDataset(mg.zeros(2), 3) end,
+        "TensorDataset: labels must be a Tensor, got number")
     end)
   end)
 end)
 
 describe("dataset source option", function()
-  local mg = require("helpers").mg
-  local H = require "helpers"
   it("picks the bundled sample on request and refuses bad values", function()
     local ds = mg.data.mnist { split = "test", source = "sample", quiet = true }
     assert.are.equal("sample", ds.source)

@@ -176,11 +176,13 @@ describe("mg.data.DataLoader", function()
     H.assert_error(function() mg.data.DataLoader(ds, { batch_size = 0 }) end,
       "DataLoader: batch_size must be a positive integer, got 0")
     H.assert_error(function() mg.data.DataLoader(ds, { batch_size = 2.5 }) end, "batch_size must be a positive integer")
-    H.assert_error(function() mg.data.DataLoader(ds, { batchsize = 2 }) end, "DataLoader: unknown option 'batchsize' (expected one of batch_size, drop_last, rank, seed, shuffle, transform, world_size)")
+    H.assert_error(function() mg.data.DataLoader(ds, { batchsize = 2 }) end, "DataLoader: unknown option 'batchsize' "
+      .. "(expected one of batch_size, drop_last, rank, seed, shuffle, transform, world_size)")
     H.assert_error(function() mg.data.DataLoader(ds, { shuffle = 1 }) end, "shuffle must be a boolean")
     H.assert_error(function() mg.data.DataLoader(ds, { transform = 3 }) end, "transform must be a function")
     H.assert_error(function() mg.data.DataLoader(ds, { seed = "x" }) end, "seed must be an integer")
-    H.assert_error(function() mg.data.DataLoader({}) end, "DataLoader: the dataset must have #ds and ds:batch(idx), or be a table with an `images` Tensor")
+    H.assert_error(function() mg.data.DataLoader({}) end,
+      "DataLoader: the dataset must have #ds and ds:batch(idx), or be a table with an `images` Tensor")
     H.assert_error(function() mg.data.DataLoader(mg.zeros(3)) end, "the dataset must be a table")
     H.assert_error(function() mg.data.DataLoader({ images = mg.zeros(3, 2), labels = mg.zeros(2) }) end,
       "labels must be a Tensor with 3 rows")

@@ -54,7 +54,8 @@ describe("the dataset protocol", function()
     assert.equal(15, ds.images:sum():item())
     H.assert_error(function() mg.data.TensorDataset { a = mg.zeros(3), b = mg.zeros(4) } end,
       "TensorDataset: b has 4 samples ([4]) but a has 3")
-    H.assert_error(function() mg.data.TensorDataset { batch = mg.zeros(3) } end, "field names must be strings other than")
+    H.assert_error(function() mg.data.TensorDataset { batch = mg.zeros(3) } end,
+      "field names must be strings other than")
   end)
 
   it("the image sets are TensorDatasets with images, labels and classes", function()

@@ -10,12 +10,6 @@ local function class_counts(labels, n)
   return counts
 end
 
-local function rep(v, n)
-  local t = {}
-  for i = 1, n do t[i] = v end
-  return t
-end
-
 -- The group of each SpamAssassin id ("easy_ham_1/00001.7c53...")
 local function groups(ds)
   local g = {}

@@ -63,7 +63,8 @@ describe("mg.data.transforms", function()
     H.assert_error(function() T.normalize({ 0, 0, 0 }, 1)(x) end, "normalize: 3 means and 1 stds for 2 channels")
     H.assert_error(function() T.normalize(0, 0) end, "normalize: std must not be 0")
     H.assert_error(function() T.normalize("a", 1) end, "normalize: mean must be a number or a list")
-    H.assert_error(function() T.normalize(0, 1)(mg.zeros(3, 4)) end, "normalize: expected a batch [B, C, H, W], got [3, 4]")
+    H.assert_error(function() T.normalize(0, 1)(mg.zeros(3, 4)) end,
+      "normalize: expected a batch [B, C, H, W], got [3, 4]")
   end)
 
   it("rotate90(k): quarter turns counter-clockwise", function()
@@ -96,7 +97,8 @@ describe("mg.data.transforms", function()
     local a = T.random_rotate90()(x)
     mg.manual_seed(8)
     H.assert_near(T.random_rotate90()(x), a, 0)
-    H.assert_error(function() T.random_rotate90()(counting(1, 2, 3)) end, "random_rotate90: images must be square, got 2x3")
+    H.assert_error(function() T.random_rotate90()(counting(1, 2, 3)) end,
+      "random_rotate90: images must be square, got 2x3")
   end)
 
   it("rotations: four turned copies with rotation labels 1..4", function()

@@ -1,7 +1,6 @@
 -- Smoke run of examples/adversarial.lua: every method trains for one epoch
 -- on 64 images, is attacked, and the JSON line and the pictures come out.
 local H = require "helpers"
-local mg = H.mg
 
 describe("examples/adversarial.lua", function()
   it("runs in smoke mode and prints its figures as the last line of JSON", function()
@@ -39,7 +38,8 @@ describe("examples/adversarial.lua", function()
     assert.are.equal(6, #r.pictures)
     for _, p in ipairs(r.pictures) do assert.is_true(H.is_png(p), p) end
     assert.truthy(out:find("method%s+clean%s+FGSM 0.1"), "the table is missing")
-    assert.truthy(out:find("method%s+clean%s+PGD%-2 0.3%s+APGD%-CE%s+%+APGD%-T%s+%+Square"), "the ensemble table is missing")
+    assert.truthy(out:find("method%s+clean%s+PGD%-2 0.3%s+APGD%-CE%s+%+APGD%-T%s+%+Square"),
+      "the ensemble table is missing")
 
     -- the saved models attacked again without training: the same clean accuracy
     local dir2 = H.tmpdir()

@@ -12,7 +12,7 @@ end
 describe("examples/autoencoder.lua", function()
   it("trains ae, denoise and vae, probes them and prints one JSON line", function()
     local dir = H.tmpdir()
-    local r, out = H.run_example("autoencoder", "--limit 64 --test-limit 32 --epochs 1 --batch-size 32 " ..
+    local r = H.run_example("autoencoder", "--limit 64 --test-limit 32 --epochs 1 --batch-size 32 " ..
       "--labels 20,all --probe-steps 5 --out " .. dir)
     assert.are.equal("autoencoder", r.example)
     assert.are.equal(64, r.train_images)

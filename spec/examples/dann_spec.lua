@@ -1,7 +1,6 @@
 -- Smoke run of examples/dann.lua: a tiny run through the host program ends
 -- with its JSON line and writes its pictures.
 local H = require "helpers"
-local mg = H.mg
 
 describe("examples/dann.lua", function()
   it("trains source-only, DANN and the target-trained bound and prints its JSON line", function()

@@ -2,7 +2,6 @@
 -- sample grid, loss and coverage pictures, caches the feature classifier
 -- (a second run loads it) and prints its figures as one JSON line.
 local H = require "helpers"
-local mg = H.mg
 
 local function run(dir, model)
   return H.run_example("gan", string.format(

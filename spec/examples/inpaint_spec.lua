@@ -1,11 +1,11 @@
 -- examples/inpaint.lua runs end to end in a smoke mode and reports its figures.
 local H = require "helpers"
-local mg = H.mg
 
 describe("examples/inpaint.lua", function()
   it("trains, measures the hole, probes and prints one JSON line", function()
     local dir = H.tmpdir()
-    local r, out = H.run_example("inpaint", "--limit 64 --test-limit 32 --epochs 1 --labels 20,all --probe-steps 5 --out " .. dir)
+    local r = H.run_example("inpaint",
+      "--limit 64 --test-limit 32 --epochs 1 --labels 20,all --probe-steps 5 --out " .. dir)
     assert.are.equal("inpaint", r.example)
     assert.are.equal(64, r.train_images)
     assert.are.equal(32, r.test_images)

@@ -1,11 +1,11 @@
 -- examples/rotnet.lua runs end to end in a smoke mode and reports its figures.
 local H = require "helpers"
-local mg = H.mg
 
 describe("examples/rotnet.lua", function()
   it("pretrains, evaluates and prints one JSON line", function()
     local dir = H.tmpdir()
-    local r, out = H.run_example("rotnet", "--limit 64 --test-limit 64 --epochs 1 --labels 20 --eval-steps 5 --out " .. dir)
+    local r = H.run_example("rotnet",
+      "--limit 64 --test-limit 64 --epochs 1 --labels 20 --eval-steps 5 --out " .. dir)
     assert.are.equal("rotnet", r.example)
     assert.are.equal(64, r.train_images)
     assert.is_true(r.pretext_test_acc >= 0 and r.pretext_test_acc <= 1)

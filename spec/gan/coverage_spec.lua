@@ -4,7 +4,9 @@ local H = require "helpers"
 local mg = H.mg
 local gan = mg.gan
 
-local function near(a, b, tol) assert.is_true(math.abs(a - b) <= (tol or 1e-9), string.format("%.12g vs %.12g", a, b)) end
+local function near(a, b, tol)
+  assert.is_true(math.abs(a - b) <= (tol or 1e-9), string.format("%.12g vs %.12g", a, b))
+end
 
 describe("gan.class_coverage", function()
   it("counts the classes, 1-based, from a tensor or a list", function()

@@ -7,7 +7,9 @@ local gan = mg.gan
 local linalg = mg.linalg
 
 local sqrt, abs = math.sqrt, math.abs
-local function near(a, b, tol) assert.is_true(abs(a - b) <= (tol or 1e-9) * math.max(1, abs(b)), string.format("%.12g vs %.12g", a, b)) end
+local function near(a, b, tol)
+  assert.is_true(abs(a - b) <= (tol or 1e-9) * math.max(1, abs(b)), string.format("%.12g vs %.12g", a, b))
+end
 
 -- A random symmetric positive semi-definite n x n matrix of rank r (Lua rows).
 local function random_psd(n, r, seed)
@@ -63,7 +65,9 @@ describe("mg.linalg.eigh", function()
         end
       end
       assert.is_true(max_abs_diff(back, a) < 1e-10 * n * n)
-      assert.is_true(max_abs_diff(gram, diag((function() local t = {} for i = 1, n do t[i] = 1 end return t end)())) < 1e-12 * n)
+      local ones = {}
+      for i = 1, n do ones[i] = 1 end
+      assert.is_true(max_abs_diff(gram, diag(ones)) < 1e-12 * n)
       for k = 2, n do assert.is_true(values[k - 1] <= values[k]) end
       local only = linalg.eigh(a, { vectors = false })
       for k = 1, n do near(only[k], values[k], 1e-10) end
@@ -151,7 +155,8 @@ describe("gan.frechet_distance", function()
   end)
 
   it("names what is wrong with its inputs", function()
-    H.assert_error(function() gan.frechet_distance(mg.randn(5, 3), mg.randn(5, 4)) end, "feature sizes differ (3 and 4)")
+    H.assert_error(function() gan.frechet_distance(mg.randn(5, 3), mg.randn(5, 4)) end,
+      "feature sizes differ (3 and 4)")
     H.assert_error(function() gan.frechet_distance(mg.randn(5), mg.randn(5)) end, "gan.feature_stats", "[N, D]")
     H.assert_error(function() gan.feature_stats(mg.randn(1, 3)) end, "at least 2 samples")
   end)

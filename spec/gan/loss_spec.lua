@@ -50,7 +50,8 @@ describe("gan.generator_loss", function()
     H.assert_error(function() gan.generator_loss(mg.zeros(2, 1), { loss = "wasserstein" }) end,
       "gan.generator_loss", "non-saturating", "wasserstein")
     H.assert_error(function() gan.generator_loss(mg.zeros(2, 1), { output = "prob" }) end, "'logits' or 'probability'")
-    H.assert_error(function() gan.GAN { generator = mg.nn.Identity(), discriminator = mg.nn.Identity(), loss = "x" } end,
+    H.assert_error(function() gan.GAN { generator = mg.nn.Identity(), discriminator = mg.nn.Identity(),
+      loss = "x" } end,
       "gan.GAN", "loss")
   end)
 end)

@@ -7,7 +7,8 @@ local sdpa = mg.scaled_dot_product_attention
 return {
   scaled_dot_product_attention = function()
     -- [N, H, L, E] with different L and S and a value width of its own
-    H.gradcheck(function(q, k, v) return sdpa(q, k, v) end, { mg.randn(2, 2, 3, 4), mg.randn(2, 2, 5, 4), mg.randn(2, 2, 5, 3) })
+    H.gradcheck(function(q, k, v) return sdpa(q, k, v) end,
+      { mg.randn(2, 2, 3, 4), mg.randn(2, 2, 5, 4), mg.randn(2, 2, 5, 3) })
     -- causal, a boolean mask and key padding together; 3-d inputs
     local allow = mg.tensor({ { 1, 1, 0, 1 }, { 1, 0, 1, 1 }, { 1, 1, 1, 0 }, { 1, 1, 1, 1 } }, { dtype = "int64" })
     local pad = mg.tensor({ { 0, 0, 0, 1 }, { 0, 0, 0, 0 } }, { dtype = "uint8" })

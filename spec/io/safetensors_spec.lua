@@ -140,7 +140,8 @@ describe("safetensors", function()
     H.assert_error(function() mg.save(path, {a = 1}) end, "save: value of 'a' must be a Tensor, got number")
     H.assert_error(function() mg.save(path, mg.zeros(1)) end, "save: expected a table of named tensors")
     H.assert_error(function() mg.save(path, {__metadata__ = mg.zeros(1)}) end, "save: \"__metadata__\" is reserved")
-    H.assert_error(function() mg.save(path, {}, {epoch = 3}) end, "save: metadata value of 'epoch' must be a string, got number")
+    H.assert_error(function() mg.save(path, {}, {epoch = 3}) end,
+      "save: metadata value of 'epoch' must be a string, got number")
     H.assert_error(function() mg.save(path, {["bad\255"] = mg.zeros(1)}) end, "is not valid UTF-8")
     H.assert_error(function() mg.save(dir .. "/no/such/dir/m.safetensors", {a = mg.zeros(1)}) end,
       "save: cannot write '" .. dir .. "/no/such/dir/m.safetensors'", "No such file or directory")
@@ -152,35 +153,64 @@ describe("safetensors", function()
     local f32x2 = '"dtype":"F32","shape":[2]'
     local cases = {
       {"a short file", "\1\2\3", "fewer than the 8 of the header length"},
-      {"a huge header length", string.pack("<I8", 0x7fffffffffffffff) .. "{}", "header length 9223372036854775807 exceeds the file size"},
+      {"a huge header length", string.pack("<I8", 0x7fffffffffffffff) .. "{}",
+        "header length 9223372036854775807 exceeds the file size"},
       {"the largest header length", string.pack("<i8", -1) .. "{}", "header length 18446744073709551615 exceeds"},
       {"a header that is not JSON", st_bytes("[garbage"), "does not start with '{'"},
-      {"truncated JSON", st_bytes('{"a":{' .. f32x2), "header: invalid JSON at byte 31: expected ',' or '}', got the end of the text"},
+      {"truncated JSON", st_bytes('{"a":{' .. f32x2),
+        "header: invalid JSON at byte 31: expected ',' or '}', got the end of the text"},
       {"a JSON array header", st_bytes('{"a":[1]}'), "header entry \"a\" must be an object, got an array"},
-      {"a dtype of the wrong type", st_bytes('{"a":{"dtype":5,"shape":[],"data_offsets":[0,4]}}', "\0\0\0\0"), "dtype of tensor \"a\" must be a string, got a number"},
+      {"a dtype of the wrong type", st_bytes('{"a":{"dtype":5,"shape":[],"data_offsets":[0,4]}}', "\0\0\0\0"),
+        "dtype of tensor \"a\" must be a string, got a number"},
       {"a missing field", st_bytes('{"a":{"dtype":"F32","shape":[]}}'), "tensor \"a\" lacks \"data_offsets\""},
-      {"a shape of the wrong type", st_bytes('{"a":{"dtype":"F32","shape":"2","data_offsets":[0,8]}}', ("\0"):rep(8)), "shape of tensor \"a\" must be an array, got a string"},
-      {"a negative size", st_bytes('{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}', ("\0"):rep(8)), "must hold integers >= 0, got a negative number at position 1"},
-      {"a fractional size", st_bytes('{"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}}', ("\0"):rep(8)), "must hold integers >= 0"},
-      {"too many dims", st_bytes('{"a":{"dtype":"U8","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,1]}}', "\0"), "has 9 dims, more than the 8 supported"},
-      {"an unknown dtype", st_bytes('{"a":{"dtype":"F33",' .. '"shape":[2],"data_offsets":[0,8]}}', ("\0"):rep(8)), "unknown dtype \"F33\""},
-      {"an unsupported dtype", st_bytes('{"a":{"dtype":"F16",' .. '"shape":[2],"data_offsets":[0,4]}}', ("\0"):rep(4)), "has dtype F16, which moongrad does not read"},
-      {"negative offsets", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[-8,0]}}', ("\0"):rep(8)), "data_offsets of tensor \"a\" must be >= 0, got -8"},
-      {"overflowing offsets", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[0,99999999999999999999]}}', ("\0"):rep(8)), "must be integers, got a non-integer or too large number"},
-      {"three offsets", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[0,8,16]}}', ("\0"):rep(8)), "must be an array of two integers"},
-      {"offsets ending before they begin", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[8,0]}}', ("\0"):rep(8)), "end before they begin"},
-      {"offsets past the end", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[0,8]}}', ("\0"):rep(7)), "go past the end of the data (7 bytes; is the file truncated?)"},
-      {"offsets far past the end", st_bytes('{"a":{"dtype":"U8","shape":[9223372036854775807],"data_offsets":[0,9223372036854775807]}}', "\0"), "go past the end of the data"},
-      {"a shape/size mismatch", st_bytes('{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', ("\0"):rep(8)), "tensor \"a\" (F32 [3]) needs 12 bytes but its data_offsets [0, 8] hold 8"},
-      {"an overflowing shape", st_bytes('{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}', ("\0"):rep(8)), "needs too many bytes"},
-      {"overlapping ranges", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[0,8]},"b":{' .. f32x2 .. ',"data_offsets":[4,12]}}', ("\0"):rep(12)), "the data of tensors \"a\" and \"b\" overlap ([0, 8] and [4, 12])"},
-      {"a gap between ranges", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[0,8]},"b":{' .. f32x2 .. ',"data_offsets":[12,20]}}', ("\0"):rep(20)), "data bytes [8, 12) belong to no tensor"},
-      {"bytes after the last tensor", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[0,8]}}', ("\0"):rep(9)), "1 bytes after the last tensor's data belong to no tensor"},
-      {"duplicate keys", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[0,8]},"a":{' .. f32x2 .. ',"data_offsets":[8,16]}}', ("\0"):rep(16)), "duplicate key \"a\""},
-      {"a NUL in a name", st_bytes('{"a\\u0000b":{' .. f32x2 .. ',"data_offsets":[0,8]}}', ("\0"):rep(8)), "a tensor name contains a NUL character"},
-      {"invalid UTF-8 in a name", st_bytes('{"a\255":{' .. f32x2 .. ',"data_offsets":[0,8]}}', ("\0"):rep(8)), "invalid UTF-8 in a string"},
-      {"metadata that is not strings", st_bytes('{"__metadata__":{"epoch":3}}'), "metadata value of \"epoch\" must be a string, got a number"},
-      {"metadata that is not an object", st_bytes('{"__metadata__":"x"}'), "\"__metadata__\" must be an object of strings"},
+      {"a shape of the wrong type", st_bytes('{"a":{"dtype":"F32","shape":"2","data_offsets":[0,8]}}', ("\0"):rep(8)),
+        "shape of tensor \"a\" must be an array, got a string"},
+      {"a negative size", st_bytes('{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}', ("\0"):rep(8)),
+        "must hold integers >= 0, got a negative number at position 1"},
+      {"a fractional size", st_bytes('{"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}}', ("\0"):rep(8)),
+        "must hold integers >= 0"},
+      {"too many dims", st_bytes('{"a":{"dtype":"U8","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,1]}}', "\0"),
+        "has 9 dims, more than the 8 supported"},
+      {"an unknown dtype", st_bytes('{"a":{"dtype":"F33",' .. '"shape":[2],"data_offsets":[0,8]}}', ("\0"):rep(8)),
+        "unknown dtype \"F33\""},
+      {"an unsupported dtype", st_bytes('{"a":{"dtype":"F16",' .. '"shape":[2],"data_offsets":[0,4]}}', ("\0"):rep(4)),
+        "has dtype F16, which moongrad does not read"},
+      {"negative offsets", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[-8,0]}}', ("\0"):rep(8)),
+        "data_offsets of tensor \"a\" must be >= 0, got -8"},
+      {"overflowing offsets", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[0,99999999999999999999]}}',
+        ("\0"):rep(8)), "must be integers, got a non-integer or too large number"},
+      {"three offsets", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[0,8,16]}}', ("\0"):rep(8)),
+        "must be an array of two integers"},
+      {"offsets ending before they begin", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[8,0]}}', ("\0"):rep(8)),
+        "end before they begin"},
+      {"offsets past the end", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[0,8]}}', ("\0"):rep(7)),
+        "go past the end of the data (7 bytes; is the file truncated?)"},
+      {"offsets far past the end",
+        st_bytes('{"a":{"dtype":"U8","shape":[9223372036854775807],"data_offsets":[0,9223372036854775807]}}', "\0"),
+        "go past the end of the data"},
+      {"a shape/size mismatch", st_bytes('{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', ("\0"):rep(8)),
+        "tensor \"a\" (F32 [3]) needs 12 bytes but its data_offsets [0, 8] hold 8"},
+      {"an overflowing shape", st_bytes('{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}',
+        ("\0"):rep(8)), "needs too many bytes"},
+      {"overlapping ranges",
+        st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[0,8]},"b":{' .. f32x2 .. ',"data_offsets":[4,12]}}',
+        ("\0"):rep(12)), "the data of tensors \"a\" and \"b\" overlap ([0, 8] and [4, 12])"},
+      {"a gap between ranges",
+        st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[0,8]},"b":{' .. f32x2 .. ',"data_offsets":[12,20]}}',
+        ("\0"):rep(20)), "data bytes [8, 12) belong to no tensor"},
+      {"bytes after the last tensor", st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[0,8]}}', ("\0"):rep(9)),
+        "1 bytes after the last tensor's data belong to no tensor"},
+      {"duplicate keys",
+        st_bytes('{"a":{' .. f32x2 .. ',"data_offsets":[0,8]},"a":{' .. f32x2 .. ',"data_offsets":[8,16]}}',
+        ("\0"):rep(16)), "duplicate key \"a\""},
+      {"a NUL in a name", st_bytes('{"a\\u0000b":{' .. f32x2 .. ',"data_offsets":[0,8]}}', ("\0"):rep(8)),
+        "a tensor name contains a NUL character"},
+      {"invalid UTF-8 in a name", st_bytes('{"a\255":{' .. f32x2 .. ',"data_offsets":[0,8]}}', ("\0"):rep(8)),
+        "invalid UTF-8 in a string"},
+      {"metadata that is not strings", st_bytes('{"__metadata__":{"epoch":3}}'),
+        "metadata value of \"epoch\" must be a string, got a number"},
+      {"metadata that is not an object", st_bytes('{"__metadata__":"x"}'),
+        "\"__metadata__\" must be an object of strings"},
       {"deep nesting", st_bytes('{"a":' .. ("["):rep(100) .. ("]"):rep(100) .. "}"), "nesting deeper than 64 levels"},
       {"text after the header object", st_bytes('{} {}'), "unexpected '{' after the value"},
     }
@@ -192,7 +222,8 @@ describe("safetensors", function()
     end
 
     it("a missing file and a directory", function()
-      H.assert_error(function() mg.load(dir .. "/none.safetensors") end, "load: cannot open '" .. dir .. "/none.safetensors'", "No such file")
+      H.assert_error(function() mg.load(dir .. "/none.safetensors") end,
+        "load: cannot open '" .. dir .. "/none.safetensors'", "No such file")
       H.assert_error(function() mg.load(dir) end, "load: '" .. dir .. "' is not a regular file")
     end)
   end)
@@ -210,7 +241,7 @@ describe("safetensors", function()
         bytes = table.concat(b)
       else
         local h = {"{"}
-        for k = 1, math.random(1, 30) do h[#h + 1] = pieces[math.random(#pieces)] end
+        for _ = 1, math.random(1, 30) do h[#h + 1] = pieces[math.random(#pieces)] end
         local header = table.concat(h)
         local data = ("\7"):rep(math.random(0, 16))
         local hlen = trial % 5 == 0 and math.random(0, 2 ^ 31) or #header
@@ -243,7 +274,8 @@ describe("safetensors", function()
         .. 'local ok, err = pcall(mg.save, arg[1], {w = mg.zeros(1000000)})\n'
         .. 'print(ok, err)\n')
       -- files may not grow past 64 KiB: the write fails with EFBIG part way
-      local out = H.run("sh -c " .. q("trap '' XFSZ; ulimit -f 64; exec " .. q(H.bin) .. " " .. q(script) .. " " .. q(path)))
+      local out = H.run("sh -c " .. q("trap '' XFSZ; ulimit -f 64; exec " .. q(H.bin) .. " " .. q(script) .. " "
+        .. q(path)))
       assert.truthy(out:find("false\tsave: cannot write '" .. path .. "': File too large", 1, true), out)
       assert.are.same({1, 1, 1, 1}, mg.load(path).w:totable())
       assert.are.same({"big.lua", "m.safetensors"}, listdir(dir))

@@ -4,7 +4,6 @@
 -- engine.
 local H = require "helpers"
 local mg = H.mg
-local nn = mg.nn
 local T = mg.models
 local mlm = require "moongrad.text.mlm"
 

@@ -80,7 +80,8 @@ describe("nn layers", function()
       assert.are.same({ 2, 8, 28, 28 }, nn.Conv2d(3, 8, 3, { padding = "same" })(x):shape())
       assert.are.same({ 2, 8, 28, 28 }, nn.Conv2d(3, 8, 5, { padding = "same" })(x):shape())
       assert.are.same({ 2, 8, 14, 14 }, nn.Conv2d(3, 8, 3, { stride = 2, padding = 1 })(x):shape())
-      assert.are.same({ 2, 8, 24, 29 }, nn.Conv2d(3, 8, { 3, 2 }, { dilation = { 2, 1 }, padding = { 0, 1 } })(x):shape())
+      local dilated = nn.Conv2d(3, 8, { 3, 2 }, { dilation = { 2, 1 }, padding = { 0, 1 } })
+      assert.are.same({ 2, 8, 24, 29 }, dilated(x):shape())
     end)
 
     it("starts from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in * kh * kw", function()
@@ -149,7 +150,8 @@ describe("nn layers", function()
       H.assert_near(nn.AvgPool2d(2, { ceil_mode = true })(grid(3)), { { { { 3, 4.5 }, { 7.5, 9 } } } })
       local ones = mg.ones(1, 1, 3, 3)
       local c, e = 4 / 9, 6 / 9
-      H.assert_near(nn.AvgPool2d(3, { stride = 1, padding = 1 })(ones), { { { { c, e, c }, { e, 1, e }, { c, e, c } } } })
+      H.assert_near(nn.AvgPool2d(3, { stride = 1, padding = 1 })(ones),
+        { { { { c, e, c }, { e, 1, e }, { c, e, c } } } })
       H.assert_near(nn.AvgPool2d(3, { stride = 1, padding = 1, count_include_pad = false })(ones), mg.ones(1, 1, 3, 3))
     end)
 
@@ -295,7 +297,8 @@ describe("nn layers", function()
       local function tanh(v) return (math.exp(2 * v) - 1) / (math.exp(2 * v) + 1) end
       H.assert_near(nn.Tanh()(x), { { tanh(-2), tanh(0.5) } })
       H.assert_near(nn.GELU()(mg.tensor{ 1, -0.5 }), { 0.8413447, -0.1542687 }, 1e-5)
-      H.assert_near(nn.Softplus({ beta = 2 })(mg.tensor{ 0, 2 }), { math.log(2) / 2, math.log(1 + math.exp(4)) / 2 }, 1e-5)
+      H.assert_near(nn.Softplus({ beta = 2 })(mg.tensor{ 0, 2 }), { math.log(2) / 2, math.log(1 + math.exp(4)) / 2 },
+        1e-5)
       H.assert_near(nn.SiLU()(mg.tensor{ 1 }), { 1 / (1 + math.exp(-1)) })
       assert.are.equal("nn.LeakyReLU(0.2)", tostring(nn.LeakyReLU(0.2)))
     end)

@@ -69,7 +69,8 @@ describe("max_pool2d", function()
       "max_pool2d: input [1, 2, 4, 4] is too small for kernel_size [5, 5]")
     H.assert_error(function() mg.max_pool2d(mg.randn(2, 4, 4), 2) end, "max_pool2d: input must be 4-D")
     H.assert_error(function() mg.max_pool2d(x, { 2 }) end, "max_pool2d: kernel_size must be a number or a {h, w} pair")
-    H.assert_error(function() mg.max_pool2d(x, 2, { ceil_mode = 1 }) end, "max_pool2d: option 'ceil_mode' must be a boolean")
+    H.assert_error(function() mg.max_pool2d(x, 2, { ceil_mode = 1 }) end,
+      "max_pool2d: option 'ceil_mode' must be a boolean")
     H.assert_error(function() mg.max_pool2d(x, 2, { count_include_pad = true }) end,
       "max_pool2d: unknown option 'count_include_pad'")
     H.assert_error(function() mg.max_pool2d(x, 2 ^ 33) end, "max_pool2d: kernel_size is out of range")

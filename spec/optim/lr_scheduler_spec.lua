@@ -83,8 +83,10 @@ describe("lr_scheduler", function()
     H.assert_error(function() S.StepLR(opt, { step_size = 0 }) end, "StepLR: step_size must be an integer >= 1, got 0")
     H.assert_error(function() S.CosineAnnealingLR(opt, { T_max = 10, eta = 0 }) end,
       "CosineAnnealingLR: unknown option 'eta'")
-    H.assert_error(function() S.LinearLR(opt, { start_factor = 0 }) end, "LinearLR: start_factor must be in (0, 1], got 0")
-    H.assert_error(function() S.MultiStepLR(opt, { milestones = 3 }) end, "MultiStepLR: option 'milestones' must be a list")
+    H.assert_error(function() S.LinearLR(opt, { start_factor = 0 }) end,
+      "LinearLR: start_factor must be in (0, 1], got 0")
+    H.assert_error(function() S.MultiStepLR(opt, { milestones = 3 }) end,
+      "MultiStepLR: option 'milestones' must be a list")
     H.assert_error(function() S.LambdaLR(opt, { lr_lambda = { function() return 1 end } }) end,
       "LambdaLR: lr_lambda must be a function or a list of 2 functions")
     H.assert_error(function() S.StepLR({}, { step_size = 1 }) end, "StepLR: the first argument must be an optimizer")

@@ -83,7 +83,8 @@ describe("optim.SGD", function()
     H.assert_error(function() mg.optim.SGD({p}, {}) end, "SGD: option 'lr' is required")
     H.assert_error(function() mg.optim.SGD({p}, {lr = 0.1, momentum = -0.5}) end, "SGD: momentum must be >= 0")
     H.assert_error(function() mg.optim.SGD({p}, {lr = 0.1, nesterov = true}) end, "SGD: nesterov needs momentum > 0")
-    H.assert_error(function() mg.optim.SGD({p}, {lr = 0.1, learning_rate = 1}) end, "SGD: unknown option 'learning_rate'")
+    H.assert_error(function() mg.optim.SGD({p}, {lr = 0.1, learning_rate = 1}) end,
+      "SGD: unknown option 'learning_rate'")
     H.assert_error(function() mg.optim.SGD({p}, {lr = "0.1"}) end, "SGD: option 'lr' must be a number, got string")
     H.assert_error(function() mg.optim.SGD({}, {lr = 0.1}) end, "SGD: got an empty parameter list")
     H.assert_error(function() mg.optim.SGD(mg.nn.Linear(2, 3), {lr = 0.1}) end,

@@ -31,14 +31,16 @@ describe("recon.block_mask", function()
   end)
 
   it("puts a block anywhere: top, left, rows, cols (or size)", function()
-    assert.are.same({ { 1, 2 }, { 1, 3 }, { 2, 2 }, { 2, 3 } }, cells(recon.block_mask(4, 5, { top = 1, left = 2, size = 2 })))
+    assert.are.same({ { 1, 2 }, { 1, 3 }, { 2, 2 }, { 2, 3 } },
+      cells(recon.block_mask(4, 5, { top = 1, left = 2, size = 2 })))
     assert.are.same({ { 4, 5 } }, cells(recon.block_mask(4, 5, { top = 4, left = 5, rows = 1, cols = 1 })))
   end)
 
   it("refuses blocks that do not fit and bad options", function()
     H.assert_error(function() recon.block_mask(28, 28, { top = 20, left = 1, size = 10 }) end,
       "block_mask", "rows 20..29", "do not fit 28x28")
-    H.assert_error(function() recon.block_mask(28, 28, { top = 0, left = 1, size = 3 }) end, "block_mask", "top", ">= 1")
+    H.assert_error(function() recon.block_mask(28, 28, { top = 0, left = 1, size = 3 }) end, "block_mask", "top",
+      ">= 1")
     H.assert_error(function() recon.block_mask(28, 28, { top = 1, left = 1, size = 3, where = 1 }) end,
       "unknown option 'where'")
   end)

@@ -121,7 +121,8 @@ describe("mg.models.ConvVAE", function()
     loss:backward()
     local params = {}
     for name, p in vae:named_parameters() do params[name] = p end
-    for _, name in ipairs({ "encoder.1.weight", "fc_mu.weight", "fc_logvar.weight", "decoder.1.weight", "decoder.6.weight" }) do
+    for _, name in ipairs({ "encoder.1.weight", "fc_mu.weight", "fc_logvar.weight", "decoder.1.weight",
+      "decoder.6.weight" }) do
       local p = params[name]
       assert.is_truthy(p.grad, name)
       assert.is_true(p.grad:abs():sum():item() > 0, name)

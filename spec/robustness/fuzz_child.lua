@@ -27,7 +27,8 @@ local CALLS = tonumber(os.getenv("MG_FUZZ_CALLS")) or 1000 -- per function, unle
 -- the process runs in a scratch folder and absolute paths in the pools
 -- point into it or nowhere.
 local SKIP = {
-  ["mg.attack.synonym.load_wordnet"] = "reads all of WordNet (seconds) when its arguments are right; synonym_spec checks its errors",
+  ["mg.attack.synonym.load_wordnet"] =
+    "reads all of WordNet (seconds) when its arguments are right; synonym_spec checks its errors",
 }
 
 math.randomseed(seed)
@@ -186,7 +187,9 @@ local function describe(v, depth)
     local ok, s = pcall(function() return "Tensor[" .. table.concat(v:shape(), ",") .. "] " .. v.dtype end)
     return ok and s or "closed Tensor"
   end
-  if ty == "string" then return #v > 40 and string.format("%q..(%d bytes)", v:sub(1, 20), #v) or string.format("%q", v) end
+  if ty == "string" then
+    return #v > 40 and string.format("%q..(%d bytes)", v:sub(1, 20), #v) or string.format("%q", v)
+  end
   if ty == "number" then return math.type(v) == "integer" and tostring(v) or string.format("%.17g", v) end
   if ty == "table" then
     if depth > 1 then return "{...}" end
@@ -251,15 +254,19 @@ for _, k in ipairs(sorted_keys(tok_methods)) do
   add("tokenizer." .. k, function(...) return tok_methods[k](fuzz_tok, ...) end, "module")
   add("tokenizer_any." .. k, tok_methods[k], "method")
 end
-for _, k in ipairs({ "__index", "__len", "__tostring" }) do add("tokenizer_meta." .. k, getmetatable(fuzz_tok)[k], "meta") end
+for _, k in ipairs({ "__index", "__len", "__tostring" }) do
+  add("tokenizer_meta." .. k, getmetatable(fuzz_tok)[k], "meta")
+end
 for _, k in ipairs(sorted_keys(mg.text)) do add("mg.text." .. k, mg.text[k], "module") end
 for _, k in ipairs(sorted_keys(mg.text.Tokenizer)) do add("mg.text.Tokenizer." .. k, mg.text.Tokenizer[k], "module") end
 for _, name in ipairs({ "imdb", "spam", "wordnet", "TextDataset" }) do
   add("mg.data." .. name, function(...) return mg.data[name](...) end, "module")
 end
-add("mg.data.TokenizedDataset", function(a, b, c) return mg.data.TokenizedDataset(a, R() < 0.7 and fuzz_tok or b, c) end,
+add("mg.data.TokenizedDataset", function(a, b, c) return mg.data.TokenizedDataset(a, R() < 0.7 and fuzz_tok or b,
+  c) end,
   "module")
-add("mg.data.TokenWindows", function(a, b, c) return mg.data.TokenWindows(a, R() < 0.7 and fuzz_tok or b, c) end, "module")
+add("mg.data.TokenWindows", function(a, b, c) return mg.data.TokenWindows(a, R() < 0.7 and fuzz_tok or b, c) end,
+  "module")
 local fuzz_windows = mg.data.TokenWindows({ "the movie was good, the film was bad" }, fuzz_tok, { window = 3 })
 local fuzz_tokenized = mg.data.TokenizedDataset({ "the movie", "good" }, fuzz_tok)
 add("TokenWindows.batch", function(...) return fuzz_windows:batch(...) end, "module")

@@ -32,7 +32,8 @@ local function expected_names()
   if package.searchpath("moongrad.dist", package.cpath) then
     for k in pairs(require "moongrad.dist") do names["dist." .. k] = true end
   end
-  for p, t in pairs({ attack = mg.attack, ["attack.losses"] = mg.attack.losses, ["attack.embedding"] = mg.attack.embedding,
+  for p, t in pairs({ attack = mg.attack, ["attack.losses"] = mg.attack.losses,
+    ["attack.embedding"] = mg.attack.embedding,
     ["attack.synonym"] = mg.attack.synonym }) do
     for k, v in pairs(t) do if type(v) == "function" then names["mg." .. p .. "." .. k] = true end end
   end
@@ -54,7 +55,8 @@ describe("bad arguments", function()
     local limit = "ulimit -v 4000000; "
     if os.getenv("MOONGRAD_ASAN") then
       local opts = os.getenv("ASAN_OPTIONS")
-      limit = "ASAN_OPTIONS=" .. q((opts and opts .. ":" or "") .. "allocator_may_return_null=1:max_allocation_size_mb=2000") .. " "
+      limit = "ASAN_OPTIONS=" .. q((opts and opts .. ":" or "")
+        .. "allocator_may_return_null=1:max_allocation_size_mb=2000") .. " "
     end
     local cmd = "cd " .. q(scratch) .. " && " .. limit .. "timeout 300 " .. q(H.bin) .. " "
       .. q(cwd .. "/spec/robustness/fuzz_child.lua") .. " " .. SEED .. " " .. SECONDS .. " " .. q(scratch)

@@ -46,7 +46,9 @@ describe("ssl models and subsets", function()
     assert.are.same({ 2, 2, 2 }, counts)
     -- the same seed picks the same images; images stay with their labels
     H.assert_near(ssl.balanced_subset(ds, 6, 7).images, s.images, 0, 0)
-    for i, v in ipairs(s.images:view(-1):totable()) do assert.are.equal(labels:totable()[v + 1], s.labels:totable()[i]) end
+    for i, v in ipairs(s.images:view(-1):totable()) do
+      assert.are.equal(labels:totable()[v + 1], s.labels:totable()[i])
+    end
     assert.are.equal(ds, ssl.balanced_subset(ds, "all"))
   end)
 

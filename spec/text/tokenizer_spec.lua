@@ -95,7 +95,8 @@ describe("mg.text.Tokenizer", function()
       { 3, 4, 1, 1, 1, 1, 1, 1, 1, 1 },
     }, b.input_ids:totable())
     assert.same({ 4, 10, 2 }, b.lengths:totable())
-    assert.same({ { 1, 1, 1, 1, 0, 0, 0, 0, 0, 0 }, { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 }, { 1, 1, 0, 0, 0, 0, 0, 0, 0, 0 } },
+    assert.same({ { 1, 1, 1, 1, 0, 0, 0, 0, 0, 0 }, { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 }, { 1, 1, 0, 0, 0, 0, 0, 0, 0,
+      0 } },
       b.attention_mask:totable())
     assert.equal("float32", b.attention_mask.dtype)
     local short = tok:encode_batch({ "the movie", "the" }, { max_length = 10 })
@@ -163,11 +164,13 @@ describe("mg.text.Tokenizer", function()
     broken('"vocab": %[', '"vocab": [3, ', 'vocab entry 0 is a number, expected a string')
     broken('\n}', ',}', 'tokenizer: invalid JSON')
     H.assert_error(function() Tokenizer.from_json("") end, "tokenizer: invalid JSON")
-    H.assert_error(function() Tokenizer.load("/nonexistent/tok.json") end, "tokenizer load: cannot open /nonexistent/tok.json")
+    H.assert_error(function() Tokenizer.load("/nonexistent/tok.json") end,
+      "tokenizer load: cannot open /nonexistent/tok.json")
   end)
 
   it("refuses bad arguments with clear errors", function()
-    H.assert_error(function() Tokenizer.train({ "a", 3 }) end, "tokenizer_train: texts[2] is a number, expected a string")
+    H.assert_error(function() Tokenizer.train({ "a", 3 }) end,
+      "tokenizer_train: texts[2] is a number, expected a string")
     H.assert_error(function() Tokenizer.train("text") end, "tokenizer_train: texts must be a list of strings")
     H.assert_error(function() Tokenizer.train({ "a" }, { vocab_size = 100 }) end, "vocab_size must be in 705..")
     H.assert_error(function() Tokenizer.train({ "a" }, { vocab = 100 }) end, "tokenizer_train: unknown option 'vocab'")
@@ -175,7 +178,8 @@ describe("mg.text.Tokenizer", function()
     H.assert_error(function() tok:encode_batch({ "a" }, { max_length = 2 }) end,
       "max_length 2 leaves no room for tokens besides [CLS] and [SEP]")
     H.assert_error(function() tok:encode_batch({ "a" }, { padding = "max_length" }) end, "needs max_length")
-    H.assert_error(function() tok:encode_batch({ "a" }, { padding = "left" }) end, 'padding must be "longest" or "max_length"')
+    H.assert_error(function() tok:encode_batch({ "a" }, { padding = "left" }) end,
+      'padding must be "longest" or "max_length"')
     H.assert_error(function() tok:decode({ 1, 2001 }) end, "decode: id 2001 at position 2 is out of range 1..2000")
     H.assert_error(function() tok:decode({ 0 }) end, "out of range 1..2000")
     H.assert_error(function() tok:decode(mg.ones(3)) end, "ids must be a list of integers or an int64 Tensor")

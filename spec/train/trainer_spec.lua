@@ -9,7 +9,8 @@ local nn = mg.nn
 local function digits(n)
   local images = mg.read_idx(mg.data.data_dir() .. "/sample/mnist/train-images-idx3-ubyte.gz", { scale = 1 / 255 })
     :narrow(1, 1, n):view(n, 1, 28, 28)
-  local labels = (mg.read_idx(mg.data.data_dir() .. "/sample/mnist/train-labels-idx1-ubyte.gz"):long() + 1):narrow(1, 1, n)
+  local labels = (mg.read_idx(mg.data.data_dir() .. "/sample/mnist/train-labels-idx1-ubyte.gz"):long() + 1):narrow(1,
+    1, n)
   return mg.data.TensorDataset(images, labels)
 end
 

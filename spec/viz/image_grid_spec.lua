@@ -151,7 +151,8 @@ describe("viz.image_grid", function()
     H.assert_error(function() viz.image_grid(mg.zeros(2, 1, 4, 4), tmp, { captions = "x" }) end, "captions")
     H.assert_error(function() viz.image_grid(mg.zeros(2, 1, 4, 4), tmp, { cmap = "jet" }) end, "cmap")
     H.assert_error(function() viz.image_grid({ 1, 2 }, tmp) end, "image 1")
-    H.assert_error(function() viz.image_grid(mg.zeros(1, 1, 4, 4), tmp, { captions = { "a" }, caption_colors = { "nope" } }) end,
+    H.assert_error(function() viz.image_grid(mg.zeros(1, 1, 4, 4), tmp, { captions = { "a" },
+      caption_colors = { "nope" } }) end,
       "viz.image_grid: caption_colors[1]: unknown colour 'nope'")
     H.assert_error(function() viz.image_grid(mg.zeros(1, 1, 4, 4), tmp, { pad_value = -1 }) end, "pad_value", "outside")
     -- errors from the C layer blame the caller's line too

@@ -81,7 +81,8 @@ describe("viz.plot", function()
   end)
 
   it("puts the legend where it covers no data", function()
-    local series = { { name = "train loss", y = decreasing(60, 2, 0.3) }, { name = "val loss", y = decreasing(60, 2, 0.8) } }
+    local series = { { name = "train loss", y = decreasing(60, 2, 0.3) }, { name = "val loss", y = decreasing(60, 2,
+      0.8) } }
     viz.plot(series, tmp, { width = 300, height = 200 })
     local px = load(tmp)
     local box = bbox(px, LEGEND_BORDER, true)
@@ -205,7 +206,8 @@ describe("viz.bar", function()
   end)
 
   it("draws negative bars below the axis and skips NaN", function()
-    viz.bar(mg.tensor({ 1, -1, 0 / 0, 2 }), tmp, { width = 200, height = 160, colors = { "red", "blue", "red", "red" } })
+    viz.bar(mg.tensor({ 1, -1, 0 / 0, 2 }), tmp, { width = 200, height = 160, colors = { "red", "blue", "red",
+      "red" } })
     local px = load(tmp)
     local red, blue = bbox(px, 0xd62728), bbox(px, 0x1f5fbf)
     assert.is_truthy(red and blue)

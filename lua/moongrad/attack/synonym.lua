@@ -164,7 +164,9 @@ function M.attack(predict, texts, labels, opts)
       if not mg.is_tensor(logits) or logits:dim() ~= 2 or logits:size(1) ~= #chunk then
         error(string.format("%s: predict must return logits [%d, C]", who, #chunk), 0)
       end
-      for _, r in ipairs(mg.no_grad(function() return logits:detach():softmax(2) end):totable()) do rows[#rows + 1] = r end
+      for _, r in ipairs(mg.no_grad(function() return logits:detach():softmax(2) end):totable()) do
+        rows[#rows + 1] = r
+      end
       queries = queries + #chunk
     end
     return rows

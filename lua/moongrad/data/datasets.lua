@@ -94,7 +94,8 @@ local function check_opts(name, opts)
   if source ~= "auto" and source ~= "full" and source ~= "sample" then
     error(string.format("%s: source must be \"auto\", \"full\" or \"sample\", got %s", name, tostring(source)), 4)
   end
-  return { split = split, limit = limit and math.tointeger(limit), root = opts.root, quiet = opts.quiet, source = source }
+  return { split = split, limit = limit and math.tointeger(limit), root = opts.root, quiet = opts.quiet,
+    source = source }
 end
 
 -- Loads one split of a 28x28 grey set. spec: name, folder, classes.

@@ -46,7 +46,8 @@ local function as_dataset(ds)
   if type(ds) ~= "table" then fail("the dataset must be a table with #ds and ds:batch(idx), got " .. type(ds)) end
   if type(ds.batch) == "function" then return ds end
   if not mg.is_tensor(ds.images) then
-    fail("the dataset must have #ds and ds:batch(idx), or be a table with an `images` Tensor (and optionally `labels`)", 5)
+    fail("the dataset must have #ds and ds:batch(idx), or be a table with an `images` Tensor "
+      .. "(and optionally `labels`)", 5)
   end
   local images, labels = ds.images, ds.labels
   if images:dim() == 0 then fail("images must have a first dim of samples, got a 0-dim Tensor") end
@@ -132,7 +133,9 @@ end
 -- epoch after the last one.
 -- @int e
 function DataLoader:set_epoch(e)
-  if math.type(e) ~= "integer" or e < 1 then error("DataLoader:set_epoch: expected an integer >= 1, got " .. tostring(e), 2) end
+  if math.type(e) ~= "integer" or e < 1 then
+    error("DataLoader:set_epoch: expected an integer >= 1, got " .. tostring(e), 2)
+  end
   self._next_epoch = e
 end
 

@@ -51,7 +51,9 @@ function TensorDataset:init(tensors, labels)
     if not mg.is_tensor(t) then
       error(string.format("TensorDataset: %s must be a Tensor, got %s", name, type(t)), 3)
     end
-    if t:dim() == 0 then error(string.format("TensorDataset: %s must have a first dim of samples, got a 0-dim Tensor", name), 3) end
+    if t:dim() == 0 then
+      error(string.format("TensorDataset: %s must have a first dim of samples, got a 0-dim Tensor", name), 3)
+    end
     names[#names + 1] = name
   end
   if #names == 0 then error("TensorDataset: expected at least one tensor", 3) end

@@ -28,7 +28,9 @@ local function check_opts(op, opts, allowed)
 end
 
 local function check_prob(op, p)
-  if type(p) ~= "number" or p < 0 or p > 1 then error(op .. ": p must be a probability in [0, 1], got " .. tostring(p), 3) end
+  if type(p) ~= "number" or p < 0 or p > 1 then
+    error(op .. ": p must be a probability in [0, 1], got " .. tostring(p), 3)
+  end
 end
 
 -- A [B, 1, 1, 1] mask of 1 with probability p per sample (float32).
@@ -174,7 +176,8 @@ function T.random_erase(opts)
   local p = opts.p or 0.5
   check_prob("random_erase", p)
   local scale, ratio = opts.scale or { 0.02, 0.33 }, opts.ratio or { 0.3, 3.3 }
-  if type(scale) ~= "table" or not (scale[1] and scale[2] and 0 <= scale[1] and scale[1] <= scale[2] and scale[2] <= 1) then
+  if type(scale) ~= "table" or not (scale[1] and scale[2] and 0 <= scale[1] and scale[1] <= scale[2]
+    and scale[2] <= 1) then
     error("random_erase: scale must be {lo, hi} with 0 <= lo <= hi <= 1", 2)
   end
   if type(ratio) ~= "table" or not (ratio[1] and ratio[2] and 0 < ratio[1] and ratio[1] <= ratio[2]) then
@@ -202,7 +205,9 @@ end
 -- @tparam[opt] table opts `{clamp = {lo, hi}}`, e.g. {0, 1}
 -- @treturn function a transform
 function T.gaussian_noise(std, opts)
-  if type(std) ~= "number" or std < 0 then error("gaussian_noise: std must be a number >= 0, got " .. tostring(std), 2) end
+  if type(std) ~= "number" or std < 0 then
+    error("gaussian_noise: std must be a number >= 0, got " .. tostring(std), 2)
+  end
   opts = check_opts("gaussian_noise", opts, { clamp = true })
   local lim = opts.clamp
   if lim ~= nil and (type(lim) ~= "table" or type(lim[1]) ~= "number" or type(lim[2]) ~= "number") then

@@ -42,7 +42,9 @@ function NormalizedEmbedding:init(num_embeddings, dim, opts)
   end
   f = f:float()
   local total = f:sum():item()
-  if total ~= total or total <= 0 or f:min():item() < 0 then error(who .. ": frequencies must be >= 0 with a positive sum", 3) end
+  if total ~= total or total <= 0 or f:min():item() < 0 then
+    error(who .. ": frequencies must be >= 0 with a positive sum", 3)
+  end
   self.num_embeddings, self.embedding_dim = num_embeddings, dim
   self.weight = nn.Parameter(mg.randn(num_embeddings, dim))
   self:register_buffer("frequencies", (f / total):reshape(1, num_embeddings))

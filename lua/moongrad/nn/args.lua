@@ -25,7 +25,9 @@ function M.pair(who, what, v, min)
   min = min or 0
   local p
   if type(v) == "table" then
-    if #v ~= 2 then error(string.format("%s: %s must be a number or a pair {h, w}, got %d values", who, what, #v), 3) end
+    if #v ~= 2 then
+      error(string.format("%s: %s must be a number or a pair {h, w}, got %d values", who, what, #v), 3)
+    end
     p = { math.tointeger(v[1]), math.tointeger(v[2]) }
   else
     local n = math.tointeger(v)

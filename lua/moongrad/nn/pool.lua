@@ -26,7 +26,8 @@ local function describe(self, extra)
     parts[#parts + 1] = "stride " .. (self.stride[1] == self.stride[2] and self.stride[1] or args.pair_str(self.stride))
   end
   if self.padding[1] ~= 0 or self.padding[2] ~= 0 then
-    parts[#parts + 1] = "padding " .. (self.padding[1] == self.padding[2] and self.padding[1] or args.pair_str(self.padding))
+    parts[#parts + 1] = "padding "
+      .. (self.padding[1] == self.padding[2] and self.padding[1] or args.pair_str(self.padding))
   end
   if self.ceil_mode then parts[#parts + 1] = "ceil_mode" end
   if extra then parts[#parts + 1] = extra end

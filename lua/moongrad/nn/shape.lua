@@ -35,8 +35,12 @@ M.Unflatten = Unflatten
 function Unflatten:init(dim, sizes)
   Module.init(self)
   self.dim = math.tointeger(dim)
-  if not self.dim or self.dim == 0 then error("nn.Unflatten: dim must be a non-zero integer, got " .. tostring(dim), 2) end
-  if type(sizes) ~= "table" or #sizes == 0 then error("nn.Unflatten: sizes must be a list of sizes, e.g. {1, 28, 28}", 2) end
+  if not self.dim or self.dim == 0 then
+    error("nn.Unflatten: dim must be a non-zero integer, got " .. tostring(dim), 2)
+  end
+  if type(sizes) ~= "table" or #sizes == 0 then
+    error("nn.Unflatten: sizes must be a list of sizes, e.g. {1, 28, 28}", 2)
+  end
   local copy = {}
   for i, s in ipairs(sizes) do
     copy[i] = math.tointeger(s)

@@ -86,7 +86,7 @@ end
 
 -- The layer; with `weights` true also returns its attention weights.
 function TransformerEncoderLayer:_run(src, o, weights)
-  local x, w, a = src, nil, nil
+  local x, w, a = src
   if self.norm_first then
     a, w = self:_sa_block(self.norm1(x), o, weights)
     x = x + a

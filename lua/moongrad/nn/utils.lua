@@ -79,7 +79,9 @@ end
 local function param_list(who, params)
   if mg.is_tensor(params) then return { params } end
   if type(params) == "table" and type(params.parameters) == "function" then return params:parameters() end
-  if type(params) ~= "table" then error(who .. ": expects a list of parameters or a module, got " .. type(params), 3) end
+  if type(params) ~= "table" then
+    error(who .. ": expects a list of parameters or a module, got " .. type(params), 3)
+  end
   return params
 end
 

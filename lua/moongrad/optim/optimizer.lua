@@ -126,7 +126,9 @@ function Optimizer:_add_group(group)
   g.params = {}
   for i, p in ipairs(ps) do
     if not mg.is_tensor(p) then fail("%s: parameter %d is a %s, expected a Tensor", name, i, type(p)) end
-    if p.dtype ~= "float32" then fail("%s: parameter %d is %s; only float32 tensors can be optimized", name, i, p.dtype) end
+    if p.dtype ~= "float32" then
+      fail("%s: parameter %d is %s; only float32 tensors can be optimized", name, i, p.dtype)
+    end
     if not p.is_leaf then fail("%s: parameter %d is not a leaf tensor (it has grad_fn=%s)", name, i, p.grad_fn) end
     if self._seen[p] then fail("%s: a parameter appears twice (in one group or in two groups)", name) end
     self._seen[p] = true
@@ -295,7 +297,7 @@ end
 
 --- Checks loaded per-parameter state (subclasses override it).
 -- @tparam table state parameter -> its state table
-function Optimizer:check_state(state) end
+function Optimizer:check_state(state) end -- luacheck: ignore 212
 
 --- Restores what state_dict() returned (also after mg.save / mg.load and a
 -- JSON round trip of meta). Hyperparameters come from the state.

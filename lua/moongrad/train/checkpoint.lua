@@ -132,7 +132,8 @@ function M.load(path, into)
   end
   local tensors, meta = mg.load(file)
   if type(meta) ~= "table" or meta.format ~= FORMAT then
-    error("checkpoint.load: " .. file .. " is not a moongrad checkpoint (format " .. tostring(meta and meta.format) .. ")", 2)
+    error("checkpoint.load: " .. file .. " is not a moongrad checkpoint (format " .. tostring(meta and meta.format)
+      .. ")", 2)
   end
   for _, e in ipairs(entries(into, "model", "models")) do
     e[2]:load_state_dict(prefixed(tensors, e[1] .. "."))
@@ -149,7 +150,8 @@ function M.load(path, into)
     into.loader:load_state_dict({ tensors = prefixed(tensors, "loader."), meta = json.decode(meta.loader) })
   end
   if into.rng ~= false then
-    mg.set_rng_state({ seed = string_int(meta.rng_seed, "rng seed"), counter = string_int(meta.rng_counter, "rng counter") })
+    mg.set_rng_state({ seed = string_int(meta.rng_seed, "rng seed"),
+      counter = string_int(meta.rng_counter, "rng counter") })
   end
   return {
     epoch = string_int(meta.epoch, "epoch"), step = string_int(meta.step, "step"),

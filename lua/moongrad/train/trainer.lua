@@ -117,7 +117,9 @@ function Trainer:init(opts)
     end
   end
   local per = opts.scheduler_step or "epoch"
-  if per ~= "epoch" and per ~= "batch" then fail("scheduler_step must be \"epoch\" or \"batch\", got " .. tostring(per)) end
+  if per ~= "epoch" and per ~= "batch" then
+    fail("scheduler_step must be \"epoch\" or \"batch\", got " .. tostring(per))
+  end
   self.scheduler_step = per
   if opts.epochs ~= nil and not positive_int(opts.epochs) then
     fail("epochs must be a positive integer, got " .. tostring(opts.epochs))
@@ -149,7 +151,9 @@ function Trainer:init(opts)
   local es = opts.early_stop
   if es ~= nil then
     es = mg.check_options("Trainer: early_stop", es, { "metric", "mode", "patience", "min_delta" }, 3)
-    if type(es.metric) ~= "string" then fail("early_stop.metric must name a record field, got " .. tostring(es.metric)) end
+    if type(es.metric) ~= "string" then
+      fail("early_stop.metric must name a record field, got " .. tostring(es.metric))
+    end
     if es.mode ~= nil and es.mode ~= "max" and es.mode ~= "min" then
       fail("early_stop.mode must be \"max\" or \"min\", got " .. tostring(es.mode))
     end
@@ -243,7 +247,9 @@ local function new_sums() return { sums = {}, weights = {}, items = 0, steps = 0
 local function value_of(v, key)
   if type(v) == "number" then return v end
   if mg.is_tensor(v) then
-    if v:numel() ~= 1 then error(string.format("Trainer: metric %s is a Tensor of %d elements, expected 1", key, v:numel()), 0) end
+    if v:numel() ~= 1 then
+      error(string.format("Trainer: metric %s is a Tensor of %d elements, expected 1", key, v:numel()), 0)
+    end
     return v:item()
   end
   error(string.format("Trainer: metric %s must be a number or a 1-element Tensor, got %s", key, type(v)), 0)
@@ -253,7 +259,9 @@ end
 local function accumulate(acc, out)
   acc.steps = acc.steps + 1
   if out == nil then return end
-  if type(out) ~= "table" then error("Trainer: the step must return a table of metrics or nil, got " .. type(out), 0) end
+  if type(out) ~= "table" then
+    error("Trainer: the step must return a table of metrics or nil, got " .. type(out), 0)
+  end
   local w = out.n ~= nil and value_of(out.n, "n") or 1
   if out.n ~= nil then acc.items = acc.items + w end
   for k, v in pairs(out) do
