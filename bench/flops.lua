@@ -14,6 +14,26 @@ local M = {}
 local function conv(cin, cout, k, oh, ow) return cin * cout * k * k * oh * ow end
 local function linear(fin, fout) return fin * fout end
 
+-- The Transformer classifier on sequences of L tokens: per layer the q, k,
+-- v projections, the two attention products (scores and weighted values:
+-- L x L x d each, over all heads), the output projection and the
+-- feed-forward pair; then the head on one position. The first entry
+-- stands for the embeddings: no product, and the first real layer's input
+-- gradient is needed (the embeddings train), which train() then counts.
+-- An attention product has no weights but two input gradients, so it too
+-- costs three times its forward in training.
+local function transformer(L, d, ff, layers, classes)
+  local net = { 0 }
+  for _ = 1, layers do
+    net[#net + 1] = L * linear(d, 3 * d)
+    net[#net + 1] = 2 * L * L * d
+    net[#net + 1] = L * linear(d, d)
+    net[#net + 1] = L * (linear(d, ff) + linear(ff, d))
+  end
+  net[#net + 1] = linear(d, classes)
+  return net
+end
+
 -- The networks, as lists of multiply-adds per example.
 local function seed_cnn(classes)
   return {
@@ -32,6 +52,7 @@ M.nets = {
   gan_mlp_d = { linear(784, 128), linear(128, 1) },
   gan_bn_g = { linear(100, 256), linear(256, 512), linear(512, 784) },
   gan_bn_d = { linear(784, 512), linear(512, 256), linear(256, 1) },
+  transformer = transformer(256, 128, 512, 4, 2),
 }
 
 local function total(net, from)
@@ -67,6 +88,9 @@ M.per_step = {
   inpaint = M.train(nets.inpaint, 64),
   gan_mlp = gan_step(nets.gan_mlp_g, nets.gan_mlp_d, 128),
   gan_bn = gan_step(nets.gan_bn_g, nets.gan_bn_d, 256),
+  transformer = M.train(nets.transformer, 32),
+  transformer_infer = M.forward(nets.transformer, 32),
+  transformer_infer_slowpath = M.forward(nets.transformer, 32),
 }
 
 return M

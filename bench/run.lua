@@ -58,7 +58,7 @@ end
 
 -- name, what it is, batch (images per step), steps and warm-up (the
 -- least; every run also times at least --seconds and warms up at least 5
--- steps), kind ("conv" or "small") and the speed targets against the best
+-- steps), kind ("conv", "small" or "attention") and the speed targets against the best
 -- PyTorch at 1 and 2 threads (goal1, goal2).
 local WORKLOADS = {
   { name = "rotation", what = "rotation CNN train step, 128 imgs x 4 rotations", batch = 512,
@@ -77,6 +77,14 @@ local WORKLOADS = {
     steps = 300, warmup = 20, kind = "small", goal1 = 2.0, goal2 = 2.0 },
   { name = "inpaint", what = "inpainting CNN train step, batch 64", batch = 64,
     steps = 15, warmup = 2, kind = "conv", goal1 = 1.3, goal2 = 1.5, train = true },
+  -- the IMDB Transformer (batch = sequences of 256 tokens); inference
+  -- against PyTorch's fused fast path and against its layer-by-layer path
+  { name = "transformer", what = "Transformer train step, 32 seqs x 256 tokens", batch = 32,
+    steps = 3, warmup = 1, kind = "attention", goal1 = 2.0, goal2 = 2.0, train = true },
+  { name = "transformer_infer", what = "Transformer inference, 32 x 256, PyTorch fast path", batch = 32,
+    steps = 5, warmup = 1, kind = "attention", goal1 = 1.5, goal2 = 1.5 },
+  { name = "transformer_infer_slowpath", what = "Transformer inference, PyTorch fast path off", batch = 32,
+    steps = 5, warmup = 1, kind = "attention", goal1 = 1.5, goal2 = 1.5 },
 }
 local BY_NAME = {}
 for _, w in ipairs(WORKLOADS) do BY_NAME[w.name] = w end

@@ -37,6 +37,15 @@ describe("bench/flops.lua", function()
     assert.are.equal(expected, flops.per_step.gan_mlp)
   end)
 
+  it("counts the Transformer: projections, attention products, feed-forward, head", function()
+    -- per sequence of 256 tokens, d 128, ff 512, 4 layers, 2 classes
+    local layer = 256 * 128 * 384 + 2 * 256 * 256 * 128 + 256 * 128 * 128 + 256 * (128 * 512 * 2)
+    local total = 4 * layer + 128 * 2
+    assert.are.equal(2 * 32 * total, flops.per_step.transformer_infer)
+    -- the embeddings train, so every layer's input gradient counts: 3x forward
+    assert.are.equal(3 * 2 * 32 * total, flops.per_step.transformer)
+  end)
+
   it("has a count for every workload script", function()
     for name in pairs(flops.per_step) do
       local f = io.open("bench/workloads/" .. name .. ".lua", "r")
