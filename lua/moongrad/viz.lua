@@ -1,10 +1,11 @@
 --- mg.viz: pictures of what models do, written as PNG files: image_grid (a
 -- grid of images with optional captions and a title), image_rows (labelled
 -- rows of images: clean / adversarial / perturbation), plot (a line plot
--- of one or more series, with a legend), bar (a bar chart) and Canvas (a
--- drawing surface for your own pictures). Every function writes a PNG and
--- returns its path. Pixel coordinates are 1-based: (1, 1) is the top-left
--- pixel, x the column, y the row.
+-- of one or more series, with a legend), bar (a bar chart), heatmap (a
+-- matrix as shaded cells with labelled rows and columns: attention maps)
+-- and Canvas (a drawing surface for your own pictures). Every function
+-- writes a PNG and returns its path. Pixel coordinates are 1-based: (1, 1)
+-- is the top-left pixel, x the column, y the row.
 -- @module moongrad.viz
 -- @alias viz
 -- @usage mg.viz.image_grid(images[{{1, 64}}], "out/samples.png", {nrow = 8, scale = 2})
@@ -1090,6 +1091,97 @@ function viz.bar(values, path, opts)
   end
   cv:rect(box.left, y0, box.right - box.left + 1, 1, FRAME)
   local written = save(cv, path, "bar") -- not a tail call: errors name the caller
+  return written
+end
+
+--- Writes a heatmap: each value of a matrix a cell shaded from white (low)
+-- to dark blue (high), rows labelled on the left, columns above (reading
+-- upwards), a colour bar with the two ends (attention maps: tokens on both
+-- axes).
+-- @tparam Tensor|table matrix a 2-D Tensor [R, C] or a list of rows
+-- @string path the PNG file
+-- @tparam[opt] table opts `row_labels, col_labels` (lists of strings), `title, xlabel, ylabel`,
+--   `cell = 14` (pixels per cell), `range = {lo, hi}` (default the values' min and max; NaN
+--   cells stay grey)
+-- @treturn string path
+-- @usage mg.viz.heatmap(weights, "out/attention.png", {row_labels = tokens, col_labels = tokens})
+function viz.heatmap(matrix, path, opts)
+  check_path(path, "heatmap")
+  opts = check_opts(opts, "heatmap")
+  local rows
+  if mg.is_tensor(matrix) then
+    if matrix:dim() ~= 2 then error("viz.heatmap: matrix must be 2-D, got " .. matrix:dim() .. " dims", 2) end
+    rows = matrix:float():totable()
+  elseif type(matrix) == "table" and type(matrix[1]) == "table" then
+    rows = matrix
+  else
+    error("viz.heatmap: matrix must be a 2-D Tensor or a list of rows, got " .. type(matrix), 2)
+  end
+  local R, C = #rows, #rows[1]
+  for i = 2, R do
+    if #rows[i] ~= C then error(string.format("viz.heatmap: row %d has %d values, row 1 has %d", i, #rows[i], C), 2) end
+  end
+  if R == 0 or C == 0 then error("viz.heatmap: the matrix is empty", 2) end
+  local cell = opts.cell or 14
+  if math.type(cell) ~= "integer" or cell < 1 or cell > 200 then
+    error("viz.heatmap: cell must be an integer in 1..200, got " .. tostring(cell), 2)
+  end
+  local lo, hi = math.huge, -math.huge
+  for i = 1, R do
+    for j = 1, C do
+      local v = rows[i][j]
+      if is_finite(v) then lo, hi = math.min(lo, v), math.max(hi, v) end
+    end
+  end
+  if opts.range then lo, hi = opts.range[1], opts.range[2] end
+  if not (is_finite(lo) and is_finite(hi)) then lo, hi = 0, 1 end
+  if hi <= lo then hi = lo + 1 end
+  local function label(list, i)
+    return list and list[i] ~= nil and tostring(list[i]) or ""
+  end
+  local lw, ch = 0, 0
+  for i = 1, R do lw = math.max(lw, (text_size(label(opts.row_labels, i)))) end
+  for j = 1, C do ch = math.max(ch, (text_size(label(opts.col_labels, j)))) end
+  local _, th = text_size("Ag")
+  local pad = 6
+  local left = pad + lw + (lw > 0 and 4 or 0) + (opts.ylabel and th + 6 or 0)
+  local top = pad + (opts.title and th + 8 or 0) + (opts.xlabel and th + 6 or 0) + ch + (ch > 0 and 4 or 0)
+  local bar_w = 12
+  local width = left + C * cell + pad + bar_w + 8 + (text_size(string.format("%.3g", hi))) + pad
+  local height = math.max(top + R * cell + pad, top + 60)
+  local cv = Canvas(width, height)
+  local y = pad
+  if opts.title then cv:text(left + (C * cell) // 2, y, opts.title, TEXT, { align = "center" }); y = y + th + 8 end
+  if opts.xlabel then cv:text(left + (C * cell) // 2, y, opts.xlabel, MUTED, { align = "center" }) end
+  if opts.ylabel then cv:text(pad, top + (R * cell) // 2 - text_size(opts.ylabel) // 2, opts.ylabel, MUTED,
+    { vertical = true }) end
+  -- value -> colour: white to 0x08306b through a blue ramp
+  local function shade(v)
+    if not is_finite(v) then return 0xbfbfbf end
+    local t = math.max(0, math.min(1, (v - lo) / (hi - lo)))
+    local r = math.floor(255 + (8 - 255) * t + 0.5)
+    local g = math.floor(255 + (48 - 255) * t + 0.5)
+    local b = math.floor(255 + (107 - 255) * t + 0.5)
+    return r * 65536 + g * 256 + b
+  end
+  for i = 1, R do
+    local s = label(opts.row_labels, i)
+    if s ~= "" then cv:text(left - 4, top + (i - 1) * cell + (cell - th) // 2, s, TEXT, { align = "right" }) end
+    for j = 1, C do cv:rect(left + (j - 1) * cell, top + (i - 1) * cell, cell, cell, shade(rows[i][j])) end
+  end
+  for j = 1, C do
+    local s = label(opts.col_labels, j)
+    if s ~= "" then
+      local w = text_size(s)
+      cv:text(left + (j - 1) * cell + (cell - th) // 2, top - 4 - w, s, TEXT, { vertical = true })
+    end
+  end
+  -- the colour bar with its two ends
+  local bx, bh = left + C * cell + pad + 4, math.max(40, math.min(R * cell, 200))
+  for k = 0, bh - 1 do cv:rect(bx, top + k, bar_w, 1, shade(hi - (hi - lo) * k / (bh - 1))) end
+  cv:text(bx + bar_w + 3, top, string.format("%.3g", hi), MUTED)
+  cv:text(bx + bar_w + 3, top + bh - th, string.format("%.3g", lo), MUTED)
+  local written = save(cv, path, "heatmap")
   return written
 end
 
