@@ -14,7 +14,8 @@
  * keeps one number per query row, the log of the softmax normaliser (lse),
  * and backward recomputes a block's weights as exp(scores - lse), so that
  * what the node holds grows with L, not with L x S. Dropout draws its mask
- * from the counter-based RNG at each weight's index, again in backward.
+ * from the counter-based RNG at each weight's index; with the weights kept
+ * it keeps the mask as bits, else backward draws it again.
  *
  * Layouts: q, k, v may be any strided views whose last dim is contiguous
  * (nn.MultiheadAttention's heads split out of one projection pass as they
@@ -102,6 +103,7 @@ typedef struct {
     bool causal;
     float drop_p;     /* 0: no dropout */
     uint64_t seed, base;
+    uint8_t *bits;    /* the dropout mask, one bit per weight, rows of (S + 7) / 8 bytes; or NULL */
 } attn_cfg;
 
 typedef struct {
@@ -165,7 +167,9 @@ static float softmax_row(float *x, int64_t S) {
 /* The dropout factors of one row of weights, in place: weight (slice, i, j)
  * is element ((s L) + i) S + j, drawn as word e % 4 of Philox block
  * base + e / 4, so forward and backward draw the same mask on any thread
- * count. w: scratch of S + 8 words. */
+ * count. With c->bits, the row's mask is written there (row r of the
+ * weights: first / S) for backward to read instead of drawing it again.
+ * w: scratch of S + 8 words. */
 static void drop_row(float *row, const attn_cfg *c, uint64_t first, uint32_t *w) {
     uint64_t b0 = first / 4, nblk = (first % 4 + (uint64_t)c->S + 3) / 4;
 #pragma omp simd
@@ -174,6 +178,22 @@ static void drop_row(float *row, const attn_cfg *c, uint64_t first, uint32_t *w)
     float p = c->drop_p, keep = p < 1 ? 1.0f / (1.0f - p) : 0.0f;
 #pragma omp simd
     for (int64_t j = 0; j < c->S; j++) row[j] = mg_u01(wr[j]) >= p ? row[j] * keep : 0.0f;
+    if (c->bits) {
+        uint8_t *bits = c->bits + (first / (uint64_t)c->S) * (uint64_t)((c->S + 7) / 8);
+        for (int64_t j0 = 0; j0 < c->S; j0 += 8) {
+            uint8_t byte = 0;
+            for (int64_t j = j0; j < j0 + 8 && j < c->S; j++) byte |= (uint8_t)(mg_u01(wr[j]) >= p) << (j - j0);
+            bits[j0 / 8] = byte;
+        }
+    }
+}
+
+/* drop_row from the mask forward wrote to c->bits. */
+static void drop_row_kept(float *row, const attn_cfg *c, uint64_t first) {
+    const uint8_t *bits = c->bits + (first / (uint64_t)c->S) * (uint64_t)((c->S + 7) / 8);
+    float keep = c->drop_p < 1 ? 1.0f / (1.0f - c->drop_p) : 0.0f;
+#pragma omp simd
+    for (int64_t j = 0; j < c->S; j++) row[j] = (bits[j >> 3] >> (j & 7)) & 1 ? row[j] * keep : 0.0f;
 }
 
 /* Thread-private scratch of the kernels; false when out of memory. */
@@ -272,7 +292,9 @@ static int attn_backward(const attn_cfg *c, const attn_in *in, const float *lse,
                     for (int64_t r = 0; r < rows; r++) {
                         const float *pr = P + r * S;
                         float *dr = dP + r * S, d = 0;
-                        if (drop) drop_row(dr, c, (uint64_t)((s * c->L + i0 + r) * S), w.words);
+                        uint64_t first = (uint64_t)((s * c->L + i0 + r) * S);
+                        if (drop && c->bits) drop_row_kept(dr, c, first);
+                        else if (drop) drop_row(dr, c, first, w.words);
 #pragma omp simd reduction(+ : d)
                         for (int64_t j = 0; j < S; j++) d += pr[j] * dr[j];
 #pragma omp simd
@@ -284,8 +306,11 @@ static int attn_backward(const attn_cfg *c, const attn_in *in, const float *lse,
                 if (g->gv) {
                     if (drop) { /* the weights as dropped in forward, in the scratch */
                         if (P != w.P) memcpy(w.P, P, sizeof(float) * (size_t)(rows * S));
-                        for (int64_t r = 0; r < rows; r++)
-                            drop_row(w.P + r * S, c, (uint64_t)((s * c->L + i0 + r) * S), w.words);
+                        for (int64_t r = 0; r < rows; r++) {
+                            uint64_t first = (uint64_t)((s * c->L + i0 + r) * S);
+                            if (c->bits) drop_row_kept(w.P + r * S, c, first);
+                            else drop_row(w.P + r * S, c, first, w.words);
+                        }
                         P = w.P;
                     }
                     mg_sgemm_serial(true, false, S, c->Ev, rows, 1.0f, P, S, go, g->gout.rs, 1.0f,
@@ -313,6 +338,7 @@ typedef struct {
     uint64_t seed, base;
     bool kept_weights;       /* saved slot SAVED_STATS holds the weights, else lse */
     int mask_slot, kpm_slot; /* saved index of the additive masks, -1 if absent */
+    int bits_slot;           /* saved index of the dropout mask kept with the weights, or -1 */
 } attn_params;
 
 enum { SAVED_Q, SAVED_K, SAVED_V, SAVED_STATS };
@@ -405,6 +431,7 @@ mg_tensor *mg_scaled_dot_product_attention(mg_tensor *q, mg_tensor *k, mg_tensor
     mg_sdpa_opts none = {.scale = NAN};
     if (!o) o = &none;
     mg_tensor *qc = NULL, *kc = NULL, *vc = NULL, *mask = NULL, *kpm = NULL, *out = NULL, *stats = NULL;
+    mg_tensor *bits = NULL;
     TRY_OK(check_inputs(q, k, v));
     int nd = q->ndim;
     int64_t full[MG_MAX_DIMS], oshape[MG_MAX_DIMS];
@@ -438,6 +465,11 @@ mg_tensor *mg_scaled_dot_product_attention(mg_tensor *q, mg_tensor *k, mg_tensor
                                  (o->keep_weights == 0 && (double)c.nb * c.L * c.S <= ATTN_KEEP_WEIGHTS_MAX));
     if (keep_weights) TRY(stats = mg_empty(MG_F32, nd, full));
     else if (grad) TRY(stats = mg_empty(MG_F32, nd - 1, q->shape));
+    /* with the weights, the dropout mask too (1/32 of their size) */
+    if (keep_weights && c.drop_p > 0 && c.nb * c.L * c.S > 0) {
+        TRY(bits = mg_empty(MG_U8, 1, (int64_t[]){c.nb * c.L * ((c.S + 7) / 8)}));
+        c.bits = mg_u8(bits);
+    }
     if (c.nb * c.L > 0) {
         TRY(qc = gemm_ready(q));
         TRY(kc = gemm_ready(k));
@@ -460,7 +492,7 @@ mg_tensor *mg_scaled_dot_product_attention(mg_tensor *q, mg_tensor *k, mg_tensor
         attn_params *p = mg_node_params(n, sizeof *p);
         TRY(p);
         *p = (attn_params){.scale = c.scale, .drop_p = c.drop_p, .causal = c.causal, .seed = c.seed, .base = c.base,
-                           .kept_weights = keep_weights, .mask_slot = -1, .kpm_slot = -1};
+                           .kept_weights = keep_weights, .mask_slot = -1, .kpm_slot = -1, .bits_slot = -1};
         TRY_OK(mg_save(n, q));
         TRY_OK(mg_save(n, k));
         TRY_OK(mg_save(n, v));
@@ -473,11 +505,17 @@ mg_tensor *mg_scaled_dot_product_attention(mg_tensor *q, mg_tensor *k, mg_tensor
             p->kpm_slot = n->n_saved;
             TRY_OK(mg_save(n, kpm));
         }
+        if (bits) {
+            p->bits_slot = n->n_saved;
+            TRY_OK(mg_save(n, bits));
+        }
     }
     mg_release(qc), mg_release(kc), mg_release(vc), mg_release(mask), mg_release(kpm), mg_release(stats);
+    mg_release(bits);
     return out;
 fail:
     mg_release(qc), mg_release(kc), mg_release(vc), mg_release(mask), mg_release(kpm), mg_release(stats);
+    mg_release(bits);
     mg_release(out);
     return NULL;
 }
@@ -495,7 +533,10 @@ int mg_bw_scaled_dot_product_attention(mg_node *n, mg_tensor *g, const bool *nee
     mg_tensor *stats = mg_saved(n, SAVED_STATS);
     mg_tensor *mask = p->mask_slot >= 0 ? mg_saved(n, p->mask_slot) : NULL;
     mg_tensor *kpm = p->kpm_slot >= 0 ? mg_saved(n, p->kpm_slot) : NULL;
-    if (!q || !k || !v || !stats || (p->mask_slot >= 0 && !mask) || (p->kpm_slot >= 0 && !kpm)) return MG_ERR;
+    mg_tensor *bits = p->bits_slot >= 0 ? mg_saved(n, p->bits_slot) : NULL;
+    if (!q || !k || !v || !stats || (p->mask_slot >= 0 && !mask) || (p->kpm_slot >= 0 && !kpm) ||
+        (p->bits_slot >= 0 && !bits))
+        return MG_ERR;
     mg_tensor *qc = NULL, *kc = NULL, *vc = NULL, *gc = NULL, *gmask = NULL;
     int rc = MG_ERR, nd = q->ndim;
     int64_t full[MG_MAX_DIMS];
@@ -503,7 +544,7 @@ int mg_bw_scaled_dot_product_attention(mg_node *n, mg_tensor *g, const bool *nee
     full[nd - 1] = k->shape[nd - 2];
     attn_cfg c = {.nb = mg_shape_numel(nd - 2, q->shape), .L = q->shape[nd - 2], .S = k->shape[nd - 2],
                   .E = q->shape[nd - 1], .Ev = v->shape[nd - 1], .scale = p->scale, .causal = p->causal,
-                  .drop_p = p->drop_p, .seed = p->seed, .base = p->base};
+                  .drop_p = p->drop_p, .seed = p->seed, .base = p->base, .bits = bits ? mg_u8(bits) : NULL};
     slice2d sq, sk, sv;
     attn_grads gr = {0};
     if (needs[0]) {

@@ -143,6 +143,21 @@ describe("scaled_dot_product_attention", function()
     H.assert_near(sdpa(q, k, v, { dropout_p = 1 }), mg.zeros(4, 2, 32, S), 0, 0)
   end)
 
+  it("gives the same gradients through dropout with the mask kept as bits or drawn again", function()
+    local q, k, v = mg.randn(2, 3, 9, 4), mg.randn(2, 3, 13, 4), mg.randn(2, 3, 13, 5)
+    local w = mg.randn(2, 3, 9, 5)
+    local function grads(keep)
+      local a, b, c = q:detach():requires_grad_(), k:detach():requires_grad_(), v:detach():requires_grad_()
+      mg.manual_seed(8)
+      local out = sdpa(a, b, c, { dropout_p = 0.4, keep_weights = keep, is_causal = true })
+      return out, mg.grad((out * w):sum(), { a, b, c })
+    end
+    local o1, g1 = grads(true)
+    local o2, g2 = grads(false)
+    H.assert_near(o1, o2, 1e-6, 1e-6)
+    for i = 1, 3 do H.assert_near(g1[i], g2[i], 1e-5, 1e-5, "gradient " .. i) end
+  end)
+
   it("keeps memory for backward linear in the sequence length unless told to keep the weights", function()
     -- 4 slices of 512 x 512 weights are 4 MB; q, k, v are 64 KB each
     local q, k, v = mg.randn(4, 512, 8):requires_grad_(), mg.randn(4, 512, 8), mg.randn(4, 512, 8)
