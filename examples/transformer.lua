@@ -20,7 +20,7 @@ local viz, train = mg.viz, mg.train
 local smoke = false
 for _, a in ipairs(arg) do if a == "--smoke" then smoke = true end end
 local D = smoke and {
-  source = "sample", seq = 64, vocab = 600, d_model = 32, heads = 2, layers = 2, ff = 64, pretrain_epochs = 2,
+  source = "sample", seq = 64, vocab = 1000, d_model = 32, heads = 2, layers = 2, ff = 64, pretrain_epochs = 2,
   epochs = 2, few_epochs = 3, labels = "100,all", batch_size = 16, maps = 2, out = "out/transformer-smoke",
 } or {
   source = "auto", seq = 256, vocab = 8192, d_model = 128, heads = 4, layers = 4, ff = 512, pretrain_epochs = 4,
@@ -33,6 +33,7 @@ local spec = mg.cli.common("transformer", "A Transformer on text: masked-token p
     { "labels", D.labels, "label counts to fine-tune with (comma-separated; all = every label)" },
     { "few-epochs", D.few_epochs, "fine-tuning epochs for a label count below all" },
     { "pretrain-epochs", D.pretrain_epochs, "masked-token pre-training epochs (0: no pre-training)" },
+    { "pretrain-steps", 0, "stop pre-training after this many steps (0: run the epochs)" },
     { "pretrain-lr", 5e-4, "peak learning rate of pre-training (AdamW)" },
     { "lr", 1e-4, "peak learning rate of fine-tuning the pre-trained encoder" },
     { "scratch-lr", 3e-4, "peak learning rate of training from scratch" },
@@ -92,13 +93,13 @@ end
 
 -- Mean per-step loss over windows of `every` steps (a readable curve).
 local function smooth(xs, every)
-  local out = {}
+  local means = {}
   for i = 1, #xs, every do
     local s, n = 0, 0
     for j = i, math.min(#xs, i + every - 1) do s, n = s + xs[j], n + 1 end
-    out[#out + 1] = s / n
+    means[#means + 1] = s / n
   end
-  return out
+  return means
 end
 
 -- AdamW with linear warm-up and cosine decay over `steps` batches.
@@ -191,10 +192,12 @@ if images then
   pictures[#pictures + 1] = viz.plot({
     { name = "Transformer (" .. opts.image_tokens .. ")", y = smooth(curves.transformer, 20) },
     { name = "seed CNN", y = smooth(curves.seed_cnn, 20) },
-  }, out .. "/curves.png", { title = "Training loss on " .. train_ds.name, xlabel = "steps / 20", ylabel = "cross-entropy" })
+  }, out .. "/curves.png",
+    { title = "Training loss on " .. train_ds.name, xlabel = "steps / 20", ylabel = "cross-entropy" })
   result.source, result.train_images, result.test_images = train_ds.source, #train_ds, #test_ds
   result.image_tokens, result.epochs = opts.image_tokens, opts.epochs
   result.transformer_acc, result.seed_cnn_acc, result.transformer_seconds = acc_t, acc_c, secs_t
+  result.model = encoder_config { input_dim = input_dim, max_len = L }
   print(string.format("\n%s as sequences of %s: Transformer %.4f, seed CNN %.4f (%d epochs)", train_ds.name,
     opts.image_tokens, acc_t, acc_c, opts.epochs))
 else
@@ -264,7 +267,9 @@ else
     local enc = new_encoder()
     local model = mg.models.MaskedLM(enc)
     local loader = mg.data.DataLoader(windows, { batch_size = opts.batch_size, shuffle = true, seed = opts.seed })
-    local opt, sched = optimizer(model:parameters(), opts.pretrain_lr, opts.pretrain_epochs * #loader)
+    local steps = opts.pretrain_epochs * #loader
+    if opts.pretrain_steps > 0 then steps = math.min(steps, opts.pretrain_steps) end
+    local opt, sched = optimizer(model:parameters(), opts.pretrain_lr, steps)
     local mask_opts = { mask_id = tok.mask_id, special_ids = specials, random_range = { first_ordinary, V } }
     -- held-out windows of the test texts: masked-token accuracy per epoch
     local held = mg.data.TokenWindows(test_texts, tok, { window = opts.seq })
@@ -273,7 +278,7 @@ else
     t0 = mg.clock()
     local history = train.Trainer {
       model = model, optimizer = opt, scheduler = sched, scheduler_step = "batch", epochs = opts.pretrain_epochs,
-      log = log, tags = { phase = "pretrain" }, desc = "pre-train", unit = "seq", out = out .. "/pretrain",
+      max_steps = opts.pretrain_steps > 0 and opts.pretrain_steps or nil, log = log, tags = { phase = "pretrain" }, desc = "pre-train", unit = "seq", out = out .. "/pretrain",
       checkpoint = true, resume = opts.resume,
       evaluate = function()
         return mg.nn.utils.inference(model, function()
@@ -295,11 +300,11 @@ else
     pretrained = enc:state_dict()
     mg.save(enc_path, pretrained)
     local last = history[#history]
-    result.pretrain = { epochs = opts.pretrain_epochs, windows = #windows, seconds = mg.clock() - t0,
+    result.pretrain = { epochs = opts.pretrain_epochs, steps = steps, windows = #windows, seconds = mg.clock() - t0,
       held_loss = last.held_loss, held_acc = last.held_acc }
     curves.pretrain = losses
-    say("pre-training: %d windows x %d epochs in %.0f s; held-out masked-token accuracy %.3f, saved to %s",
-      #windows, opts.pretrain_epochs, result.pretrain.seconds, last.held_acc, enc_path)
+    say("pre-training: %d steps of %d windows in %.0f s; held-out masked-token accuracy %.3f, saved to %s",
+      steps, opts.batch_size, result.pretrain.seconds, last.held_acc, enc_path)
   end
 
   -- 3. fine-tuning with few and all labels, pre-trained and from scratch
@@ -331,22 +336,24 @@ else
   result.source, result.train_texts, result.test_texts = train_texts.source, #train_tok, #test_tok
   result.vocab, result.classes, result.results = V, classes, rows
 
-  -- attention maps of a few short test texts: the last layer, heads averaged
+  -- attention maps of the shortest test texts (whole, at most 40 tokens):
+  -- the last layer, heads averaged, of the last model fine-tuned
   if best and opts.maps > 0 then
     local clf = best.clf
     local shown = 0
-    for i = 1, #test_tok do
+    for _, i in ipairs(order) do
       if shown >= opts.maps then break end
       local len = test_tok.lengths[i]:item()
-      if len <= 40 or i > 200 then
-        local take = math.min(len, 40)
+      if len >= 6 then
         local b = test_tok:batch(mg.tensor({ i }, { dtype = "int64" }))
-        local ids = b.input:narrow(2, 1, take)
-        local _, weights = mg.nn.utils.inference(clf, function() return clf.encoder:attention_weights(ids) end)
+        local ids = b.input:narrow(2, 1, math.min(len, 40))
+        local pred, weights = mg.nn.utils.inference(clf, function()
+          local _, w = clf.encoder:attention_weights(ids)
+          return clf(ids):argmax(2):item(), w
+        end)
         local w = weights[#weights]:select(1, 1):mean(1) -- [L, L]
         local labels = {}
         for k, id in ipairs(ids:view(-1):totable()) do labels[k] = tok:id_to_token(id) end
-        local pred = mg.nn.utils.inference(clf, function() return clf(ids):argmax(2):item() end)
         shown = shown + 1
         pictures[#pictures + 1] = viz.heatmap(w, string.format("%s/attention_%d.png", out, shown), {
           row_labels = labels, col_labels = labels, cell = 12, range = { 0, w:max():item() },
@@ -391,4 +398,4 @@ log:close()
 if #pictures > 0 then print("pictures: " .. table.concat(pictures, ", ")) end
 result.seconds = mg.clock() - started
 result.pictures = pictures
-print(mg.json.encode(result))
+mg.cli.result(result)
