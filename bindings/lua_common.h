@@ -132,6 +132,7 @@ void mgl_open_sys(lua_State *L);
 void mgl_open_text(lua_State *L);
 void mgl_open_tokenizer(lua_State *L);
 void mgl_open_runtime(lua_State *L);
+void mgl_open_augment(lua_State *L);
 
 int luaopen_moongrad_core(lua_State *L);
 

@@ -151,6 +151,7 @@ int luaopen_moongrad_core(lua_State *L) {
     mgl_open_text(L);
     mgl_open_tokenizer(L);
     mgl_open_runtime(L);
+    mgl_open_augment(L);
     mgl_offer_docs(L, "moongrad.core_docs", mgl_core_docs);
     return 1;
 }

@@ -277,12 +277,20 @@ static int l_grad_reverse(lua_State *L) {
     return mgl_push(L, mg_grad_reverse(x, luaL_optnumber(L, 2, 1.0)));
 }
 
+/* nt_xent(z1, z2 [, {temperature = 0.5}]): SimCLR's loss of two views'
+ * projections [N, D]. */
+static int l_nt_xent(lua_State *L) {
+    lua_settop(L, 3);
+    mg_tensor *a = mgl_check(L, 1), *b = mgl_check(L, 2);
+    return mgl_push(L, mg_nt_xent(a, b, mgl_opt_number(L, 3, "temperature", 0.5, "nt_xent")));
+}
+
 void mgl_open_nn(lua_State *L) {
     const luaL_Reg fns[] = {
         {"batch_norm", l_batch_norm}, {"layer_norm", l_layer_norm}, {"embedding", l_embedding},
         {"cross_entropy", l_cross_entropy}, {"nll_loss", l_nll_loss}, {"binary_cross_entropy", l_bce},
         {"binary_cross_entropy_with_logits", l_bce_logits}, {"mse_loss", l_mse_loss}, {"l1_loss", l_l1_loss},
-        {"grad_reverse", l_grad_reverse}, {NULL, NULL}};
+        {"grad_reverse", l_grad_reverse}, {"nt_xent", l_nt_xent}, {NULL, NULL}};
     const luaL_Reg both[] = {
         {"softmax", l_softmax}, {"log_softmax", l_log_softmax}, {"dropout", l_dropout}, {NULL, NULL}};
     mgl_register(L, -1, fns, false);

@@ -219,6 +219,10 @@ mg_tensor *mg_stack(int n, mg_tensor *const *ts, int dim);
 mg_tensor *mg_index_select(mg_tensor *t, int dim, const mg_tensor *index);
 /* index: int64, same ndim as t. */
 mg_tensor *mg_gather(mg_tensor *t, int dim, const mg_tensor *index);
+/* The k largest (largest) or smallest values along dim, best first (ties:
+ * lower index first; NaN above every number), and their 0-based int64
+ * indices (indices may be NULL). values come through gather: differentiable. */
+int mg_topk(mg_tensor *t, int64_t k, int dim, bool largest, mg_tensor **values, mg_tensor **indices);
 /* Rotates by k*90 degrees in the plane (d0, d1), d0 towards d1 as torch.rot90. */
 mg_tensor *mg_rot90(mg_tensor *t, int k, int d0, int d1);
 mg_tensor *mg_flip(mg_tensor *t, int ndims, const int *dims);
@@ -289,6 +293,29 @@ typedef struct {
 mg_tensor *mg_scaled_dot_product_attention(mg_tensor *q, mg_tensor *k, mg_tensor *v, const mg_sdpa_opts *o);
 /* Identity forward; gradient multiplied by -lambda backward. */
 mg_tensor *mg_grad_reverse(mg_tensor *x, double lambda);
+
+/* NT-Xent (SimCLR): z1, z2 [N, D] two views' projections; mean over the 2N
+ * anchors of the cross-entropy of the positive pair against the 2(N-1)
+ * negatives, cosine similarities over temperature. 0-dim. */
+mg_tensor *mg_nt_xent(mg_tensor *z1, mg_tensor *z2, double temperature);
+
+/* ---- augmentation (augment.c): batched, one parameter row per image;
+ *      not differentiable (images that require grad are refused) --------- */
+/* theta [B,6] maps each output pixel (col, row), 0-based at pixel centres,
+ * to the input point (t0 col + t1 row + t2, t3 col + t4 row + t5), sampled
+ * bilinearly; `fill` outside the image. Identity rows copy exactly. */
+mg_tensor *mg_affine_warp(const mg_tensor *x, const mg_tensor *theta, double fill);
+/* y = clamp(brightness[b] x, lo, hi), then clamp(contrast[b] (y - m) + m,
+ * lo, hi) with m the mean of image b's y (all channels). brightness,
+ * contrast [B]. */
+mg_tensor *mg_color_jitter(const mg_tensor *x, const mg_tensor *brightness, const mg_tensor *contrast, double lo,
+                           double hi);
+/* Separable Gaussian of std sigma[b] ([B], 0 = copy), kernel 2 radius + 1
+ * wide (radius 0..32), edge pixels repeated beyond the border. */
+mg_tensor *mg_gaussian_blur(const mg_tensor *x, const mg_tensor *sigma, int radius);
+/* boxes int64 [B,4] = (top, left, height, width), 0-based, clipped to the
+ * image: every channel of the box set to value. */
+mg_tensor *mg_cutout(const mg_tensor *x, const mg_tensor *boxes, double value);
 
 /* ---- autograd ------------------------------------------------------------ */
 bool mg_grad_enabled(void);

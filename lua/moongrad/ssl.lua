@@ -156,4 +156,10 @@ function M.evaluate(make_trunk, state, train_ds, test_ds, opts)
   return rows
 end
 
+-- Joint-embedding methods (SimCLR, Barlow Twins, BYOL, their losses and
+-- projection heads) and the k-nearest-neighbour monitor, from lua/moongrad/ssl/.
+for _, part in ipairs({ "methods", "knn" }) do
+  for name, value in pairs(require("moongrad.ssl." .. part)) do M[name] = value end
+end
+
 return M

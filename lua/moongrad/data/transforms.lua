@@ -275,4 +275,9 @@ function T.random_flip(opts)
   end
 end
 
+-- The random augmentations of the contrastive pretext tasks (C kernels):
+-- random_affine, random_resized_crop, random_rotation, random_translation,
+-- color_jitter, gaussian_blur, cutout and the contrastive pipeline.
+for name, fn in pairs(require "moongrad.data.augment") do T[name] = fn end
+
 return T

@@ -1,0 +1,99 @@
+/*
+ * Lua bindings of the batched augmentation kernels (core/augment.c), as
+ * mg.NAME. Parameters come one row per image; the random drawing of them
+ * lives in Lua (moongrad.data.augment). Box corners are 1-based here and
+ * converted to the core's 0-based ones in l_cutout.
+ */
+#include <math.h>
+
+#include "lua_common.h"
+
+/* A per-image parameter at index i: a Tensor, or a number used for every
+ * image of x (a [B] Tensor pushed on the stack). Borrowed. */
+static mg_tensor *per_image(lua_State *L, int i, const mg_tensor *x, const char *op, const char *what) {
+    if (lua_type(L, i) == LUA_TNUMBER) {
+        int64_t b = x->ndim >= 1 ? x->shape[0] : 1;
+        mgl_push(L, mg_full(MG_F32, 1, &b, lua_tonumber(L, i)));
+        return mgl_check(L, -1);
+    }
+    if (!mgl_is_tensor(L, i))
+        luaL_error(L, "%s: %s must be a Tensor [B] or a number, got %s", op, what, luaL_typename(L, i));
+    return mgl_check(L, i);
+}
+
+/* affine_warp(x, theta [, {fill = 0}]): theta [B, 6] maps output pixel
+ * (col, row) to the input point (t1 col + t2 row + t3, t4 col + t5 row +
+ * t6), coordinates 0-based at pixel centres (offsets, not indices). */
+static int l_affine_warp(lua_State *L) {
+    lua_settop(L, 3);
+    mg_tensor *x = mgl_check(L, 1), *theta = mgl_check(L, 2);
+    double fill = mgl_opt_number(L, 3, "fill", 0, "affine_warp");
+    return mgl_push(L, mg_affine_warp(x, theta, fill));
+}
+
+/* color_jitter(x, brightness, contrast [, {clamp = {lo, hi} | false}]):
+ * brightness and contrast factors per image ([B] or one number); clamp
+ * defaults to {0, 1}. */
+static int l_color_jitter(lua_State *L) {
+    const char *op = "color_jitter";
+    lua_settop(L, 4);
+    mg_tensor *x = mgl_check(L, 1);
+    double lo = 0, hi = 1;
+    if (!lua_isnil(L, 4)) {
+        if (!lua_istable(L, 4)) return luaL_error(L, "%s: options must be a table, got %s", op, luaL_typename(L, 4));
+        lua_getfield(L, 4, "clamp");
+        if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+            lo = -INFINITY, hi = INFINITY;
+        } else if (lua_istable(L, -1)) {
+            lua_rawgeti(L, -1, 1);
+            lua_rawgeti(L, -2, 2);
+            if (lua_type(L, -2) != LUA_TNUMBER || lua_type(L, -1) != LUA_TNUMBER)
+                return luaL_error(L, "%s: clamp must be {lo, hi} (two numbers) or false", op);
+            lo = lua_tonumber(L, -2), hi = lua_tonumber(L, -1);
+            lua_pop(L, 2);
+        } else if (!lua_isnil(L, -1)) {
+            return luaL_error(L, "%s: clamp must be {lo, hi} or false, got %s", op, luaL_typename(L, -1));
+        }
+        lua_pop(L, 1);
+    }
+    mg_tensor *b = per_image(L, 2, x, op, "brightness");
+    mg_tensor *c = per_image(L, 3, x, op, "contrast");
+    return mgl_push(L, mg_color_jitter(x, b, c, lo, hi));
+}
+
+/* gaussian_blur(x, sigma, radius): sigma per image ([B] or one number),
+ * kernel 2 radius + 1 wide. */
+static int l_gaussian_blur(lua_State *L) {
+    lua_settop(L, 3);
+    mg_tensor *x = mgl_check(L, 1);
+    lua_Integer r = mgl_int(L, 3, "gaussian_blur", "radius");
+    if (r < 0 || r > 32) /* as the core's limit; checked here too so a huge value cannot wrap */
+        return luaL_error(L, "gaussian_blur: radius must be in 0..32 (kernel size 2 radius + 1), got %lld",
+                          (long long)r);
+    mg_tensor *s = per_image(L, 2, x, "gaussian_blur", "sigma");
+    return mgl_push(L, mg_gaussian_blur(x, s, (int)r));
+}
+
+/* cutout(x, boxes [, {value = 0}]): boxes int64 [B, 4] = (top, left,
+ * height, width) with 1-based top and left; the box is clipped to the image. */
+static int l_cutout(lua_State *L) {
+    lua_settop(L, 3);
+    mg_tensor *x = mgl_check(L, 1), *boxes = mgl_check(L, 2);
+    double value = mgl_opt_number(L, 3, "value", 0, "cutout");
+    if (boxes->dtype != MG_I64)
+        return luaL_error(L, "cutout: boxes must be an int64 Tensor [B, 4] (top, left, height, width), got %s",
+                          mg_dtype_name(boxes->dtype));
+    mgl_push(L, mg_to_dtype(boxes, MG_I64)); /* a fresh contiguous copy, made 0-based */
+    mg_tensor *b0 = mgl_check(L, -1);
+    if (b0->ndim == 2 && b0->shape[1] == 4) {
+        int64_t *p = mg_i64(b0);
+        for (int64_t i = 0; i < b0->shape[0]; i++) p[4 * i] -= 1, p[4 * i + 1] -= 1;
+    }
+    return mgl_push(L, mg_cutout(x, b0, value));
+}
+
+void mgl_open_augment(lua_State *L) {
+    const luaL_Reg fns[] = {{"affine_warp", l_affine_warp}, {"color_jitter", l_color_jitter},
+                            {"gaussian_blur", l_gaussian_blur}, {"cutout", l_cutout}, {NULL, NULL}};
+    mgl_register(L, -1, fns, false);
+}
