@@ -277,6 +277,19 @@ local PACKAGES = { attack = mg.attack, ["attack.losses"] = mg.attack.losses, ["a
 for _, p in ipairs(sorted_keys(PACKAGES)) do
   for _, k in ipairs(sorted_keys(PACKAGES[p])) do add("mg." .. p .. "." .. k, PACKAGES[p][k], "module") end
 end
+
+-- The random augmentations (constructors and the transforms they make)
+-- and the functions of mg.ssl's joint-embedding methods and k-NN monitor.
+local augment = require "moongrad.data.augment"
+for _, k in ipairs(sorted_keys(augment)) do
+  add("augment." .. k, augment[k], "module")
+  local ok, transform = pcall(augment[k])
+  if ok then add("augment." .. k .. "()", transform, "module") end
+end
+for _, part in ipairs({ "methods", "knn" }) do
+  local m = require("moongrad.ssl." .. part)
+  for _, k in ipairs(sorted_keys(m)) do add("ssl." .. k, m[k], "module") end
+end
 local skipped = 0
 for _ in pairs(SKIP) do skipped = skipped + 1 end
 

@@ -29,7 +29,7 @@ function M.knn_predict(bank, bank_labels, queries, opts)
   local k = math.min(opts.k or 20, n)
   if math.type(k) ~= "integer" or k < 1 then error(op .. ": k must be an integer >= 1", 2) end
   local temperature = opts.temperature or 0.07
-  local classes = opts.classes or bank_labels:max():item()
+  local classes = opts.classes or math.tointeger(bank_labels:float():max():item())
   local bs = opts.batch_size or 256
   return mg.no_grad(function()
     local normalise = function(x) return mg.nn.functional.normalize(x, { dim = 2 }) end
