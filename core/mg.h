@@ -219,10 +219,6 @@ mg_tensor *mg_stack(int n, mg_tensor *const *ts, int dim);
 mg_tensor *mg_index_select(mg_tensor *t, int dim, const mg_tensor *index);
 /* index: int64, same ndim as t. */
 mg_tensor *mg_gather(mg_tensor *t, int dim, const mg_tensor *index);
-/* The k largest (largest) or smallest values along dim, best first (ties:
- * lower index first; NaN above every number), and their 0-based int64
- * indices (indices may be NULL). values come through gather: differentiable. */
-int mg_topk(mg_tensor *t, int64_t k, int dim, bool largest, mg_tensor **values, mg_tensor **indices);
 /* Rotates by k*90 degrees in the plane (d0, d1), d0 towards d1 as torch.rot90. */
 mg_tensor *mg_rot90(mg_tensor *t, int k, int d0, int d1);
 mg_tensor *mg_flip(mg_tensor *t, int ndims, const int *dims);
