@@ -49,7 +49,8 @@ else
   method = ssl.BYOL(make_trunk, features, { momentum = opts.momentum, proj_dim = proj, hidden = hidden })
 end
 
-local loader = mg.data.DataLoader(train_ds, { batch_size = opts.batch_size, shuffle = true, drop_last = #train_ds >= 2 * opts.batch_size })
+local loader = mg.data.DataLoader(train_ds, { batch_size = opts.batch_size, shuffle = true, seed = opts.seed,
+  drop_last = #train_ds >= 2 * opts.batch_size })
 local total_steps = math.max(2, #loader * opts.epochs)
 local opt = mg.optim.Adam(method:trainable_parameters(), { lr = opts.lr, weight_decay = opts.weight_decay })
 local sched = mg.optim.lr_scheduler.warmup_cosine(opt, {
@@ -69,32 +70,26 @@ end
 
 local losses, knn = {}, { knn_monitor() }
 io.stderr:write(string.format("k-NN monitor before pre-training: %.4f\n", knn[1]))
-local augment_time, step_time, step = 0, 0, 0
-method:train()
-for epoch = 1, opts.epochs do
-  local progress = train.Progress { total = #loader, desc = string.format("%s epoch %d/%d", opts.method, epoch, opts.epochs), unit = "img" }
-  local sum, count = 0, 0
-  for images in loader:iter() do
-    local t0 = mg.clock()
-    local v1, v2 = augment(images), augment(images)
-    local t1 = mg.clock()
-    local loss = method:loss(v1, v2)
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-    sched:step()
-    step = step + 1
-    method:after_step(step / total_steps)
-    local l = loss:item()
-    augment_time, step_time = augment_time + (t1 - t0), step_time + (mg.clock() - t1)
-    losses[#losses + 1] = l
-    sum, count = sum + l * #images, count + #images
-    progress:update(1, #images, { loss = sum / count })
-  end
-  knn[#knn + 1] = knn_monitor()
-  progress:close { loss = sum / count, knn = knn[#knn] }
-  log:write { phase = "pretext", epoch = epoch, loss = sum / count, knn_acc = knn[#knn], lr = opt.param_groups[1].lr }
-end
+local augment_time, step_time = 0, 0
+local trainer = train.Trainer {
+  models = { [opts.method] = method }, optimizer = opt, scheduler = sched, scheduler_step = "batch",
+  epochs = opts.epochs, log = log, tags = { phase = "pretext" }, desc = opts.method, unit = "img",
+  evaluate = function()
+    knn[#knn + 1] = knn_monitor()
+    return { knn_acc = knn[#knn] }
+  end,
+}
+trainer:run(loader, function(batch, ctx)
+  local t0 = mg.clock()
+  local v1, v2 = augment(batch.images), augment(batch.images)
+  local t1 = mg.clock()
+  local loss = ctx:optimize(method:loss(v1, v2))
+  method:after_step(ctx.step / total_steps)
+  local l = loss:item()
+  augment_time, step_time = augment_time + (t1 - t0), step_time + (mg.clock() - t1)
+  losses[#losses + 1] = l
+  return { loss = l, n = batch.images:size(1) }
+end)
 method:eval()
 local pretext_time = mg.clock() - started
 mg.save(opts.out .. "/" .. opts.method .. ".safetensors", method:state_dict())
@@ -134,7 +129,7 @@ log:close()
 print(string.format("\n%s on %s (%s set, %d train images, %d epochs): k-NN monitor %.4f -> %.4f",
   opts.method, train_ds.name, train_ds.source, #train_ds, opts.epochs, knn[1], knn[#knn]))
 print(string.format("augmenting took %.1f%% of the pre-training steps' time (%.2f ms per batch of two views)",
-  100 * augment_time / math.max(1e-9, augment_time + step_time), 1000 * augment_time / math.max(1, step)))
+  100 * augment_time / math.max(1e-9, augment_time + step_time), 1000 * augment_time / math.max(1, #losses)))
 print(string.format("%8s  %12s  %10s  %12s", "labels", "linear probe", "fine-tune", "from scratch"))
 for _, row in ipairs(rows_eval) do
   print(string.format("%8d  %12.4f  %10.4f  %12.4f", row.labels, row.probe, row.fine_tune, row.scratch))
@@ -145,7 +140,7 @@ print(mg.json.encode {
   example = "contrastive", method = opts.method, data = opts.data, source = train_ds.source,
   train_images = #train_ds, epochs = opts.epochs, batch_size = opts.batch_size,
   final_loss = losses[#losses], knn_acc = knn, evaluation = rows_eval,
-  augment_seconds = augment_time, step_seconds = step_time,
+  augment_seconds = augment_time, step_seconds = step_time, steps = #losses,
   augment_fraction = augment_time / math.max(1e-9, augment_time + step_time),
   pretext_seconds = pretext_time, seconds = mg.clock() - started,
   pictures = { views, curve, knn_png },

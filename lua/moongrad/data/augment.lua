@@ -20,14 +20,7 @@ local function batch_dims(x, op)
   return x:size(1), x:size(2), x:size(3), x:size(4)
 end
 
-local function check_opts(op, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(op .. ": options must be a table, got " .. type(opts), 3) end
-  for k in pairs(opts) do
-    if not allowed[k] then error(string.format("%s: unknown option '%s'", op, tostring(k)), 3) end
-  end
-  return opts
-end
+local check_opts = mg.check_options
 
 -- A {lo, hi} range option with lo <= hi inside [min, max] (a number v
 -- means {v, v}); `default` when absent, false when given as false.

@@ -12,14 +12,7 @@ local nn = mg.nn
 
 local M = {}
 
-local function check_opts(op, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(op .. ": options must be a table, got " .. type(opts), 3) end
-  for k in pairs(opts) do
-    if not allowed[k] then error(string.format("%s: unknown option '%s'", op, tostring(k)), 3) end
-  end
-  return opts
-end
+local check_opts = mg.check_options
 
 local function check_views(op, v1, v2)
   if not mg.is_tensor(v1) or not mg.is_tensor(v2) then
