@@ -2,7 +2,7 @@
  * Lua bindings of the batched augmentation kernels (core/augment.c), as
  * mg.NAME. Parameters come one row per image; the random drawing of them
  * lives in Lua (moongrad.data.augment). Box corners are 1-based here and
- * converted to the core's 0-based ones in l_cutout.
+ * made 0-based by mgl_positions0.
  */
 #include <math.h>
 
@@ -21,9 +21,10 @@ static mg_tensor *per_image(lua_State *L, int i, const mg_tensor *x, const char 
     return mgl_check(L, i);
 }
 
-/* affine_warp(x, theta [, {fill = 0}]): theta [B, 6] maps output pixel
- * (col, row) to the input point (t1 col + t2 row + t3, t4 col + t5 row +
- * t6), coordinates 0-based at pixel centres (offsets, not indices). */
+/* affine_warp(x, theta [, {fill = 0}]): theta [B, 6] maps each output
+ * pixel (u, v), its column and row counted from the image centre, to the
+ * input point (t1 u + t2 v + t3, t4 u + t5 v + t6) from the centre
+ * (offsets, not indices: no 1-based conversion). */
 static int l_affine_warp(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *x = mgl_check(L, 1), *theta = mgl_check(L, 2);
@@ -83,13 +84,8 @@ static int l_cutout(lua_State *L) {
     if (boxes->dtype != MG_I64)
         return luaL_error(L, "cutout: boxes must be an int64 Tensor [B, 4] (top, left, height, width), got %s",
                           mg_dtype_name(boxes->dtype));
-    mgl_push(L, mg_to_dtype(boxes, MG_I64)); /* a fresh contiguous copy, made 0-based */
-    mg_tensor *b0 = mgl_check(L, -1);
-    if (b0->ndim == 2 && b0->shape[1] == 4) {
-        int64_t *p = mg_i64(b0);
-        for (int64_t i = 0; i < b0->shape[0]; i++) p[4 * i] -= 1, p[4 * i + 1] -= 1;
-    }
-    return mgl_push(L, mg_cutout(x, b0, value));
+    mgl_push(L, mgl_positions0(L, boxes, 2, "cutout", "boxes"));
+    return mgl_push(L, mg_cutout(x, mgl_check(L, -1), value));
 }
 
 void mgl_open_augment(lua_State *L) {

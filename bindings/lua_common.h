@@ -77,6 +77,9 @@ mg_tensor *mgl_indices0(lua_State *L, const mg_tensor *t, int64_t n, const int64
 mg_tensor *mgl_indices1(mg_tensor *ix);
 /* A 1-based pixel coordinate as the core's, refusing absurd values. */
 double mgl_coord0(lua_State *L, double v, const char *op);
+/* A new int64 copy of t [N, cols] with its first npos columns (1-based
+ * positions) made 0-based; other shapes are copied as they are. */
+mg_tensor *mgl_positions0(lua_State *L, const mg_tensor *t, int npos, const char *op, const char *what);
 /* An integer argument (a float with an integer value is accepted). */
 lua_Integer mgl_int(lua_State *L, int i, const char *op, const char *what);
 /* A shape given as varargs (2, 3) or as a table {2, 3}, from index first

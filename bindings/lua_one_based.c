@@ -9,6 +9,8 @@
  *   mgl_indices0            a tensor of 1-based values -> a 0-based copy
  *   mgl_indices1            a tensor of 0-based results -> a 1-based copy
  *   mgl_coord0              a 1-based pixel coordinate -> the core's
+ *   mgl_positions0          rows whose first columns are 1-based positions
+ *                           (cutout's boxes) -> a 0-based copy
  */
 #include <math.h>
 
@@ -68,4 +70,16 @@ mg_tensor *mgl_indices1(mg_tensor *ix) {
 double mgl_coord0(lua_State *L, double v, const char *op) {
     if (!isfinite(v) || fabs(v) > 1e9) luaL_error(L, "%s: coordinate %f is out of range", op, v);
     return v - 1;
+}
+
+mg_tensor *mgl_positions0(lua_State *L, const mg_tensor *t, int npos, const char *op, const char *what) {
+    if (t->dtype != MG_I64) luaL_error(L, "%s: %s must be an int64 tensor, got %s", op, what, mg_dtype_name(t->dtype));
+    mg_tensor *c = mg_to_dtype(t, MG_I64); /* always a fresh contiguous copy */
+    if (!c) mgl_error(L);
+    if (c->ndim == 2 && c->shape[1] >= npos) { /* other shapes: the core names the expected one */
+        int64_t rows = c->shape[0], cols = c->shape[1], *p = mg_i64(c);
+        for (int64_t r = 0; r < rows; r++)
+            for (int k = 0; k < npos; k++) p[r * cols + k] -= 1;
+    }
+    return c;
 }

@@ -44,12 +44,16 @@ static int check_params(const char *op, const mg_tensor *x, const mg_tensor *p, 
 /* ---- affine warp ------------------------------------------------------------ */
 
 /* One plane: out (H,W) sampled from in (H,W) at the points theta maps the
- * output pixel centres to; bilinear, fill outside. */
+ * output pixel centres to, in coordinates from the image centre; bilinear,
+ * fill outside. */
 static void warp_plane(float *out, const float *in, int64_t H, int64_t W, const float *t, float fill) {
+    float cx = 0.5f * (float)(W - 1), cy = 0.5f * (float)(H - 1);
     for (int64_t i = 0; i < H; i++) {
+        float v = (float)i - cy;
         for (int64_t j = 0; j < W; j++) {
-            float xs = t[0] * (float)j + t[1] * (float)i + t[2];
-            float ys = t[3] * (float)j + t[4] * (float)i + t[5];
+            float u = (float)j - cx;
+            float xs = cx + t[0] * u + t[1] * v + t[2];
+            float ys = cy + t[3] * u + t[4] * v + t[5];
             float fx0 = floorf(xs), fy0 = floorf(ys);
             float ax = xs - fx0, ay = ys - fy0;
             /* outside by more than a pixel (or NaN): fill, and no int overflow below */

@@ -297,9 +297,10 @@ mg_tensor *mg_nt_xent(mg_tensor *z1, mg_tensor *z2, double temperature);
 
 /* ---- augmentation (augment.c): batched, one parameter row per image;
  *      not differentiable (images that require grad are refused) --------- */
-/* theta [B,6] maps each output pixel (col, row), 0-based at pixel centres,
- * to the input point (t0 col + t1 row + t2, t3 col + t4 row + t5), sampled
- * bilinearly; `fill` outside the image. Identity rows copy exactly. */
+/* theta [B,6] maps each output pixel centre (u, v), columns and rows
+ * counted from the image centre, to the input point (t0 u + t1 v + t2,
+ * t3 u + t4 v + t5) from the centre, sampled bilinearly; `fill` outside
+ * the image. Identity rows copy exactly. */
 mg_tensor *mg_affine_warp(const mg_tensor *x, const mg_tensor *theta, double fill);
 /* y = clamp(brightness[b] x, lo, hi), then clamp(contrast[b] (y - m) + m,
  * lo, hi) with m the mean of image b's y (all channels). brightness,

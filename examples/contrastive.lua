@@ -36,7 +36,7 @@ local train_ds, test_ds = mg.cli.datasets(opts)
 local augment = mg.data.transforms.contrastive()
 
 -- The encoder is the seed convolutional trunk, as in the rotation example.
-local function make_trunk() return ssl.conv_trunk(1) end
+local function make_trunk() return mg.models.conv_trunk(1) end
 local trunk, features = make_trunk()
 local proj = opts.proj_dim > 0 and opts.proj_dim or nil
 local hidden = opts.hidden > 0 and opts.hidden or nil

@@ -47,5 +47,8 @@ describe("1-based indices in every binding", function()
     cv:rect(2, 1, 1, 1, "white") -- column 2 of row 1
     assert.same({ 0, 255, 0 }, cv.tensor:select(3, 1):select(1, 1):totable())
     assert.same({ 0, 0, 0 }, cv.tensor:select(3, 1):select(1, 2):totable())
+    -- cutout's boxes: (top, left) 1-based, then the size
+    local img = mg.cutout(mg.ones(1, 1, 2, 3), long { { 1, 2, 1, 1 } })
+    assert.same({ { 1, 0, 1 }, { 1, 1, 1 } }, img:view(2, 3):totable())
   end)
 end)

@@ -33,8 +33,8 @@ describe("mg.affine_warp", function()
 
   it("turns a quarter about the centre as rot90 does", function()
     local x = mg.rand(2, 1, 5, 5)
-    -- output (col j, row i) reads input (col 4 - i, row j): rot90's quarter turn
-    local q = mg.tensor { { 0, -1, 4, 1, 0, 0 } }:expand(2, 6):contiguous()
+    -- output (u, v) from the centre reads input (-v, u): rot90's quarter turn
+    local q = mg.tensor { { 0, -1, 0, 1, 0, 0 } }:expand(2, 6):contiguous()
     H.assert_near(mg.affine_warp(x, q), x:rot90(1, 3, 4), 1e-6, 0)
   end)
 

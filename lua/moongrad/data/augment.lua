@@ -48,18 +48,17 @@ local function lerp(r, u) return r[1] + (r[2] - r[1]) * u end
 
 -- ---- geometry: crop, rotation, translation as one warp ----------------------------
 
--- The affine parameters of one image (see mg.affine_warp): the output is
--- the crop box (centre bx, by; size cw x ch) resized to H x W, then turned
--- by `angle` radians about the centre, then shifted by (tx, ty) pixels.
--- Output pixel (j, i) reads the input at b + S R (j - cx - tx, i - cy - ty),
--- S = diag(cw / W, ch / H), R the rotation by -angle.
+-- The affine parameters of one image (see mg.affine_warp; coordinates from
+-- the image centre): the output is the crop box (centre bx, by from the
+-- image centre; size cw x ch) resized to H x W, then turned by `angle`
+-- radians about the centre, then shifted by (tx, ty) pixels. Output pixel
+-- (u, v) reads the input at b + S R (u - tx, v - ty), S = diag(cw / W,
+-- ch / H), R the rotation by -angle.
 local function affine_row(H, W, bx, by, cw, ch, angle, tx, ty)
-  local cx, cy = (W - 1) / 2, (H - 1) / 2
   local sx, sy = cw / W, ch / H
   local c, s = math.cos(angle), math.sin(angle)
   local a11, a12, a21, a22 = sx * c, sx * s, -sy * s, sy * c
-  local u0, v0 = cx + tx, cy + ty
-  return { a11, a12, bx - a11 * u0 - a12 * v0, a21, a22, by - a21 * u0 - a22 * v0 }
+  return { a11, a12, bx - a11 * tx - a12 * ty, a21, a22, by - a21 * tx - a22 * ty }
 end
 
 --- random_affine{crop = {scale = {0.3, 1}, ratio = {3/4, 4/3}} | false,
@@ -91,14 +90,14 @@ function A.random_affine(opts)
     local rows = {}
     for k = 1, b do
       local r = u[k]
-      local bx, by, cw, ch = (w - 1) / 2, (h - 1) / 2, w, h
+      local bx, by, cw, ch = 0, 0, w, h
       if scale then
         local area = lerp(scale, r[1]) * h * w
         local aspect = math.exp(lerp(lr, r[2]))
         cw = math.min(w, math.sqrt(area * aspect))
         ch = math.min(h, math.sqrt(area / aspect))
-        bx = (w - cw) * r[3] + cw / 2 - 0.5 -- left + cw / 2, in pixel-centre coordinates
-        by = (h - ch) * r[4] + ch / 2 - 0.5
+        bx = (w - cw) * (r[3] - 0.5) -- the box's centre, anywhere that keeps it inside
+        by = (h - ch) * (r[4] - 0.5)
       end
       local angle = math.rad(degrees * (2 * r[5] - 1))
       local tx, ty = translate * w * (2 * r[6] - 1), translate * h * (2 * r[7] - 1)
