@@ -8,6 +8,19 @@
 
 #include "lua_common.h"
 
+/***
+ * @module moongrad
+ */
+
+/*** Augmentation kernels.
+ * Batched image augmentations in C, one parameter row per image of a batch
+ * x [B, C, H, W] (float32). Not differentiable: images that require grad
+ * are refused. The random transforms of `mg.data.transforms`
+ * (random_resized_crop, random_rotation, color_jitter, ...) draw the
+ * parameters and call these.
+ * @section augment
+ */
+
 /* A per-image parameter at index i: a Tensor, or a number used for every
  * image of x (a [B] Tensor pushed on the stack). Borrowed. */
 static mg_tensor *per_image(lua_State *L, int i, const mg_tensor *x, const char *op, const char *what) {
@@ -21,10 +34,17 @@ static mg_tensor *per_image(lua_State *L, int i, const mg_tensor *x, const char 
     return mgl_check(L, i);
 }
 
-/* affine_warp(x, theta [, {fill = 0}]): theta [B, 6] maps each output
- * pixel (u, v), its column and row counted from the image centre, to the
- * input point (t1 u + t2 v + t3, t4 u + t5 v + t6) from the centre
- * (offsets, not indices: no 1-based conversion). */
+/*** Resamples each image through its own affine map, bilinearly: output
+ * pixel (u, v), its column and row counted from the image centre, reads
+ * the input at (t1 u + t2 v + t3, t4 u + t5 v + t6) from the centre
+ * (offsets, not indices). Identity rows {1, 0, 0, 0, 1, 0} copy exactly.
+ * @function affine_warp
+ * @tparam Tensor x [B, C, H, W]
+ * @tparam Tensor theta [B, 6]
+ * @tparam[opt] table opts `{fill = 0}`, the value where the map leaves the image
+ * @treturn Tensor [B, C, H, W]
+ * @usage local shifted = mg.affine_warp(x, mg.tensor{{1, 0, 2, 0, 1, 0}}) -- 2 columns
+ */
 static int l_affine_warp(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *x = mgl_check(L, 1), *theta = mgl_check(L, 2);
@@ -32,9 +52,15 @@ static int l_affine_warp(lua_State *L) {
     return mgl_push(L, mg_affine_warp(x, theta, fill));
 }
 
-/* color_jitter(x, brightness, contrast [, {clamp = {lo, hi} | false}]):
- * brightness and contrast factors per image ([B] or one number); clamp
- * defaults to {0, 1}. */
+/*** Brightness and contrast per image: y = clamp(brightness * x), then
+ * clamp(contrast * (y - m) + m) with m the mean of the image's y.
+ * @function color_jitter
+ * @tparam Tensor x [B, C, H, W]
+ * @tparam Tensor|number brightness factors [B] (or one for all)
+ * @tparam Tensor|number contrast factors [B] (or one for all)
+ * @tparam[opt] table opts `{clamp = {0, 1}}`; clamp = false does not clamp
+ * @treturn Tensor [B, C, H, W]
+ */
 static int l_color_jitter(lua_State *L) {
     const char *op = "color_jitter";
     lua_settop(L, 4);
@@ -62,8 +88,14 @@ static int l_color_jitter(lua_State *L) {
     return mgl_push(L, mg_color_jitter(x, b, c, lo, hi));
 }
 
-/* gaussian_blur(x, sigma, radius): sigma per image ([B] or one number),
- * kernel 2 radius + 1 wide. */
+/*** Gaussian blur per image, separable, the edge pixels repeated beyond the
+ * border; sigma 0 copies the image.
+ * @function gaussian_blur
+ * @tparam Tensor x [B, C, H, W]
+ * @tparam Tensor|number sigma standard deviations [B] (or one for all), >= 0
+ * @int radius the kernel is 2 radius + 1 wide (0..32)
+ * @treturn Tensor [B, C, H, W]
+ */
 static int l_gaussian_blur(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *x = mgl_check(L, 1);
@@ -75,8 +107,15 @@ static int l_gaussian_blur(lua_State *L) {
     return mgl_push(L, mg_gaussian_blur(x, s, (int)r));
 }
 
-/* cutout(x, boxes [, {value = 0}]): boxes int64 [B, 4] = (top, left,
- * height, width) with 1-based top and left; the box is clipped to the image. */
+/*** Sets a box of each image (every channel) to a value; boxes are
+ * clipped to the image.
+ * @function cutout
+ * @tparam Tensor x [B, C, H, W]
+ * @tparam Tensor boxes int64 [B, 4]: top, left (1-based), height, width
+ * @tparam[opt] table opts `{value = 0}`
+ * @treturn Tensor [B, C, H, W]
+ * @usage local y = mg.cutout(x, mg.tensor({{3, 3, 10, 10}}, {dtype = "int64"}))
+ */
 static int l_cutout(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *x = mgl_check(L, 1), *boxes = mgl_check(L, 2);

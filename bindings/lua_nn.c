@@ -277,8 +277,17 @@ static int l_grad_reverse(lua_State *L) {
     return mgl_push(L, mg_grad_reverse(x, luaL_optnumber(L, 2, 1.0)));
 }
 
-/* nt_xent(z1, z2 [, {temperature = 0.5}]): SimCLR's loss of two views'
- * projections [N, D]. */
+/*** SimCLR's NT-Xent loss: the 2N rows of z1 and z2 (two views of N
+ * images) normalised; each row's positive is its other view, its
+ * negatives the 2(N - 1) other rows; the mean over the 2N anchors of the
+ * cross-entropy of the cosine similarities over the temperature. One fused op.
+ * @function nt_xent
+ * @tparam Tensor z1 [N, D]
+ * @tparam Tensor z2 [N, D]
+ * @tparam[opt] table opts `{temperature = 0.5}`
+ * @treturn Tensor 0-dim
+ * @usage local loss = mg.nt_xent(head(trunk(v1)), head(trunk(v2)), {temperature = 0.5})
+ */
 static int l_nt_xent(lua_State *L) {
     lua_settop(L, 3);
     mg_tensor *a = mgl_check(L, 1), *b = mgl_check(L, 2);

@@ -114,14 +114,17 @@ local knn_png = viz.plot({ { name = "k-NN accuracy", x = knn_x, y = knn } }, opt
 
 -- Evaluation of the features on the real classes.
 local counts = {}
-for item in opts.labels:gmatch("[^,]+") do counts[#counts + 1] = item == "all" and "all" or math.tointeger(tonumber(item)) end
+for item in opts.labels:gmatch("[^,]+") do
+  counts[#counts + 1] = item == "all" and "all" or math.tointeger(tonumber(item))
+end
 local rows_eval = ssl.evaluate(make_trunk, method.trunk:state_dict(), train_ds, test_ds, {
   labels = counts, seed = opts.seed,
   steps = opts.eval_steps > 0 and function() return opts.eval_steps end or nil,
   on_row = function(row)
     io.stderr:write(string.format("labels %6d: linear probe %.4f  fine-tune %.4f  from scratch %.4f\n",
       row.labels, row.probe, row.fine_tune, row.scratch))
-    log:write { phase = "evaluation", labels = row.labels, probe = row.probe, fine_tune = row.fine_tune, scratch = row.scratch }
+    log:write { phase = "evaluation", labels = row.labels, probe = row.probe, fine_tune = row.fine_tune,
+      scratch = row.scratch }
   end,
 })
 log:close()
@@ -136,7 +139,7 @@ for _, row in ipairs(rows_eval) do
 end
 print("pictures: " .. table.concat({ views, curve, knn_png }, ", "))
 
-print(mg.json.encode {
+mg.cli.result {
   example = "contrastive", method = opts.method, data = opts.data, source = train_ds.source,
   train_images = #train_ds, epochs = opts.epochs, batch_size = opts.batch_size,
   final_loss = losses[#losses], knn_acc = knn, evaluation = rows_eval,
@@ -144,4 +147,4 @@ print(mg.json.encode {
   augment_fraction = augment_time / math.max(1e-9, augment_time + step_time),
   pretext_seconds = pretext_time, seconds = mg.clock() - started,
   pictures = { views, curve, knn_png },
-})
+}

@@ -123,10 +123,10 @@ end)
 describe("random augmentations", function()
   before_each(H.reseed(13))
 
-  local x = nil
+  local shared = nil
   local function batch()
-    x = x or mg.rand(6, 1, 12, 12)
-    return x
+    shared = shared or mg.rand(6, 1, 12, 12)
+    return shared
   end
 
   local cases = {

@@ -1,13 +1,17 @@
--- Random augmentations for self-supervised learning, on C kernels
+--- Random augmentations for self-supervised learning, on C kernels
 -- (mg.affine_warp, mg.color_jitter, mg.gaussian_blur, mg.cutout): each
 -- image of a batch [B, C, H, W] draws its own parameters from the global
 -- RNG, so mg.manual_seed repeats them. Part of mg.data.transforms, with the
 -- same form: a transform is function(images, labels) -> images, labels.
 --
 -- The geometric ones (random resized crop, rotation, translation) are one
--- affine map per image, so T.random_affine{...} that combines them
--- resamples once. T.contrastive{...} is the SimCLR-style pipeline for
--- grey digits and clothes (no horizontal flip unless asked for).
+-- affine map per image, so random_affine, which combines them, resamples
+-- once. contrastive is the SimCLR-style pipeline for grey digits and
+-- clothes (no horizontal flip unless asked for).
+-- @module moongrad.data.transforms
+-- @alias A
+-- @usage local augment = mg.data.transforms.contrastive()
+-- local v1, v2 = augment(images), augment(images) -- two random views
 local mg = require "moongrad"
 
 local A = {}
@@ -61,13 +65,15 @@ local function affine_row(H, W, bx, by, cw, ch, angle, tx, ty)
   return { a11, a12, bx - a11 * tx - a12 * ty, a21, a22, by - a21 * tx - a22 * ty }
 end
 
---- random_affine{crop = {scale = {0.3, 1}, ratio = {3/4, 4/3}} | false,
--- degrees = 0, translate = 0, fill = 0}: per image, a random resized crop
--- (a box of area fraction uniform in scale and aspect width/height
--- log-uniform in ratio, placed uniformly inside the image, resized back to
--- H x W, bilinear), then a rotation by an angle uniform in [-degrees,
--- degrees], then a shift by up to translate * W (and * H) pixels each way;
--- one resampling for all three, `fill` where the image has no pixel.
+--- Random resized crop, rotation and shift in one resampling. Per image:
+-- a crop box of area fraction uniform in crop.scale and aspect
+-- (width/height) log-uniform in crop.ratio, placed uniformly inside the
+-- image and resized back to H x W (bilinear); then a rotation by an angle
+-- uniform in [-degrees, degrees]; then a shift by up to translate * W
+-- columns and translate * H rows each way; `fill` where no pixel is.
+-- @tparam[opt] table opts `{crop = {scale = {0.3, 1}, ratio = {3/4, 4/3}}, degrees = 0,
+--   translate = 0, fill = 0}`; crop = false: no crop
+-- @treturn function a transform
 function A.random_affine(opts)
   local op = "random_affine"
   opts = check_opts(op, opts, { crop = true, degrees = true, translate = true, fill = true })
@@ -107,22 +113,28 @@ function A.random_affine(opts)
   end
 end
 
---- random_resized_crop{scale = {0.3, 1}, ratio = {3/4, 4/3}}: the crop of
--- random_affine alone (bilinear, the output keeps the input's size).
+--- The crop of random_affine alone: a random box resized back to the
+-- image's size (bilinear).
+-- @tparam[opt] table opts `{scale = {0.3, 1}, ratio = {3/4, 4/3}}`
+-- @treturn function a transform
 function A.random_resized_crop(opts)
   check_opts("random_resized_crop", opts, { scale = true, ratio = true })
   return A.random_affine { crop = opts or {} }
 end
 
---- random_rotation{degrees = 15, fill = 0}: each image turned by an angle
--- uniform in [-degrees, degrees] about its centre (bilinear).
+--- Each image turned by an angle uniform in [-degrees, degrees] about its
+-- centre (bilinear).
+-- @tparam[opt] table opts `{degrees = 15, fill = 0}`
+-- @treturn function a transform
 function A.random_rotation(opts)
   opts = check_opts("random_rotation", opts, { degrees = true, fill = true })
   return A.random_affine { crop = false, degrees = opts.degrees or 15, fill = opts.fill }
 end
 
---- random_translation{max = 0.1, fill = 0}: each image shifted by up to
--- max * W columns and max * H rows each way (uniform, sub-pixel, bilinear).
+--- Each image shifted by up to max * W columns and max * H rows each way
+-- (uniform, sub-pixel, bilinear).
+-- @tparam[opt] table opts `{max = 0.1, fill = 0}`
+-- @treturn function a transform
 function A.random_translation(opts)
   opts = check_opts("random_translation", opts, { max = true, fill = true })
   return A.random_affine { crop = false, translate = opts.max or 0.1, fill = opts.fill }
@@ -137,11 +149,12 @@ local function factors(u, s, p)
   return mg.tensor(f)
 end
 
---- color_jitter{brightness = 0.4, contrast = 0.4, p = 0.8, clamp = {0, 1}}:
--- with probability p per image, pixels times a brightness factor uniform
--- in [1 - brightness, 1 + brightness], then the contrast scaled about the
--- image's mean by a factor uniform in [1 - contrast, 1 + contrast];
--- clamped to `clamp` (false: not clamped).
+--- Brightness and contrast jitter: with probability p per image, the
+-- pixels times a factor uniform in [1 - brightness, 1 + brightness], then
+-- the contrast about the image's mean scaled by a factor uniform in
+-- [1 - contrast, 1 + contrast]; clamped to `clamp` (false: not clamped).
+-- @tparam[opt] table opts `{brightness = 0.4, contrast = 0.4, p = 0.8, clamp = {0, 1}}`
+-- @treturn function a transform
 function A.color_jitter(opts)
   local op = "color_jitter"
   opts = check_opts(op, opts, { brightness = true, contrast = true, p = true, clamp = true })
@@ -160,9 +173,10 @@ function A.color_jitter(opts)
   end
 end
 
---- gaussian_blur{sigma = {0.1, 1.5}, p = 0.5, radius = ceil(2 sigma_hi)}:
--- with probability p per image, a Gaussian blur of std uniform in sigma
+--- With probability p per image, a Gaussian blur of std uniform in sigma
 -- (kernel 2 radius + 1 wide, edges repeated).
+-- @tparam[opt] table opts `{sigma = {0.1, 1.5}, p = 0.5, radius = ceil(2 sigma[2])}`
+-- @treturn function a transform
 function A.gaussian_blur(opts)
   local op = "gaussian_blur"
   opts = check_opts(op, opts, { sigma = true, p = true, radius = true })
@@ -182,9 +196,11 @@ function A.gaussian_blur(opts)
   end
 end
 
---- cutout{size = {0.2, 0.5}, p = 0.5, value = 0}: with probability p per
--- image, a square of side uniform in size * min(H, W) pixels (rounded),
--- centred uniformly in the image and clipped to it, set to value.
+--- Cutout: with probability p per image, a square of side uniform in
+-- size * min(H, W) pixels (rounded), centred uniformly in the image and
+-- clipped to it, set to value.
+-- @tparam[opt] table opts `{size = {0.2, 0.5}, p = 0.5, value = 0}`
+-- @treturn function a transform
 function A.cutout(opts)
   local op = "cutout"
   opts = check_opts(op, opts, { size = true, p = true, value = true })
@@ -207,14 +223,16 @@ end
 
 -- ---- the pipeline of the contrastive pretext tasks ----------------------------------
 
---- contrastive{crop = {scale = {0.3, 1}}, degrees = 10, translate = 0.1,
--- jitter = {brightness = 0.4, contrast = 0.4, p = 0.8},
--- blur = {sigma = {0.1, 1.5}, p = 0.5}, cutout = {size = {0.2, 0.5},
--- p = 0.5}, flip = false}: one random view of each image, as SimCLR's
--- augmentations for 28x28 grey images: the geometric ones in one warp,
--- then brightness and contrast, blur and cutout. Any part can be false
--- (off) or a table of its options; flip = true adds random_flip (not for
--- digits). Call it twice on a batch for two views.
+--- One random view of each image for the contrastive pretext tasks
+-- (SimCLR's augmentations for 28x28 grey images): crop, rotation and
+-- shift in one warp, then brightness and contrast, blur and cutout. Each
+-- part is false (off) or a table of its options; flip = true adds
+-- random_flip (not for digits). Call it twice on a batch for two views.
+-- @tparam[opt] table opts `{crop = {scale = {0.3, 1}}, degrees = 10, translate = 0.1,
+--   jitter = {brightness = 0.4, contrast = 0.4, p = 0.8}, blur = {sigma = {0.1, 1.5}, p = 0.5},
+--   cutout = {size = {0.2, 0.5}, p = 0.5}, flip = false}`
+-- @treturn function a transform
+-- @usage local augment = mg.data.transforms.contrastive{blur = false}
 function A.contrastive(opts)
   local op = "contrastive"
   opts = check_opts(op, opts, { crop = true, degrees = true, translate = true, jitter = true, blur = true,

@@ -1,16 +1,21 @@
--- The k-nearest-neighbour monitor of self-supervised features: during
+--- The k-nearest-neighbour monitor of self-supervised features: during
 -- pre-training, how well do the frozen features classify by their nearest
 -- labelled neighbours? Labels are read only here, to report a number; no
 -- gradient ever sees them. Cosine similarity, the k nearest vote with
 -- weights exp(similarity / temperature) (Wu et al. 2018).
+-- @module moongrad.ssl
+-- @alias M
 local mg = require "moongrad"
 
 local M = {}
 
---- knn_predict(bank, bank_labels, queries, {k = 20, temperature = 0.07,
--- classes, batch_size = 256}) -> int64 [Q] predicted classes (1-based) of
--- each query row from the bank rows [N, D] (features, normalised here)
--- and their labels [N].
+--- The class of each query by a weighted vote of its k nearest bank rows
+-- (cosine similarity; features are normalised here).
+-- @tparam Tensor bank [N, D] features
+-- @tparam Tensor bank_labels int64 [N], 1-based classes
+-- @tparam Tensor queries [Q, D] features
+-- @tparam[opt] table opts `{k = 20, temperature = 0.07, classes = max label, batch_size = 256}`
+-- @treturn Tensor int64 [Q], 1-based classes
 function M.knn_predict(bank, bank_labels, queries, opts)
   opts = opts or {}
   local op = "knn_predict"
@@ -46,8 +51,13 @@ function M.knn_predict(bank, bank_labels, queries, opts)
   end)
 end
 
---- knn_accuracy(bank, bank_labels, queries, query_labels, opts) -> the
--- fraction of queries whose knn_predict class is their label.
+--- The fraction of queries whose knn_predict class is their label.
+-- @tparam Tensor bank [N, D] features
+-- @tparam Tensor bank_labels int64 [N]
+-- @tparam Tensor queries [Q, D] features
+-- @tparam Tensor query_labels int64 [Q]
+-- @tparam[opt] table opts as knn_predict's
+-- @treturn number
 function M.knn_accuracy(bank, bank_labels, queries, query_labels, opts)
   local pred = M.knn_predict(bank, bank_labels, queries, opts)
   return pred:eq(query_labels):float():mean():item()
