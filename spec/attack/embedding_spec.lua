@@ -61,6 +61,24 @@ describe("attack.embedding: the seam and the normalised embeddings", function()
     H.assert_error(function() E.fgm(mg.nn.Linear(2, 2), ids, mg.ones(6):long()) end, "the embedding seam")
   end)
 
+  it("the Transformer classifier has the seam, with normalised token embeddings on request", function()
+    local freq = mg.rand(V) + 0.5
+    local enc = models.TextEncoder { vocab_size = V, max_len = L, d_model = 8, nhead = 2, num_layers = 1,
+      dim_feedforward = 16, dropout = 0, token_frequencies = freq }
+    local clf = models.TransformerClassifier(enc, 2, { pool = "mean", dropout = 0 })
+    assert.are.equal("models.NormalizedEmbedding", enc.tok.__name or getmetatable(enc.tok).__name)
+    local ids, mask, y = toy(6, 4)
+    local direct = clf(ids, { padding_mask = mask:byte() })
+    H.assert_near(clf:forward_embeddings(clf:embed_tokens(ids), { padding_mask = mask:byte() }), direct, 1e-5)
+    local r = E.fgm(clf, ids, y, { eps = 3, padding_mask = mask:byte() })
+    H.assert_near(norms(r), mg.full({ 6 }, 3), 1e-4)
+    H.assert_near(r * mask:unsqueeze(3), mg.zeros(6, L, 8), 0)
+    local delta = E.pgd(clf, ids, y, { eps = 3, steps = 2, padding_mask = mask:byte() })
+    assert.is_true(norms(delta):max():item() <= 3 * (1 + 1e-5))
+    local plain = models.TextEncoder { vocab_size = V, max_len = L, d_model = 8, nhead = 2, num_layers = 1 }
+    assert.is_true(mg.nn.is_module(plain.tok) and plain.tok.weight:std():item() < 0.05) -- BERT's N(0, 0.02)
+  end)
+
   it("normalises the table: frequency-weighted mean 0 and variance 1 per dimension", function()
     local f = mg.rand(V) + 0.1
     local emb = models.NormalizedEmbedding(V, D, { frequencies = f })

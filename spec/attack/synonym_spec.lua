@@ -38,6 +38,11 @@ describe("attack.synonym", function()
     assert.is_nil(syn.one)
     H.assert_error(function() S.load_wordnet { dir = FIXTURE, pos = { "verb" } } end, "cannot read", "wordnet-base")
     H.assert_error(function() S.load_wordnet { pos = { "nouns" } } end, "pos must list adj, adv, verb or noun")
+    local again = S.load_wordnet { dir = FIXTURE } -- the files that are there
+    for _, t in pairs(again) do table.sort(t) end
+    for _, t in pairs(syn) do table.sort(t) end
+    assert.same(syn, again)
+    H.assert_error(function() S.load_wordnet { dir = "spec" } end, "no WordNet data files", "wordnet-base")
   end)
 
   it("reads the real WordNet when the Debian package is there", function()

@@ -25,13 +25,15 @@ for w in ([[a an the and or but if of in on at to for from by with as is are was
 --- Reads WordNet's synonyms: from a lower-case word to the list of the
 -- other single words of every synset it belongs to (in the WordNet data
 -- files data.<pos>). Multi-word lemmas and function words are left out.
+-- Without pos, the files of the four that exist are read (at least one
+-- must); a pos listed must have its file.
 -- @tparam[opt] table opts `{dir = "/usr/share/wordnet", pos = {"adj", "adv", "verb", "noun"}}`
 -- @treturn table word -> {synonym, ...}
 function M.load_wordnet(opts)
   local who = "attack.synonym.load_wordnet"
   opts = mg.check_options(who, opts, { "dir", "pos" })
   local dir = opts.dir or M.DEFAULT_DIR
-  local pos = opts.pos or { "adj", "adv", "verb", "noun" }
+  local pos, found = opts.pos or { "adj", "adv", "verb", "noun" }, 0
   if type(dir) ~= "string" or type(pos) ~= "table" then
     error(who .. ": dir must be a folder name and pos a list of parts of speech", 2)
   end
@@ -42,10 +44,11 @@ function M.load_wordnet(opts)
     end
     local path = dir .. "/data." .. p
     local f = io.open(path, "r")
-    if not f then
+    if not f and opts.pos then
       error(who .. ": cannot read " .. path .. " (install the Debian package wordnet-base)", 2)
     end
-    for line in f:lines() do
+    found = found + (f and 1 or 0)
+    for line in f and f:lines() or function() end do
       -- offset lex_filenum ss_type w_cnt(hex) word lex_id [word lex_id ...] ...
       if line:sub(1, 2) ~= "  " then
         local count_hex, rest = line:match("^%d+ %d+ %a (%x%x) (.*)$")
@@ -63,7 +66,11 @@ function M.load_wordnet(opts)
         end
       end
     end
-    f:close()
+    if f then f:close() end
+  end
+  if found == 0 then
+    error(who .. ": no WordNet data files (data.adj, data.adv, data.verb, data.noun) in " .. dir ..
+      " (install the Debian package wordnet-base)", 2)
   end
   local synonyms, seen = {}, {}
   for _, lemmas in ipairs(sets) do

@@ -26,12 +26,15 @@ local TextEncoder = nn.Module:extend("models.TextEncoder")
 M.TextEncoder = TextEncoder
 
 local ENCODER_OPTIONS = { "vocab_size", "input_dim", "max_len", "d_model", "nhead", "num_layers",
-  "dim_feedforward", "dropout", "activation", "norm_first" }
+  "dim_feedforward", "dropout", "activation", "norm_first", "token_frequencies" }
 
---- models.TextEncoder(opts): a new encoder.
+--- models.TextEncoder(opts): a new encoder. With token_frequencies (a
+-- float Tensor [V]), tok is a models.NormalizedEmbedding whose rows have
+-- frequency-weighted mean 0 and variance 1, as adversarial training on
+-- embeddings needs (mg.attack.embedding).
 -- @tparam table opts `{vocab_size = V (token ids) or input_dim = D (vectors), max_len = 256,
 --   d_model = 128, nhead = 4, num_layers = 4, dim_feedforward = 512, dropout = 0.1,
---   activation = "gelu", norm_first = true}`
+--   activation = "gelu", norm_first = true, token_frequencies = nil}`
 function TextEncoder:init(opts)
   nn.Module.init(self)
   local who = "models.TextEncoder"
@@ -47,7 +50,10 @@ function TextEncoder:init(opts)
   }
   self.config = c
   local d = c.d_model
-  if c.vocab_size then
+  if c.vocab_size and opts.token_frequencies then
+    self.tok = require("moongrad.models.text_bag").NormalizedEmbedding(c.vocab_size, d,
+      { frequencies = opts.token_frequencies })
+  elseif c.vocab_size then
     self.tok = nn.Embedding(c.vocab_size, d)
     nn.init.normal_(self.tok.weight, 0, 0.02)
   else
@@ -78,11 +84,43 @@ function TextEncoder:embed(x)
     error(string.format("%s: expects vectors [N, L, %d], got %s", who, c.input_dim,
       mg.is_tensor(x) and shape_str(x) or type(x)), 3)
   end
-  local L = x:size(2)
-  if L > c.max_len then error(string.format("%s: sequence of %d positions, max_len is %d", who, L, c.max_len), 3) end
-  local e = self.tok and self.tok(x) or self.proj(x)
-  e = e + self.pos(mg.arange(1, L + 1))
-  return self.drop(self.emb_norm(e))
+  return self:add_positions(self.tok and self.tok(x) or self.proj(x))
+end
+
+--- The encoder's input from token (or projected) vectors: plus the
+-- position embeddings, layer norm, dropout.
+-- @tparam Tensor e [N, L, d_model]
+-- @treturn Tensor [N, L, d_model]
+function TextEncoder:add_positions(e)
+  local L, max = e:size(2), self.config.max_len
+  if L > max then error(string.format("models.TextEncoder: sequence of %d positions, max_len is %d", L, max), 4) end
+  return self.drop(self.emb_norm(e + self.pos(mg.arange(1, L + 1))))
+end
+
+-- The embedding seam of mg.attack.embedding: the token embeddings, and the
+-- network from them on (perturbations go in between).
+
+--- The token embeddings of ids, before positions are added (where
+-- mg.attack.embedding adds its perturbations).
+-- @tparam Tensor ids int64 [N, L] (1-based)
+-- @treturn Tensor [N, L, d_model]
+function TextEncoder:embed_tokens(ids)
+  if not self.tok then error("models.TextEncoder: embed_tokens needs an encoder over token ids", 2) end
+  if not mg.is_tensor(ids) or ids.dtype ~= "int64" or ids:dim() ~= 2 then
+    error("models.TextEncoder: expects token ids, an int64 Tensor [N, L], got "
+      .. (mg.is_tensor(ids) and (ids.dtype .. " " .. shape_str(ids)) or type(ids)), 2)
+  end
+  return self.tok(ids)
+end
+
+--- The hidden states from token embeddings (embed_tokens's output,
+-- perturbed or not): forward(ids) is forward_embeddings(embed_tokens(ids)).
+-- @tparam Tensor e [N, L, d_model]
+-- @tparam[opt] table opts `{padding_mask}` as forward's
+-- @treturn Tensor [N, L, d_model]
+function TextEncoder:forward_embeddings(e, opts)
+  opts = mg.check_options("models.TextEncoder", opts, { "padding_mask" }, 3)
+  return self.encoder(self:add_positions(e), { src_key_padding_mask = opts.padding_mask })
 end
 
 --- The hidden states.
@@ -160,6 +198,22 @@ end
 function TransformerClassifier:forward(x, opts)
   opts = mg.check_options("models.TransformerClassifier", opts, { "padding_mask" }, 3)
   local h = self.encoder(x, opts)
+  return self.head(self.drop(self:pooled(h, opts.padding_mask)))
+end
+
+--- The token embeddings (the embedding seam of mg.attack.embedding:
+-- clf(ids, opts) equals clf:forward_embeddings(clf:embed_tokens(ids), opts)).
+-- @tparam Tensor ids int64 [N, L] (1-based)
+-- @treturn Tensor [N, L, d_model]
+function TransformerClassifier:embed_tokens(ids) return self.encoder:embed_tokens(ids) end
+
+--- The logits from token embeddings.
+-- @tparam Tensor e [N, L, d_model]
+-- @tparam[opt] table opts `{padding_mask}` as forward's
+-- @treturn Tensor logits [N, num_classes]
+function TransformerClassifier:forward_embeddings(e, opts)
+  opts = mg.check_options("models.TransformerClassifier", opts, { "padding_mask" }, 3)
+  local h = self.encoder:forward_embeddings(e, opts)
   return self.head(self.drop(self:pooled(h, opts.padding_mask)))
 end
 
