@@ -22,7 +22,8 @@ local mg = require "moongrad"
 local attack, train, E = mg.attack, mg.train, mg.attack.embedding
 
 local spec = mg.cli.common("adversarial_text",
-  "Adversarial training on word embeddings (random noise, FGM, FreeLB) and text attacks (embedding PGD, WordNet synonyms)",
+  "Adversarial training on word embeddings (random noise, FGM, FreeLB) and text attacks " ..
+  "(embedding PGD, WordNet synonyms)",
   { epochs = 3, batch_size = 32 }, {
     { "model", "transformer", "classifier: transformer, or bag (mean of embeddings, linear)",
       choices = { "transformer", "bag" } },

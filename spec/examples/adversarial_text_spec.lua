@@ -8,7 +8,8 @@ describe("examples/adversarial_text.lua", function()
   it("runs in smoke mode and prints its figures as the last line of JSON", function()
     local dir = H.tmpdir()
     local r, out = H.run_example("adversarial_text", "--limit 48 --test-limit 24 --epochs 1 --batch-size 16" ..
-      " --vocab-size 800 --max-length 24 --d-model 16 --layers 1 --heads 2 --ff 32 --methods normal,random,fgm,freelb,vat" ..
+      " --vocab-size 800 --max-length 24 --d-model 16 --layers 1 --heads 2 --ff 32" ..
+      " --methods normal,random,fgm,freelb,vat" ..
       " --freelb-steps 2 --pgd-eps 1,4 --pgd-steps 2 --eval-limit 8 --syn-limit 6 --syn-budget 0.2" ..
       " --wordnet spec/fixtures/wordnet --threads 1 --out " .. dir)
     assert.are.equal("adversarial_text", r.example)
@@ -28,7 +29,8 @@ describe("examples/adversarial_text.lua", function()
     end
     assert.are.same({ "normal", "random", "fgm", "freelb", "vat" }, names)
     assert.is_true(H.is_png(r.pictures[1]))
-    assert.truthy(out:find("method%s+clean%s+PGD 1%s+PGD 4%s+synonym%s+success%s+words%s+queries"), "the table is missing")
+    assert.truthy(out:find("method%s+clean%s+PGD 1%s+PGD 4%s+synonym%s+success%s+words%s+queries"),
+      "the table is missing")
     local f = io.open(dir .. "/tokenizer.json")
     assert.truthy(f, "the tokenizer is saved")
     f:close()
