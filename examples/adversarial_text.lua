@@ -47,6 +47,7 @@ local spec = mg.cli.common("adversarial_text",
     { "syn-limit", 200, "synonym attack on the first N of the (shuffled) test reviews (0: skip it)" },
     { "syn-budget", 0.1, "largest share of a review's words the synonym attack may change" },
     { "syn-candidates", 20, "synonyms tried per word" },
+    { "syn-senses", 1, "WordNet senses a word's synonyms come from: its N most frequent (0: all)" },
     { "examples", 3, "before/after examples of the synonym attack to print" },
     { "wordnet", "/usr/share/wordnet", "folder of WordNet's data.* files (Debian wordnet-base)" },
   })
@@ -188,7 +189,8 @@ end
 
 local synonyms
 local function synonym_attack(model)
-  synonyms = synonyms or attack.synonym.load_wordnet { dir = opts.wordnet }
+  synonyms = synonyms or attack.synonym.load_wordnet { dir = opts.wordnet,
+    senses = opts.syn_senses > 0 and opts.syn_senses or nil }
   local function predict(texts)
     local enc = tok:encode_batch(texts, { max_length = opts.max_length, padding = "longest" })
     local mask = mg.eq(enc.attention_mask, 0):byte()
@@ -276,6 +278,6 @@ print(mg.json.encode({
   test_reviews = #test_ds, source = train_texts.source, epochs = opts.epochs, batch_size = opts.batch_size,
   eps = opts.eps, freelb_steps = opts.freelb_steps, vocab_size = V, max_length = opts.max_length,
   d_model = opts.d_model, layers = opts.layers, pgd_eps = pgd_eps, pgd_steps = opts.pgd_steps,
-  eval_reviews = eval_n, synonym_reviews = syn_n, synonym_budget = opts.syn_budget,
+  eval_reviews = eval_n, synonym_reviews = syn_n, synonym_budget = opts.syn_budget, synonym_senses = opts.syn_senses,
   tokenizer_seconds = tokenizer_seconds, methods = results, seconds = mg.clock() - started, pictures = { curve },
 }))

@@ -38,11 +38,25 @@ describe("attack.synonym", function()
     assert.is_nil(syn.one)
     H.assert_error(function() S.load_wordnet { dir = FIXTURE, pos = { "verb" } } end, "cannot read", "wordnet-base")
     H.assert_error(function() S.load_wordnet { pos = { "nouns" } } end, "pos must list adj, adv, verb or noun")
+    local both = S.load_wordnet { dir = FIXTURE, pos = { "adj", "adv" } }
     local again = S.load_wordnet { dir = FIXTURE } -- the files that are there
     for _, t in pairs(again) do table.sort(t) end
-    for _, t in pairs(syn) do table.sort(t) end
-    assert.same(syn, again)
+    for _, t in pairs(both) do table.sort(t) end
+    assert.same(both, again)
+    assert.same({ "awful", "badly", "poor" }, both.bad)
     H.assert_error(function() S.load_wordnet { dir = "spec" } end, "no WordNet data files", "wordnet-base")
+  end)
+
+  it("keeps only the most frequent senses of a word's main part of speech when asked", function()
+    local adj = S.load_wordnet { dir = FIXTURE, pos = { "adj" }, senses = 1 }
+    assert.same({ "poor" }, adj.bad) -- bad's first sense, not "awful"
+    assert.same({ "fine" }, adj.good)
+    assert.is_nil(adj.great)       -- no index entry: no senses
+    assert.is_nil(adj.poor)        -- not symmetric: poor has no index entry either
+    local both = S.load_wordnet { dir = FIXTURE, senses = 2 }
+    assert.same({ "badly" }, both.bad) -- bad is tagged more often as an adverb
+    H.assert_error(function() S.load_wordnet { dir = FIXTURE, senses = 0 } end, "senses must be an integer >= 1")
+    H.assert_error(function() S.load_wordnet { dir = FIXTURE, pos = { "adj" }, senses = 1.5 } end, "senses must be")
   end)
 
   it("reads the real WordNet when the Debian package is there", function()

@@ -23,21 +23,30 @@ for w in ([[a an the and or but if of in on at to for from by with as is are was
   off over under again further once one two]]):gmatch("%a+") do STOP[w] = true end
 
 --- Reads WordNet's synonyms: from a lower-case word to the list of the
--- other single words of every synset it belongs to (in the WordNet data
--- files data.<pos>). Multi-word lemmas and function words are left out.
--- Without pos, the files of the four that exist are read (at least one
--- must); a pos listed must have its file.
--- @tparam[opt] table opts `{dir = "/usr/share/wordnet", pos = {"adj", "adv", "verb", "noun"}}`
+-- other single words of the synsets it belongs to (WordNet's data.<pos>
+-- files). With senses = k, only the word's k most frequent senses per part
+-- of speech count (the order of WordNet's index.<pos> files): a rare sense
+-- brings words of another meaning ("awful" is a synonym of "amazing" in
+-- the sense "inspiring awe"). Multi-word lemmas and function words are
+-- left out. Without pos, the files of the four that exist are read (at
+-- least one must); a pos listed must have its files.
+-- @tparam[opt] table opts `{dir = "/usr/share/wordnet", pos = {"adj", "adv", "verb", "noun"},
+--   senses = nil (all)}`
 -- @treturn table word -> {synonym, ...}
 function M.load_wordnet(opts)
   local who = "attack.synonym.load_wordnet"
-  opts = mg.check_options(who, opts, { "dir", "pos" })
+  opts = mg.check_options(who, opts, { "dir", "pos", "senses" })
   local dir = opts.dir or M.DEFAULT_DIR
   local pos, found = opts.pos or { "adj", "adv", "verb", "noun" }, 0
   if type(dir) ~= "string" or type(pos) ~= "table" then
     error(who .. ": dir must be a folder name and pos a list of parts of speech", 2)
   end
-  local sets = {}
+  local senses = opts.senses
+  if senses ~= nil and (math.type(senses) ~= "integer" or senses < 1) then
+    error(who .. ": senses must be an integer >= 1 (or nil: all), got " .. tostring(senses), 2)
+  end
+  local groups = {} -- lists of lemmas that are synonyms of each other
+  local main_sense = {} -- with senses: lemma -> its synonyms in its main part of speech
   for _, p in ipairs(pos) do
     if p ~= "adj" and p ~= "adv" and p ~= "verb" and p ~= "noun" then
       error(who .. ": pos must list adj, adv, verb or noun, got " .. tostring(p), 2)
@@ -47,12 +56,13 @@ function M.load_wordnet(opts)
     if not f and opts.pos then
       error(who .. ": cannot read " .. path .. " (install the Debian package wordnet-base)", 2)
     end
-    found = found + (f and 1 or 0)
-    for line in f and f:lines() or function() end do
-      -- offset lex_filenum ss_type w_cnt(hex) word lex_id [word lex_id ...] ...
-      if line:sub(1, 2) ~= "  " then
-        local count_hex, rest = line:match("^%d+ %d+ %a (%x%x) (.*)$")
-        if count_hex then
+    if f then
+      found = found + 1
+      local by_offset = {}
+      for line in f:lines() do
+        -- offset lex_filenum ss_type w_cnt(hex) word lex_id [word lex_id ...] ...
+        local offset, count_hex, rest = line:match("^(%d+) %d+ %a (%x%x) (.*)$")
+        if offset then
           local tokens, lemmas = {}, {}
           for tok in rest:gmatch("%S+") do
             tokens[#tokens + 1] = tok
@@ -62,26 +72,60 @@ function M.load_wordnet(opts)
             local word = tokens[k]:gsub("%(%a+%)$", ""):lower()
             if word:match("^%a+$") and not STOP[word] then lemmas[#lemmas + 1] = word end
           end
-          if #lemmas > 1 then sets[#sets + 1] = lemmas end
+          by_offset[offset] = lemmas
+          if not senses and #lemmas > 1 then groups[#groups + 1] = lemmas end
         end
       end
+      f:close()
+      if senses then
+        -- index.<pos>: lemma pos synset_cnt ... then the synset offsets, most frequent sense first
+        local ipath = dir .. "/index." .. p
+        local fi = io.open(ipath, "r")
+        if not fi then error(who .. ": cannot read " .. ipath .. " (needed for senses)", 2) end
+        for line in fi:lines() do
+          local lemma, count = line:match("^(%S+) %a (%d+) ")
+          if lemma and lemma:match("^%a+$") and not STOP[lemma] then
+            local tokens = {}
+            for tok in line:gmatch("%S+") do tokens[#tokens + 1] = tok end
+            local n = tonumber(count)
+            local tagged = tonumber(tokens[#tokens - n]) or 0 -- senses seen in WordNet's tagged corpus
+            local group = { lemma = lemma }
+            for k = #tokens - n + 1, math.min(#tokens, #tokens - n + senses) do
+              for _, w in ipairs(by_offset[tokens[k]] or {}) do
+                if w ~= lemma then group[#group + 1] = w end
+              end
+            end
+            -- the part of speech the word is most used as (the most tagged senses) wins
+            local current = main_sense[lemma]
+            if not current or tagged > current.tagged then
+              group.tagged = tagged
+              main_sense[lemma] = group
+            end
+          end
+        end
+        fi:close()
+      end
     end
-    if f then f:close() end
   end
   if found == 0 then
     error(who .. ": no WordNet data files (data.adj, data.adv, data.verb, data.noun) in " .. dir ..
       " (install the Debian package wordnet-base)", 2)
   end
+  for _, g in pairs(main_sense) do if #g > 0 then groups[#groups + 1] = g end end
   local synonyms, seen = {}, {}
-  for _, lemmas in ipairs(sets) do
-    for _, w in ipairs(lemmas) do
-      synonyms[w] = synonyms[w] or {}
-      seen[w] = seen[w] or {}
-      for _, s in ipairs(lemmas) do
-        if s ~= w and not seen[w][s] then
-          seen[w][s] = true
-          synonyms[w][#synonyms[w] + 1] = s
-        end
+  local function add(w, s)
+    synonyms[w], seen[w] = synonyms[w] or {}, seen[w] or {}
+    if s ~= w and not seen[w][s] then
+      seen[w][s] = true
+      synonyms[w][#synonyms[w] + 1] = s
+    end
+  end
+  for _, g in ipairs(groups) do
+    if g.lemma then -- one word's synonyms (senses): not symmetric
+      for _, s in ipairs(g) do add(g.lemma, s) end
+    else
+      for _, w in ipairs(g) do
+        for _, s in ipairs(g) do add(w, s) end
       end
     end
   end
