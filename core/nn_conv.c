@@ -478,9 +478,37 @@ static float *scratch_alloc(size_t nfloats, size_t *got, const char *op) {
     return p;
 }
 
+/* ---- choosing the method ------------------------------------------------------------- */
+
+typedef enum { ALGO_GEMM, ALGO_WINOGRAD2, ALGO_WINOGRAD4 } conv_algo;
+
+/* The method for the forward pass (data_grad false, which also serves the
+ * weight gradient) or the input gradient: the fewest multiplications per
+ * channel pair, counting the vector lanes each Winograd variant leaves idle
+ * (F(2x2) runs its lanes over one image's tiles, F(4x4) over 16 images).
+ * im2col + GEMM does 9 per output of the forward pass in both directions;
+ * Winograd computes the input gradient as a full correlation over the
+ * input's positions, and must save a third to pay for its transforms. It
+ * wants 8 channels or more on both sides. On a tie the smaller tile wins:
+ * its rounding errors are smaller. */
+static conv_algo choose_algo(const mg_conv_geom *g, bool data_grad) {
+    int64_t OH = data_grad ? g->H : g->OH, OW = data_grad ? g->W : g->OW;
+    double best = 9.0 * (double)g->OH * (double)g->OW * (double)g->N / 1.5;
+    conv_algo algo = ALGO_GEMM;
+    if (g->C >= 8 && g->K >= 8 && mg_winograd4_fits(g)) {
+        double c4 = mg_winograd4_cost(g->N, OH, OW);
+        if (c4 < best) best = c4, algo = ALGO_WINOGRAD4;
+    }
+    if (mg_winograd_fits(g) && mg_winograd_cost(g->N, OH, OW) <= best) algo = ALGO_WINOGRAD2;
+    return algo;
+}
+
 int mg_conv2d_fwd(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g) {
-    if (mg_winograd_fits(g)) return mg_conv2d_winograd_fwd(out, inp, w, b, g);
-    return mg_conv2d_fwd_gemm(out, inp, w, b, g);
+    switch (choose_algo(g, false)) {
+    case ALGO_WINOGRAD4: return mg_conv2d_winograd4_fwd(out, inp, w, b, g);
+    case ALGO_WINOGRAD2: return mg_conv2d_winograd_fwd(out, inp, w, b, g);
+    default: return mg_conv2d_fwd_gemm(out, inp, w, b, g);
+    }
 }
 
 int mg_conv2d_fwd_gemm(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g) {
@@ -548,10 +576,19 @@ static void bwd_unit(const conv_plan *pl, const mg_conv_geom *g, float *dinp, fl
     }
 }
 
+typedef int (*bwd_fn)(float *, float *, float *, const float *, const float *, const float *, const mg_conv_geom *);
+
+static bwd_fn bwd_of(conv_algo a) {
+    return a == ALGO_WINOGRAD4 ? mg_conv2d_winograd4_bwd : a == ALGO_WINOGRAD2 ? mg_conv2d_winograd_bwd
+                                                                               : mg_conv2d_bwd_gemm;
+}
+
 int mg_conv2d_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                   const mg_conv_geom *g) {
-    if (mg_winograd_fits(g)) return mg_conv2d_winograd_bwd(dinp, dw, db, dout, inp, w, g);
-    return mg_conv2d_bwd_gemm(dinp, dw, db, dout, inp, w, g);
+    conv_algo ad = dinp ? choose_algo(g, true) : ALGO_GEMM, aw = dw || db ? choose_algo(g, false) : ALGO_GEMM;
+    if (ad == aw) return bwd_of(ad)(dinp, dw, db, dout, inp, w, g); /* one pass for both where it can share */
+    if (dinp && bwd_of(ad)(dinp, NULL, NULL, dout, inp, w, g) != MG_OK) return MG_ERR;
+    return dw || db ? bwd_of(aw)(NULL, dw, db, dout, inp, w, g) : MG_OK;
 }
 
 int mg_conv2d_bwd_gemm(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,

@@ -46,7 +46,9 @@ int mg_conv2d_bwd(float *dinp, float *dw, float *db, const float *dout, const fl
 void mg_conv2d_bwd_naive(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                          const float *w, const mg_conv_geom *g);
 /* The same through im2col + GEMM only (mg_conv2d_fwd/bwd choose between
- * this and Winograd's F(2x2, 3x3)). */
+ * this and Winograd's F(2x2, 3x3) or F(4x4, 3x3) by the multiplications
+ * each needs, separately for the forward pass, the input gradient and the
+ * weight gradient). */
 int mg_conv2d_fwd_gemm(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g);
 int mg_conv2d_bwd_gemm(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                        const mg_conv_geom *g);
@@ -56,6 +58,17 @@ bool mg_winograd_fits(const mg_conv_geom *g);
 int mg_conv2d_winograd_fwd(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g);
 int mg_conv2d_winograd_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                            const mg_conv_geom *g);
+/* Multiplications per channel pair F(2x2, 3x3) does for N images of OH x
+ * OW outputs, divided by the share of vector lanes it keeps busy. */
+double mg_winograd_cost(int64_t N, int64_t OH, int64_t OW);
+/* Winograd's F(4x4, 3x3) over 16 images at a time (nn_winograd4.c): for
+ * 3x3 kernels, stride 1, dilation 1, padding at most 2, any channel counts
+ * (mg_conv2d_fwd/bwd use it where it needs the fewest multiplications). */
+bool mg_winograd4_fits(const mg_conv_geom *g);
+double mg_winograd4_cost(int64_t N, int64_t OH, int64_t OW);
+int mg_conv2d_winograd4_fwd(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g);
+int mg_conv2d_winograd4_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                            const float *w, const mg_conv_geom *g);
 /* Transposed convolution stated directly (scatter form), to test the tuned
  * path, which is mg_conv2d_bwd's input gradient. g is the geometry of the
  * convolution transposed (see mg_conv_transpose_geom): inp (N,K,OH,OW) ->

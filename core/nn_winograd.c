@@ -287,6 +287,13 @@ static void weight_grad_transform(float *dw, const float *dU, int64_t K, int64_t
 #define MIN_TILES 96
 #define TILE_BUDGET (160 * 1024)
 
+double mg_winograd_cost(int64_t N, int64_t OH, int64_t OW) {
+    int64_t th = (OH + 1) / 2, tw = (OW + 1) / 2, T1 = th * tw;
+    double busy = 1.0; /* whole images side by side: each image's tiles start a new vector */
+    if (T1 < MIN_TILES) busy = (double)T1 / (double)(16 * ((T1 + 15) / 16));
+    return 16.0 * (double)T1 * (double)N / busy;
+}
+
 typedef struct {
     int64_t nb;    /* images per unit (> 1: whole images) */
     int64_t rows;  /* tile rows per unit when nb == 1 */
@@ -461,6 +468,7 @@ int mg_conv2d_winograd_bwd(float *dinp, float *dw, float *db, const float *dout,
 #else /* no AVX-512: never chosen */
 
 bool mg_winograd_fits(const mg_conv_geom *g) { return false; }
+double mg_winograd_cost(int64_t N, int64_t OH, int64_t OW) { return INFINITY; }
 int mg_conv2d_winograd_fwd(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g) {
     return mg_error("conv2d: Winograd kernels need AVX-512");
 }
