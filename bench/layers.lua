@@ -2,7 +2,8 @@
 -- model run on its own (forward with the graph recorded, then backward
 -- from a gradient of ones), timed in CPU time of this process, so that
 -- the load of other processes on a shared machine hardly changes the
--- figures. The last rows are the loss and the optimizer step.
+-- figures. Layers that nn.Sequential fuses are one row. The last rows are
+-- the loss and the optimizer step.
 --
 --   moongrad bench/layers.lua [--model seed_cnn|inpaint] [--batch N]
 --                             [--reps N] [--threads N]
@@ -63,6 +64,30 @@ local function cpu_time(fn, n)
   return best
 end
 
+-- Layers that nn.Sequential runs fused (Conv2d, ReLU [, MaxPool2d]) are
+-- timed as one row, as a Sequential of their own.
+local fusion = require "moongrad.nn.fusion"
+do
+  local grouped, probe, i = {}, x, 1
+  while i <= #layers do
+    local n = mg.no_grad(function() return fusion.run(layers, i, probe) end)
+    local layer = layers[i]
+    if n then
+      local part, names = {}, {}
+      for k = i, i + n - 1 do
+        part[#part + 1] = layers[k]
+        names[#names + 1] = tostring(layers[k]):match("^nn%.(%w+)")
+      end
+      layer = nn.Sequential(part)
+      layer.label = table.concat(names, "+") .. " (fused)"
+    end
+    probe = mg.no_grad(function() return layer(probe) end)
+    grouped[#grouped + 1] = layer
+    i = i + (n or 1)
+  end
+  layers = grouped
+end
+
 local rows, total = {}, 0
 local inp = x
 local params = {}
@@ -86,7 +111,7 @@ for i, layer in ipairs(layers) do
     leaf.grad = nil
     leaf:view(-1):view(table.unpack(out:shape())):backward(g)
   end, n)
-  rows[#rows + 1] = { name = tostring(layer):match("^[^\n]*"), shape = table.concat(out:shape(), "x"),
+  rows[#rows + 1] = { name = layer.label or tostring(layer):match("^[^\n]*"), shape = table.concat(out:shape(), "x"),
     fwd = fwd, bwd = math.max(both - fwd - around, 0) }
   total = total + fwd + rows[#rows].bwd
   for _, p in ipairs(layer:parameters()) do params[#params + 1] = p end

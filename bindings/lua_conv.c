@@ -1,7 +1,9 @@
 /*
  * Lua bindings: convolutions and pooling. Each function is both mg.NAME(x,
  * ...) and x:NAME(...):
- *   conv2d(x, w [, b] [, {stride, padding, dilation}])
+ *   conv2d(x, w [, b] [, {stride, padding, dilation, relu, pool}])
+ *     relu = true fuses a ReLU after the convolution, pool = 2 then a 2x2
+ *     max pooling with stride 2 (the same values as the three ops apart)
  *   conv_transpose2d(x, w [, b] [, {stride, padding, output_padding, dilation}])
  *   max_pool2d(x, kernel_size [, {stride, padding, ceil_mode}])
  *   avg_pool2d(x, kernel_size [, {stride, padding, ceil_mode, count_include_pad}])
@@ -78,7 +80,7 @@ static int conv(lua_State *L, bool transposed) {
     int opts = 4;
     if (lua_istable(L, 3) && !mgl_is_tensor(L, 3) && lua_isnil(L, 4)) opts = 3;
     else b = mgl_opt(L, 3);
-    static const char *const known[] = {"stride", "padding", "dilation", NULL};
+    static const char *const known[] = {"stride", "padding", "dilation", "relu", "pool", NULL};
     static const char *const known_t[] = {"stride", "padding", "output_padding", "dilation", NULL};
     mgl_check_keys(L, opts, op, transposed ? known_t : known);
     mg_conv_opts o;
@@ -87,6 +89,18 @@ static int conv(lua_State *L, bool transposed) {
     opt_pair(L, opts, "dilation", 1, op, o.dilation);
     if (transposed) opt_pair(L, opts, "output_padding", 0, op, o.output_padding);
     else o.output_padding[0] = o.output_padding[1] = 0;
+    if (!transposed) { /* the fused epilogue: relu = true [, pool = 2] */
+        bool relu = mgl_opt_bool(L, opts, "relu", false, op);
+        int pool = 1;
+        if (!lua_isnoneornil(L, opts)) {
+            lua_getfield(L, opts, "pool");
+            if (!lua_isnil(L, -1)) pool = read_int(L, -1, op, "option 'pool'");
+            lua_pop(L, 1);
+        }
+        if (pool != 1 && !relu)
+            return luaL_error(L, "conv2d: option 'pool' needs relu = true (the fused epilogue is ReLU, then pooling)");
+        if (relu) return mgl_push(L, mg_conv2d_relu_pool(x, w, b, &o, pool));
+    }
     return mgl_push(L, transposed ? mg_conv_transpose2d(x, w, b, &o) : mg_conv2d(x, w, b, &o));
 }
 

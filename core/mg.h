@@ -235,6 +235,9 @@ typedef struct {
 } mg_conv_opts;
 /* x [N,C,H,W], w [K,C,kh,kw], b [K] or NULL -> [N,K,OH,OW] */
 mg_tensor *mg_conv2d(mg_tensor *x, mg_tensor *w, mg_tensor *b, const mg_conv_opts *o);
+/* conv2d then ReLU (pool 1), or then ReLU and 2x2 max pooling with stride
+ * 2 (pool 2, output [N,K,OH/2,OW/2]), as one op (the same values). */
+mg_tensor *mg_conv2d_relu_pool(mg_tensor *x, mg_tensor *w, mg_tensor *b, const mg_conv_opts *o, int pool);
 /* x [N,C,H,W], w [C,K,kh,kw], b [K] or NULL -> [N,K,OH,OW] */
 mg_tensor *mg_conv_transpose2d(mg_tensor *x, mg_tensor *w, mg_tensor *b, const mg_conv_opts *o);
 typedef struct {

@@ -749,13 +749,25 @@ void mg_conv_transpose2d_fwd_naive(float *out, const float *inp, const float *w,
 
 /* ---- ops ---------------------------------------------------------------------------- */
 
-static void opts_to_node(mg_node *n, const mg_conv_geom *g, const mg_conv_opts *o) {
+int mg_conv2d_check(mg_conv_geom *g, const char *op, const mg_tensor *x, const mg_tensor *w, const mg_tensor *b,
+                    const mg_conv_opts *o) {
+    if (check_tensors(op, x, w, b)) return MG_ERR;
+    if (x->shape[1] != w->shape[1])
+        return mg_error("%s: input %s has %lld channels, weight %s expects %lld", op, mg_shp(x),
+                        (long long)x->shape[1], mg_shp(w), (long long)w->shape[1]);
+    if (b && !(b->ndim == 1 && b->shape[0] == w->shape[0]))
+        return mg_error("%s: bias %s does not match weight %s (expected [%lld])", op, mg_shp(b), mg_shp(w),
+                        (long long)w->shape[0]);
+    return mg_conv_geom_init(g, op, x, w, o);
+}
+
+void mg_conv_opts_to_node(mg_node *n, const mg_conv_geom *g, const mg_conv_opts *o) {
     int64_t v[8] = {g->sh, g->sw, g->ph, g->pw, g->dh, g->dw, o ? o->output_padding[0] : 0,
                     o ? o->output_padding[1] : 0};
     for (int k = 0; k < 8; k++) n->i[k] = v[k];
 }
 
-static mg_conv_opts node_opts(const mg_node *n) {
+mg_conv_opts mg_conv_node_opts(const mg_node *n) {
     mg_conv_opts o = {{(int)n->i[0], (int)n->i[1]}, {(int)n->i[2], (int)n->i[3]},
                       {(int)n->i[4], (int)n->i[5]}, {(int)n->i[6], (int)n->i[7]}};
     return o;
@@ -765,12 +777,7 @@ mg_tensor *mg_conv2d(mg_tensor *x, mg_tensor *w, mg_tensor *b, const mg_conv_opt
     const char *op = "conv2d";
     mg_tensor *xc = NULL, *wc = NULL, *bc = NULL, *out = NULL;
     mg_conv_geom g;
-    TRY_OK(check_tensors(op, x, w, b));
-    CHECK(x->shape[1] == w->shape[1], "conv2d: input %s has %lld channels, weight %s expects %lld", mg_shp(x),
-          (long long)x->shape[1], mg_shp(w), (long long)w->shape[1]);
-    CHECK(!b || (b->ndim == 1 && b->shape[0] == w->shape[0]), "conv2d: bias %s does not match weight %s (expected [%lld])",
-          b ? mg_shp(b) : "", mg_shp(w), (long long)w->shape[0]);
-    TRY_OK(mg_conv_geom_init(&g, op, x, w, o));
+    TRY_OK(mg_conv2d_check(&g, op, x, w, b, o));
     TRY(xc = mg_as_contiguous(x));
     TRY(wc = mg_as_contiguous(w));
     if (b) TRY(bc = mg_as_contiguous(b));
@@ -784,7 +791,7 @@ mg_tensor *mg_conv2d(mg_tensor *x, mg_tensor *w, mg_tensor *b, const mg_conv_opt
         TRY(n);
         TRY_OK(mg_save(n, x));
         TRY_OK(mg_save(n, w));
-        opts_to_node(n, &g, NULL);
+        mg_conv_opts_to_node(n, &g, NULL);
     }
     return out;
 fail:
@@ -792,14 +799,10 @@ fail:
     return NULL;
 }
 
-int mg_bw_conv2d(mg_node *n, mg_tensor *gout, const bool *needs, mg_tensor **gin) {
-    mg_tensor *x = mg_saved(n, 0), *w = mg_saved(n, 1), *gc = NULL, *xc = NULL, *wc = NULL;
-    if (!x || !w) return MG_ERR;
+int mg_conv2d_grads(mg_tensor **gin, const bool *needs, const float *dout, mg_tensor *x, mg_tensor *w,
+                    const mg_conv_geom *g) {
+    mg_tensor *xc = NULL, *wc = NULL;
     int rc = MG_ERR;
-    mg_conv_geom g;
-    mg_conv_opts o = node_opts(n);
-    TRY_OK(mg_conv_geom_init(&g, "conv2d", x, w, &o));
-    TRY(gc = mg_as_contiguous(gout));
     if (needs[0]) {
         TRY(wc = mg_as_contiguous(w));
         TRY(gin[0] = mg_empty(MG_F32, 4, x->shape));
@@ -808,18 +811,29 @@ int mg_bw_conv2d(mg_node *n, mg_tensor *gout, const bool *needs, mg_tensor **gin
         TRY(xc = mg_as_contiguous(x));
         TRY(gin[1] = mg_empty(MG_F32, 4, w->shape));
     }
-    if (needs[2]) TRY(gin[2] = mg_empty(MG_F32, 1, (int64_t[]){g.K}));
-    if (g.N > 0) {
+    if (needs[2]) TRY(gin[2] = mg_empty(MG_F32, 1, (int64_t[]){g->K}));
+    if (g->N > 0) {
         TRY_OK(mg_conv2d_bwd(needs[0] ? mg_f32(gin[0]) : NULL, needs[1] ? mg_f32(gin[1]) : NULL,
-                             needs[2] ? mg_f32(gin[2]) : NULL, mg_f32(gc), xc ? mg_f32(xc) : NULL,
-                             wc ? mg_f32(wc) : NULL, &g));
+                             needs[2] ? mg_f32(gin[2]) : NULL, dout, xc ? mg_f32(xc) : NULL, wc ? mg_f32(wc) : NULL,
+                             g));
     } else {
         for (int k = 1; k < 3; k++)
             if (needs[k]) TRY_OK(mg_zero_(gin[k]));
     }
     rc = MG_OK;
 fail:
-    mg_release(gc), mg_release(xc), mg_release(wc);
+    mg_release(xc), mg_release(wc);
+    return rc;
+}
+
+int mg_bw_conv2d(mg_node *n, mg_tensor *gout, const bool *needs, mg_tensor **gin) {
+    mg_tensor *x = mg_saved(n, 0), *w = mg_saved(n, 1), *gc = NULL;
+    if (!x || !w) return MG_ERR;
+    mg_conv_geom g;
+    mg_conv_opts o = mg_conv_node_opts(n);
+    if (mg_conv_geom_init(&g, "conv2d", x, w, &o) || !(gc = mg_as_contiguous(gout))) return MG_ERR;
+    int rc = mg_conv2d_grads(gin, needs, mg_f32(gc), x, w, &g);
+    mg_release(gc);
     return rc;
 }
 
@@ -850,7 +864,7 @@ mg_tensor *mg_conv_transpose2d(mg_tensor *x, mg_tensor *w, mg_tensor *b, const m
         TRY(n);
         TRY_OK(mg_save(n, x));
         TRY_OK(mg_save(n, w));
-        opts_to_node(n, &g, o ? o : &default_opts);
+        mg_conv_opts_to_node(n, &g, o ? o : &default_opts);
     }
     return out;
 fail:
@@ -863,7 +877,7 @@ int mg_bw_conv_transpose2d(mg_node *n, mg_tensor *gout, const bool *needs, mg_te
     if (!x || !w) return MG_ERR;
     int rc = MG_ERR;
     mg_conv_geom g;
-    mg_conv_opts o = node_opts(n);
+    mg_conv_opts o = mg_conv_node_opts(n);
     TRY_OK(mg_conv_transpose_geom(&g, x, w, &o));
     TRY(gc = mg_as_contiguous(gout));
     if (needs[0]) { /* the input gradient is the convolution of gout */

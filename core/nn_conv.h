@@ -34,6 +34,18 @@ int mg_conv_geom_init(mg_conv_geom *g, const char *op, const mg_tensor *x, const
  * OH = x's H, OW = x's W). */
 int mg_conv_transpose_geom(mg_conv_geom *g, const mg_tensor *x, const mg_tensor *w, const mg_conv_opts *o);
 
+/* The checks of conv2d (dtypes, ranks, channels, bias, options, output
+ * size) under the name op; fills g. */
+int mg_conv2d_check(mg_conv_geom *g, const char *op, const mg_tensor *x, const mg_tensor *w, const mg_tensor *b,
+                    const mg_conv_opts *o);
+/* The gradients a conv2d node is asked for (needs: x, w, b), made into
+ * gin from the output gradient dout (N,K,OH,OW), contiguous. */
+int mg_conv2d_grads(mg_tensor **gin, const bool *needs, const float *dout, mg_tensor *x, mg_tensor *w,
+                    const mg_conv_geom *g);
+/* A convolution's options in a tape node's slots i[0..7], and back. */
+void mg_conv_opts_to_node(mg_node *n, const mg_conv_geom *g, const mg_conv_opts *o);
+mg_conv_opts mg_conv_node_opts(const mg_node *n);
+
 /* inp (N,C,H,W), w (K,C,kh,kw), b (K) or NULL -> out (N,K,OH,OW).
  * Returns MG_ERR only when scratch memory cannot be had. */
 int mg_conv2d_fwd(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g);
@@ -78,6 +90,19 @@ void mg_conv_transpose2d_fwd_naive(float *out, const float *inp, const float *w,
                                    const mg_conv_geom *g);
 /* db[k] = sum over n and positions of dout (N,K,P). */
 void mg_conv_bias_grad(float *db, const float *dout, int64_t N, int64_t K, int64_t P);
+
+/* The epilogue of conv2d_relu_pool (nn_conv_fused.c) over planes of H x W
+ * floats: pool 1, out = ReLU(y) and code 1 where y > 0, else 0; pool 2,
+ * out (planes, H/2, W/2) = 2x2 max pooling (stride 2) of ReLU(y), code the
+ * window's first maximum (0..3, row by row) or 4 when it is 0. code may be
+ * NULL (no gradient wanted). The backward pass writes every element of dy. */
+void mg_relu_pool_fwd(float *out, uint8_t *code, const float *y, int64_t planes, int64_t H, int64_t W, int pool);
+void mg_relu_pool_fwd_naive(float *out, uint8_t *code, const float *y, int64_t planes, int64_t H, int64_t W,
+                            int pool);
+void mg_relu_pool_bwd(float *dy, const float *g, const uint8_t *code, int64_t planes, int64_t H, int64_t W,
+                      int pool);
+void mg_relu_pool_bwd_naive(float *dy, const float *g, const uint8_t *code, int64_t planes, int64_t H, int64_t W,
+                            int pool);
 
 /* Geometry of one pooling: x (N,C,H,W) -> out (N,C,OH,OW). */
 typedef struct {

@@ -9,6 +9,7 @@
  * first maximum in the window (row by row) and NaN wins, as in PyTorch.
  */
 #include "nn_conv.h"
+#include "simd_pairs.h"
 
 #include <omp.h>
 
@@ -131,33 +132,12 @@ static inline __m512 max_nan16(__m512 m, __m512 v) {
     return _mm512_mask_blend_ps(take, m, v);
 }
 
-/* Loads 2*k floats (k <= 16) from p as the even and odd elements. */
-static inline void load_pairs(const float *p, int64_t k, __m512 *even, __m512 *odd) {
-    __mmask16 lo = k >= 8 ? 0xffff : (__mmask16)((1u << (2 * k)) - 1);
-    __mmask16 hi = k >= 16 ? 0xffff : k > 8 ? (__mmask16)((1u << (2 * (k - 8))) - 1) : 0;
-    __m512 a = _mm512_maskz_loadu_ps(lo, p), b = _mm512_maskz_loadu_ps(hi, p + 16);
-    const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    *even = _mm512_permutex2var_ps(a, ie, b);
-    *odd = _mm512_permutex2var_ps(a, io, b);
-}
-
-/* Stores even and odd interleaved: 2*k floats (k <= 16) at p. */
-static inline void store_pairs(float *p, int64_t k, __m512 even, __m512 odd) {
-    const __m512i lo_i = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    const __m512i hi_i = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-    __mmask16 lo = k >= 8 ? 0xffff : (__mmask16)((1u << (2 * k)) - 1);
-    __mmask16 hi = k >= 16 ? 0xffff : k > 8 ? (__mmask16)((1u << (2 * (k - 8))) - 1) : 0;
-    _mm512_mask_storeu_ps(p, lo, _mm512_permutex2var_ps(even, lo_i, odd));
-    _mm512_mask_storeu_ps(p + 16, hi, _mm512_permutex2var_ps(even, hi_i, odd));
-}
-
 static void max2x2_fwd_row(float *o, const float *r0, const float *r1, int64_t n) {
     for (int64_t i = 0; i < n; i += 16) {
         int64_t k = n - i < 16 ? n - i : 16;
         __m512 a, b, c, d;
-        load_pairs(r0 + 2 * i, k, &a, &b);
-        load_pairs(r1 + 2 * i, k, &c, &d);
+        mg_load_pairs(r0 + 2 * i, k, &a, &b);
+        mg_load_pairs(r1 + 2 * i, k, &c, &d);
         __m512 m = max_nan16(max_nan16(max_nan16(a, b), c), d);
         _mm512_mask_storeu_ps(o + i, (__mmask16)((1u << k) - 1), m);
     }
@@ -167,8 +147,8 @@ static void max2x2_bwd_row(float *d0, float *d1, const float *r0, const float *r
     for (int64_t i = 0; i < n; i += 16) {
         int64_t k = n - i < 16 ? n - i : 16;
         __m512 a, b, c, d;
-        load_pairs(r0 + 2 * i, k, &a, &b);
-        load_pairs(r1 + 2 * i, k, &c, &d);
+        mg_load_pairs(r0 + 2 * i, k, &a, &b);
+        mg_load_pairs(r1 + 2 * i, k, &c, &d);
         __m512 m = max_nan16(max_nan16(max_nan16(a, b), c), d);
         __m512 gv = _mm512_maskz_loadu_ps((__mmask16)((1u << k) - 1), g + i);
         /* the first element equal to the maximum; with NaN, the last NaN */
@@ -185,8 +165,8 @@ static void max2x2_bwd_row(float *d0, float *d1, const float *r0, const float *r
             e0 = (e0 & ~nan) | (n0 & nan), e1 = (e1 & ~nan) | (n1 & nan);
             e2 = (e2 & ~nan) | (n2 & nan), e3 = (e3 & ~nan) | (n3 & nan);
         }
-        store_pairs(d0 + 2 * i, k, _mm512_maskz_mov_ps(e0, gv), _mm512_maskz_mov_ps(e1, gv));
-        store_pairs(d1 + 2 * i, k, _mm512_maskz_mov_ps(e2, gv), _mm512_maskz_mov_ps(e3, gv));
+        mg_store_pairs(d0 + 2 * i, k, _mm512_maskz_mov_ps(e0, gv), _mm512_maskz_mov_ps(e1, gv));
+        mg_store_pairs(d1 + 2 * i, k, _mm512_maskz_mov_ps(e2, gv), _mm512_maskz_mov_ps(e3, gv));
     }
 }
 #else

@@ -288,6 +288,37 @@ static void pool_kernels(const pool_case *pc, int threads, int inputs) {
     mg_release(x);
 }
 
+/* ---- the fused ReLU (+ 2x2 max pooling) epilogue of conv2d_relu_pool -------------------- */
+
+/* The tuned epilogue against its naive twin: outputs, codes and gradients
+ * (values with ties, zeros, negatives and NaN, odd sizes). */
+static void relu_pool_kernels(int64_t planes, int64_t H, int64_t W, int pool, int threads) {
+    mg_set_num_threads(threads);
+    char name[200];
+    int64_t n = planes * H * W, no = planes * (H / pool) * (W / pool);
+    float *y = rand_buf(n), *go = rand_buf(no), *o1 = malloc(no * 4), *o2 = malloc(no * 4);
+    float *d1 = malloc(n * 4), *d2 = malloc(n * 4);
+    uint8_t *c1 = malloc(no), *c2 = malloc(no);
+    for (int64_t i = 0; i < n; i++) {
+        if (i % 5 == 0) y[i] = (float)((int)(y[i] * 2)); /* ties, zeros */
+        if (i % 11 == 3) y[i] = NAN;                     /* ReLU makes it 0 */
+    }
+    for (int64_t i = 0; i < n; i++) d1[i] = 9; /* must be overwritten */
+    mg_relu_pool_fwd_naive(o2, c2, y, planes, H, W, pool);
+    mg_relu_pool_fwd(o1, c1, y, planes, H, W, pool);
+#define NAME(what) (snprintf(name, sizeof name, "relu_pool %s, %lldx%lldx%lld, pool %d (%d threads)", what, \
+                             (long long)planes, (long long)H, (long long)W, pool, threads), name)
+    check(NAME("forward"), o1, o2, no, 0);
+    expect(NAME("codes"), memcmp(c1, c2, (size_t)no) == 0, "differ from the naive twin's");
+    mg_relu_pool_fwd(o1, NULL, y, planes, H, W, pool);
+    check(NAME("forward without codes"), o1, o2, no, 0);
+    mg_relu_pool_bwd(d1, go, c2, planes, H, W, pool);
+    mg_relu_pool_bwd_naive(d2, go, c2, planes, H, W, pool);
+    check(NAME("backward"), d1, d2, n, 0);
+#undef NAME
+    free(y), free(go), free(o1), free(o2), free(d1), free(d2), free(c1), free(c2);
+}
+
 int main(void) {
     static const conv_case convs[] = {
         {"batch 1, 5x7, 3x3", 1, 1, 5, 7, 2, 3, 3, {1, 1}, {0, 0}, {1, 1}},
@@ -349,6 +380,14 @@ int main(void) {
     for (size_t i = 0; i < sizeof pools / sizeof *pools; i++)
         for (int t = 1; t <= 2; t++)
             for (int inputs = 0; inputs < 3; inputs++) pool_kernels(&pools[i], t, inputs);
+
+    static const int64_t epilogues[][3] = {{3, 6, 6}, {5, 7, 9}, {64, 26, 26}, {40, 11, 11}, {7, 1, 3}, {9, 3, 40}};
+    for (size_t i = 0; i < sizeof epilogues / sizeof *epilogues; i++)
+        for (int pool = 1; pool <= 2; pool++)
+            for (int t = 1; t <= 2; t++) {
+                if (pool == 2 && (epilogues[i][1] < 2 || epilogues[i][2] < 2)) continue;
+                relu_pool_kernels(epilogues[i][0], epilogues[i][1], epilogues[i][2], pool, t);
+            }
 
     /* pooling output sizes, PyTorch's ceil_mode rule */
     expect("pool size floor", mg_pool_out_size(7, 2, 2, 0, false) == 3, "7/2 floor");

@@ -18,6 +18,12 @@ return {
     H.gradcheck(function(x, w) return mg.conv2d(x, w, nil, { stride = 2, padding = 1, dilation = { 1, 2 } }) end,
       { mg.randn(1, 2, 6, 7), mg.randn(2, 2, 3, 3) })
   end,
+  conv2d_relu_pool = function()
+    H.gradcheck(function(x, w, b) return mg.conv2d(x, w, b, { relu = true, pool = 2 }) end,
+      { mg.randn(2, 2, 7, 6), mg.randn(3, 2, 3, 3), mg.randn(3) })
+    H.gradcheck(function(x, w) return mg.conv2d(x, w, nil, { padding = 1, relu = true }) end,
+      { mg.randn(1, 2, 4, 5), mg.randn(2, 2, 3, 3) })
+  end,
   conv_transpose2d = function()
     H.gradcheck(mg.conv_transpose2d, { mg.randn(2, 2, 3, 3), mg.randn(2, 3, 2, 2), mg.randn(3) })
     H.gradcheck(function(x, w)

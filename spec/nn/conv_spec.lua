@@ -103,11 +103,59 @@ describe("conv2d", function()
     bad({ padding = { 1, 2, 3 } }, "conv2d: option 'padding' must be a number or a {h, w} pair, got a table of 3")
     bad({ padding = 2 ^ 40 }, "conv2d: option 'padding' is out of range")
     bad({ padding = 2147483647 }, "conv2d:")
-    bad({ strides = 2 }, "conv2d: unknown option 'strides' (expected one of stride, padding, dilation)")
+    bad({ strides = 2 }, "conv2d: unknown option 'strides' (expected one of stride, padding, dilation, relu, pool)")
     bad({ output_padding = 1 }, "conv2d: unknown option 'output_padding'")
     H.assert_error(function() mg.conv2d(x, w, nil, 3) end, "conv2d: options must be a table")
     -- a huge stride or dilation is legal when the output stays at least 1x1
     assert.are.same({ 1, 2, 1, 1 }, mg.conv2d(x, w, nil, { stride = 2147483647 }):shape())
+  end)
+end)
+
+describe("conv2d with a fused ReLU and pooling", function()
+  before_each(H.reseed(12))
+
+  -- The fused op against the three ops in sequence: values and all gradients.
+  local function same_as_apart(N, C, H_, W, K, opts, pool)
+    local x, w, b = mg.randn(N, C, H_, W):requires_grad_(), mg.randn(K, C, 3, 3):requires_grad_(),
+      mg.randn(K):requires_grad_()
+    local fused_opts = { relu = true, pool = pool }
+    for k, v in pairs(opts) do fused_opts[k] = v end
+    local y1 = mg.conv2d(x, w, b, fused_opts)
+    local y2 = mg.relu(mg.conv2d(x, w, b, opts))
+    if pool == 2 then y2 = mg.max_pool2d(y2, 2) end
+    assert.are.same(y2:shape(), y1:shape())
+    H.assert_near(y1, y2, 0, 0)
+    assert.are.equal("conv2d_relu_pool", y1.grad_fn)
+    local g = mg.randn(table.unpack(y1:shape()))
+    local g1, g2 = mg.grad((y1 * g):sum(), { x, w, b }), mg.grad((y2 * g):sum(), { x, w, b })
+    for k = 1, 3 do H.assert_near(g1[k], g2[k], 1e-5, 1e-5) end
+  end
+
+  it("gives the values and gradients of conv2d, relu and max_pool2d(2) apart", function()
+    same_as_apart(3, 2, 9, 8, 4, {}, 2)                  -- odd output 7x6: the last row is dropped
+    same_as_apart(2, 3, 6, 7, 5, { padding = 1 }, 2)     -- odd output width
+    same_as_apart(20, 16, 13, 13, 32, {}, 2)             -- the seed CNN's second layer (Winograd)
+    same_as_apart(2, 2, 7, 6, 3, { stride = 2, padding = 1 }, 2)
+    same_as_apart(3, 2, 6, 5, 4, {}, 1)                  -- ReLU alone
+  end)
+
+  it("passes no gradient through windows whose maximum is not positive", function()
+    local x = mg.tensor({ { { { -1, -2, 3, 1 }, { -3, -4, 1, 1 } } } }):requires_grad_()
+    local w = mg.ones(1, 1, 1, 1)
+    local y = mg.conv2d(x, w, nil, { relu = true, pool = 2 })
+    H.assert_near(y, { { { { 0, 3 } } } })
+    y:sum():backward()
+    H.assert_near(x.grad, { { { { 0, 0, 1, 0 }, { 0, 0, 0, 0 } } } })
+  end)
+
+  it("refuses what it cannot fuse", function()
+    local x, w = mg.randn(1, 1, 4, 4), mg.randn(2, 1, 3, 3)
+    H.assert_error(function() mg.conv2d(x, w, nil, { pool = 2 }) end, "conv2d: option 'pool' needs relu = true")
+    H.assert_error(function() mg.conv2d(x, w, nil, { relu = true, pool = 3 }) end,
+      "conv2d: pool must be 1 (none) or 2 (2x2 max pooling after the ReLU), got 3")
+    H.assert_error(function() mg.conv2d(mg.randn(1, 1, 3, 3), w, nil, { relu = true, pool = 2 }) end,
+      "conv2d: pool 2 needs a convolution output of at least 2x2, got 1x1")
+    H.assert_error(function() mg.conv2d(x, w, nil, { relu = 1 }) end, "conv2d: option 'relu' must be a boolean")
   end)
 end)
 

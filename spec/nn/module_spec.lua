@@ -365,6 +365,40 @@ describe("nn.Module", function()
       H.assert_near(y, { { 2.5, 1 } })
     end)
 
+    it("runs Conv2d, ReLU [, MaxPool2d(2)] fused, with the values and gradients of the children apart", function()
+      local function layers()
+        return nn.Conv2d(2, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 3, 3, { padding = 1 }), nn.ReLU(),
+          nn.Flatten()
+      end
+      local seq = nn.Sequential{ layers() }
+      local x = mg.randn(3, 2, 11, 10):requires_grad_()
+      local y = seq(x)
+      local apart = x
+      for _, m in ipairs(seq) do apart = m(apart) end -- each child on its own
+      H.assert_near(y, apart, 0, 0)
+      local g = mg.randn(table.unpack(y:shape()))
+      local params = seq:parameters()
+      table.insert(params, 1, x)
+      local g1, g2 = mg.grad((y * g):sum(), params), mg.grad((apart * g):sum(), params)
+      for k = 1, #params do H.assert_near(g1[k], g2[k], 1e-5, 1e-5) end
+      -- what ran fused: the second layer's output came out of the fused op
+      local two = nn.Sequential{ seq[1], seq[2], seq[3] }
+      assert.are.equal("conv2d_relu_pool", two(x).grad_fn)
+      assert.are.equal("conv2d_relu_pool", nn.Sequential{ seq[1], seq[2] }(x).grad_fn)
+    end)
+
+    it("runs a subclass or a module with its own forward as written", function()
+      local Noisy = nn.ReLU:extend("Noisy")
+      function Noisy:forward(x) return mg.relu(x) + 1 end
+      local conv, x = nn.Conv2d(1, 2, 3), mg.randn(1, 1, 6, 6)
+      H.assert_near(nn.Sequential{ conv, Noisy(), nn.MaxPool2d(2) }(x), mg.max_pool2d(mg.relu(conv(x)) + 1, 2))
+      local relu = nn.ReLU()
+      relu.forward = function(_, t) return mg.relu(t) * 2 end
+      H.assert_near(nn.Sequential{ conv, relu }(x), mg.relu(conv(x)) * 2)
+      local pool = nn.MaxPool2d(2, { ceil_mode = true }) -- not the plain 2x2: ReLU fused, pooling apart
+      assert.are.equal("max_pool2d", nn.Sequential{ conv, nn.ReLU(), pool }(x:requires_grad_()).grad_fn)
+    end)
+
     it("says which child failed", function()
       local seq = nn.Sequential{ nn.Flatten(), nn.ReLU(), nn.Linear(784, 128) }
       H.assert_error(function() seq(mg.randn(2, 3, 5)) end, "nn.Sequential[3] (nn.Linear 784 -> 128): ",
@@ -374,6 +408,12 @@ describe("nn.Module", function()
       local outer = nn.Sequential{ nn.Identity(), nn.Sequential{ Boom() } }
       H.assert_error(function() outer(mg.zeros(1)) end,
         "nn.Sequential[2] (nn.Sequential): nn.Sequential[1] (Boom): boom")
+      -- children that would fuse still name themselves
+      local convs = nn.Sequential{ nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2) }
+      H.assert_error(function() convs(mg.randn(1, 2, 8, 8)) end, "nn.Sequential[1] (nn.Conv2d 3 -> 4, 3x3): ",
+        "conv2d: input [1, 2, 8, 8] has 2 channels")
+      H.assert_error(function() convs(mg.randn(1, 3, 3, 3)) end, "nn.Sequential[3] (nn.MaxPool2d 2x2): ",
+        "max_pool2d:")
     end)
 
     it("refuses elements that are not modules", function()

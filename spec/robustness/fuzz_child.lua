@@ -112,7 +112,8 @@ local function options_table()
     "requires_grad", "descending", "largest", "sorted", "minlength", "weights", "keys",
     "attn_mask", "key_padding_mask", "is_causal", "dropout_p", "scale", "attn_mask_blocks", "keep_weights",
     "vocab_size", "min_frequency", "max_word_chars", "lowercase", "max_length", "head", "add_special_tokens",
-    "skip_special_tokens", "separator", "limit", "window", "stride", "cls", "pad", "split", "source" }
+    "skip_special_tokens", "separator", "limit", "window", "stride", "cls", "pad", "split", "source", "relu",
+    "pool" }
   local t = {}
   for _ = 1, R(0, 4) do
     local k = pick(keys)

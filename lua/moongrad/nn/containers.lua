@@ -4,6 +4,7 @@
 -- count, and ipairs(seq) walks them.
 -- @module moongrad.nn
 local Module = require "moongrad.nn.module"
+local fusion = require "moongrad.nn.fusion"
 
 local M = {}
 
@@ -67,24 +68,33 @@ Sequential.__len = count
 function Sequential:add(m) return append(self, "nn.Sequential:add", m) end
 Sequential.append = Sequential.add
 
---- Runs the children in order.
+--- Runs the children in order. Conv2d, ReLU [, MaxPool2d(2)] run as one
+-- fused op with the same values (nn/fusion.lua).
 -- @param x the input of the first child
 -- @return the output of the last child
 function Sequential:forward(x)
   local st = rawget(self, "_mg")
   local names, values = st.order.module, st.values
-  for i = 1, #names do
-    local child = values[names[i]]
-    local ok, out = pcall(child, x)
-    if not ok then
-      if type(out) ~= "string" then error(out, 0) end
-      local extra = child:extra_repr()
-      local what = Module.type_name(child) .. ((extra and extra ~= "") and (" " .. extra) or "")
-      -- the position inside a layer file of this library tells users nothing
-      out = out:gsub("^[^%s:]*moongrad/nn/[%w_]+%.lua:%d+: ", "")
-      error(string.format("nn.Sequential[%s] (%s): %s", names[i], what, out), 0)
+  local children = {}
+  for i = 1, #names do children[i] = values[names[i]] end
+  local i = 1
+  while i <= #names do
+    local fused, fout = fusion.run(children, i, x)
+    if fused then
+      x, i = fout, i + fused
+    else
+      local child = children[i]
+      local ok, out = pcall(child, x)
+      if not ok then
+        if type(out) ~= "string" then error(out, 0) end
+        local extra = child:extra_repr()
+        local what = Module.type_name(child) .. ((extra and extra ~= "") and (" " .. extra) or "")
+        -- the position inside a layer file of this library tells users nothing
+        out = out:gsub("^[^%s:]*moongrad/nn/[%w_]+%.lua:%d+: ", "")
+        error(string.format("nn.Sequential[%s] (%s): %s", names[i], what, out), 0)
+      end
+      x, i = out, i + 1
     end
-    x = out
   end
   return x
 end

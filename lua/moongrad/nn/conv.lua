@@ -103,6 +103,16 @@ function Conv2d:forward(x)
   })
 end
 
+-- The convolution followed by a ReLU (pool 1) or by a ReLU and a 2x2 max
+-- pooling with stride 2 (pool 2), as one core op: what nn.Sequential runs
+-- for Conv2d, ReLU [, MaxPool2d(2)] (nn/fusion.lua).
+function Conv2d:forward_relu_pool(x, pool)
+  return mg.conv2d(x, self.weight, self.bias, {
+    stride = args.compact(self.stride), padding = args.compact(self.padding),
+    dilation = args.compact(self.dilation), relu = true, pool = pool,
+  })
+end
+
 function Conv2d:extra_repr() return describe(self, false) end
 
 -- ---- ConvTranspose2d --------------------------------------------------------------

@@ -1,0 +1,239 @@
+/*
+ * conv2d with its activation fused in: conv2d_relu_pool, a convolution
+ * followed by ReLU, or by ReLU then 2x2 max pooling with stride 2, as one
+ * op. nn.Sequential runs Conv2d, ReLU [, MaxPool2d(2)] through it.
+ *
+ * Apart, the three ops pass the convolution's output through memory four
+ * times forward (written, read and written by ReLU, read by the pooling)
+ * and keep it alive for the backward pass, which reads it again to find
+ * each window's maximum and writes two full-size gradients. Fused, the
+ * forward pass keeps a one-byte code per output instead: which element of
+ * the window was the (first) maximum, or that it was not positive, so that
+ * nothing passes. The backward pass expands the output gradient by these
+ * codes in one pass and hands it to the convolution's backward kernels.
+ *
+ * The results are those of the three ops in sequence: ReLU is x > 0 ? x : 0
+ * (NaN becomes 0), the pooling takes the first maximum of each window, row
+ * by row, and a window's rows and columns beyond an even size are dropped
+ * (floor mode).
+ */
+#include "nn_conv.h"
+#include "simd_pairs.h"
+
+#include <omp.h>
+
+/* Code of a window that passes no gradient (its maximum is 0). */
+#define CODE_NONE 4
+
+#define PLANES_PARALLEL(planes, size) if ((planes) * (size) > MG_PAR_GRAIN && (planes) > 1)
+
+/* ---- kernels --------------------------------------------------------------------- */
+
+#if defined(__AVX512F__)
+/* Rows r0, r1 of a plane -> n pooled outputs and their codes (code may be NULL). */
+static void pool2_fwd_row(float *o, uint8_t *code, const float *r0, const float *r1, int64_t n) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        int64_t k = n - i < 16 ? n - i : 16;
+        __mmask16 m = (__mmask16)((1u << k) - 1);
+        __m512 a, b, c, d;
+        mg_load_pairs(r0 + 2 * i, k, &a, &b);
+        mg_load_pairs(r1 + 2 * i, k, &c, &d);
+        /* max_ps returns its second operand when the first is NaN: x > 0 ? x : 0 */
+        a = _mm512_max_ps(a, zero), b = _mm512_max_ps(b, zero), c = _mm512_max_ps(c, zero), d = _mm512_max_ps(d, zero);
+        __m512 mx = _mm512_max_ps(_mm512_max_ps(a, b), _mm512_max_ps(c, d));
+        _mm512_mask_storeu_ps(o + i, m, mx);
+        if (!code) continue;
+        __mmask16 e0 = _mm512_cmp_ps_mask(a, mx, _CMP_EQ_OQ);
+        __mmask16 e1 = _mm512_cmp_ps_mask(b, mx, _CMP_EQ_OQ) & ~e0;
+        __mmask16 e2 = _mm512_cmp_ps_mask(c, mx, _CMP_EQ_OQ) & ~(e0 | e1);
+        __mmask16 none = _mm512_cmp_ps_mask(mx, zero, _CMP_EQ_OQ);
+        __m512i cv = _mm512_set1_epi32(3);
+        cv = _mm512_mask_mov_epi32(cv, e2, _mm512_set1_epi32(2));
+        cv = _mm512_mask_mov_epi32(cv, e1, _mm512_set1_epi32(1));
+        cv = _mm512_mask_mov_epi32(cv, e0, _mm512_setzero_si512());
+        cv = _mm512_mask_mov_epi32(cv, none, _mm512_set1_epi32(CODE_NONE));
+        _mm512_mask_cvtepi32_storeu_epi8(code + i, m, cv);
+    }
+}
+
+/* n pooled gradients and their codes -> rows d0, d1 (2n floats each, all written) */
+static void pool2_bwd_row(float *d0, float *d1, const float *g, const uint8_t *code, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        int64_t k = n - i < 16 ? n - i : 16;
+        __mmask16 m = (__mmask16)((1u << k) - 1);
+        __m512 gv = _mm512_maskz_loadu_ps(m, g + i);
+        __m512i cv = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, code + i));
+        __mmask16 e0 = _mm512_cmpeq_epi32_mask(cv, _mm512_setzero_si512());
+        __mmask16 e1 = _mm512_cmpeq_epi32_mask(cv, _mm512_set1_epi32(1));
+        __mmask16 e2 = _mm512_cmpeq_epi32_mask(cv, _mm512_set1_epi32(2));
+        __mmask16 e3 = _mm512_cmpeq_epi32_mask(cv, _mm512_set1_epi32(3));
+        mg_store_pairs(d0 + 2 * i, k, _mm512_maskz_mov_ps(e0, gv), _mm512_maskz_mov_ps(e1, gv));
+        mg_store_pairs(d1 + 2 * i, k, _mm512_maskz_mov_ps(e2, gv), _mm512_maskz_mov_ps(e3, gv));
+    }
+}
+#else
+static void pool2_fwd_row(float *o, uint8_t *code, const float *r0, const float *r1, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v[4] = {r0[2 * i], r0[2 * i + 1], r1[2 * i], r1[2 * i + 1]}, mx = 0;
+        int at = CODE_NONE;
+        for (int j = 0; j < 4; j++) {
+            v[j] = v[j] > 0 ? v[j] : 0.0f;
+            if (v[j] > mx) mx = v[j], at = j;
+        }
+        o[i] = mx;
+        if (code) code[i] = (uint8_t)at;
+    }
+}
+
+static void pool2_bwd_row(float *d0, float *d1, const float *g, const uint8_t *code, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        int c = code[i];
+        d0[2 * i] = c == 0 ? g[i] : 0.0f, d0[2 * i + 1] = c == 1 ? g[i] : 0.0f;
+        d1[2 * i] = c == 2 ? g[i] : 0.0f, d1[2 * i + 1] = c == 3 ? g[i] : 0.0f;
+    }
+}
+#endif
+
+void mg_relu_pool_fwd(float *out, uint8_t *code, const float *y, int64_t planes, int64_t H, int64_t W, int pool) {
+    if (pool == 1) {
+        int64_t n = planes * H * W;
+#pragma omp parallel for simd PLANES_PARALLEL(n, 1) schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            bool pos = y[i] > 0;
+            out[i] = pos ? y[i] : 0.0f;
+            if (code) code[i] = pos;
+        }
+        return;
+    }
+    const int64_t PH = H / 2, PW = W / 2;
+#pragma omp parallel for PLANES_PARALLEL(planes, H * W) schedule(static)
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t i = 0; i < PH; i++) {
+            const float *r0 = y + (p * H + 2 * i) * W;
+            pool2_fwd_row(out + (p * PH + i) * PW, code ? code + (p * PH + i) * PW : NULL, r0, r0 + W, PW);
+        }
+}
+
+void mg_relu_pool_bwd(float *dy, const float *g, const uint8_t *code, int64_t planes, int64_t H, int64_t W,
+                      int pool) {
+    if (pool == 1) {
+        int64_t n = planes * H * W;
+#pragma omp parallel for simd PLANES_PARALLEL(n, 1) schedule(static)
+        for (int64_t i = 0; i < n; i++) dy[i] = code[i] ? g[i] : 0.0f;
+        return;
+    }
+    const int64_t PH = H / 2, PW = W / 2;
+#pragma omp parallel for PLANES_PARALLEL(planes, H * W) schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        float *d = dy + p * H * W;
+        for (int64_t i = 0; i < PH; i++) {
+            float *d0 = d + 2 * i * W;
+            pool2_bwd_row(d0, d0 + W, g + (p * PH + i) * PW, code + (p * PH + i) * PW, PW);
+            if (W & 1) d0[W - 1] = d0[2 * W - 1] = 0.0f; /* the column no window covers */
+        }
+        if (H & 1) memset(d + (H - 1) * W, 0, (size_t)W * sizeof(float));
+    }
+}
+
+void mg_relu_pool_fwd_naive(float *out, uint8_t *code, const float *y, int64_t planes, int64_t H, int64_t W,
+                            int pool) {
+    const int64_t PH = H / pool, PW = W / pool;
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t i = 0; i < PH; i++)
+            for (int64_t j = 0; j < PW; j++) {
+                float best = -INFINITY;
+                int at = 0;
+                for (int a = 0; a < pool; a++)
+                    for (int b = 0; b < pool; b++) {
+                        float v = y[(p * H + i * pool + a) * W + j * pool + b];
+                        v = v > 0 ? v : 0.0f; /* ReLU */
+                        if (v > best) best = v, at = a * pool + b; /* the first maximum */
+                    }
+                out[(p * PH + i) * PW + j] = best;
+                if (code) code[(p * PH + i) * PW + j] = (uint8_t)(pool == 1 ? best > 0 : best > 0 ? at : CODE_NONE);
+            }
+}
+
+void mg_relu_pool_bwd_naive(float *dy, const float *g, const uint8_t *code, int64_t planes, int64_t H, int64_t W,
+                            int pool) {
+    const int64_t PH = H / pool, PW = W / pool;
+    memset(dy, 0, (size_t)(planes * H * W) * sizeof(float));
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t i = 0; i < PH; i++)
+            for (int64_t j = 0; j < PW; j++) {
+                int c = code[(p * PH + i) * PW + j];
+                if (pool == 1 ? c == 0 : c == CODE_NONE) continue;
+                int a = pool == 1 ? 0 : c / 2, b = pool == 1 ? 0 : c % 2;
+                dy[(p * H + i * pool + a) * W + j * pool + b] = g[(p * PH + i) * PW + j];
+            }
+}
+
+/* ---- the op ------------------------------------------------------------------------ */
+
+mg_tensor *mg_conv2d_relu_pool(mg_tensor *x, mg_tensor *w, mg_tensor *b, const mg_conv_opts *o, int pool) {
+    const char *op = "conv2d";
+    mg_tensor *xc = NULL, *wc = NULL, *bc = NULL, *out = NULL, *code = NULL;
+    float *y = NULL;
+    size_t got = 0;
+    mg_conv_geom g;
+    CHECK(pool == 1 || pool == 2, "conv2d: pool must be 1 (none) or 2 (2x2 max pooling after the ReLU), got %d", pool);
+    TRY_OK(mg_conv2d_check(&g, op, x, w, b, o));
+    CHECK(pool == 1 || (g.OH >= 2 && g.OW >= 2),
+          "conv2d: pool 2 needs a convolution output of at least 2x2, got %lldx%lld for input %s",
+          (long long)g.OH, (long long)g.OW, mg_shp(x));
+    mg_tensor *ins[3] = {x, w, b};
+    bool grad = mg_needs_grad(3, ins);
+    int64_t oshape[4] = {g.N, g.K, g.OH / pool, g.OW / pool};
+    TRY(out = mg_empty(MG_F32, 4, oshape));
+    if (grad) TRY(code = mg_empty(MG_U8, 4, oshape));
+    if (g.N > 0) {
+        TRY(xc = mg_as_contiguous(x));
+        TRY(wc = mg_as_contiguous(w));
+        if (b) TRY(bc = mg_as_contiguous(b));
+        size_t ny = (size_t)(g.N * g.K * g.OH * g.OW);
+        y = mg_alloc(ny * sizeof(float), &got);
+        CHECK(y, "conv2d: out of memory for %zu bytes of scratch", ny * sizeof(float));
+        TRY_OK(mg_conv2d_fwd(y, mg_f32(xc), mg_f32(wc), bc ? mg_f32(bc) : NULL, &g));
+        mg_relu_pool_fwd(mg_f32(out), code ? mg_u8(code) : NULL, y, g.N * g.K, g.OH, g.OW, pool);
+        mg_free(y, got);
+        y = NULL;
+    }
+    mg_release(xc), mg_release(wc), mg_release(bc);
+    xc = wc = bc = NULL;
+    if (grad) {
+        mg_node *n = mg_record(MG_OP_conv2d_relu_pool, out, 3, ins);
+        TRY(n);
+        TRY_OK(mg_save(n, x));
+        TRY_OK(mg_save(n, w));
+        TRY_OK(mg_save(n, code));
+        mg_conv_opts_to_node(n, &g, NULL);
+        n->i[8] = pool;
+        mg_release(code);
+    }
+    return out;
+fail:
+    mg_free(y, got);
+    mg_release(xc), mg_release(wc), mg_release(bc), mg_release(out), mg_release(code);
+    return NULL;
+}
+
+int mg_bw_conv2d_relu_pool(mg_node *n, mg_tensor *gout, const bool *needs, mg_tensor **gin) {
+    mg_tensor *x = mg_saved(n, 0), *w = mg_saved(n, 1), *code = mg_saved(n, 2), *gc = NULL;
+    if (!x || !w || !code) return MG_ERR;
+    mg_conv_geom g;
+    mg_conv_opts o = mg_conv_node_opts(n);
+    int pool = (int)n->i[8], rc = MG_ERR;
+    if (mg_conv_geom_init(&g, "conv2d", x, w, &o) || !(gc = mg_as_contiguous(gout))) return MG_ERR;
+    size_t ny = (size_t)(g.N * g.K * g.OH * g.OW), got;
+    float *dy = mg_alloc((ny ? ny : 1) * sizeof(float), &got);
+    if (!dy) {
+        mg_error("conv2d backward: out of memory for %zu bytes of scratch", ny * sizeof(float));
+    } else {
+        mg_relu_pool_bwd(dy, mg_f32(gc), mg_u8(code), g.N * g.K, g.OH, g.OW, pool);
+        rc = mg_conv2d_grads(gin, needs, dy, x, w, &g);
+        mg_free(dy, got);
+    }
+    mg_release(gc);
+    return rc;
+}
