@@ -109,9 +109,12 @@ static int conv(lua_State *L, bool transposed) {
  * @tparam Tensor x [N, C, H, W]
  * @tparam Tensor weight [K, C, kh, kw]
  * @tparam[opt] Tensor bias [K] (may be left out when opts follow)
- * @tparam[opt] table opts `{stride = 1, padding = 0, dilation = 1}`
- * @treturn Tensor [N, K, OH, OW]
+ * @tparam[opt] table opts `{stride = 1, padding = 0, dilation = 1}`; `relu = true`
+ * fuses a ReLU after the convolution, and `pool = 2` then a 2x2 max pooling
+ * with stride 2 (one op, the same values as the three apart)
+ * @treturn Tensor [N, K, OH, OW] ([N, K, OH/2, OW/2] with pool 2)
  * @usage local y = mg.conv2d(x, w, b, {padding = 1})
+ * local h = mg.conv2d(x, w, b, {relu = true, pool = 2})
  */
 
 /*** 2-d transposed convolution (the gradient of conv2d with respect to

@@ -103,9 +103,12 @@ function Conv2d:forward(x)
   })
 end
 
--- The convolution followed by a ReLU (pool 1) or by a ReLU and a 2x2 max
--- pooling with stride 2 (pool 2), as one core op: what nn.Sequential runs
--- for Conv2d, ReLU [, MaxPool2d(2)] (nn/fusion.lua).
+--- Applies the convolution followed by a ReLU, or by a ReLU and a 2x2 max
+-- pooling with stride 2, as one core op with the same values: what
+-- nn.Sequential runs for Conv2d, ReLU [, MaxPool2d(2)].
+-- @tparam Tensor x [N, in, H, W]
+-- @int pool 1 (ReLU only) or 2 (then the pooling)
+-- @treturn Tensor [N, out, OH, OW], or [N, out, OH/2, OW/2] with pool 2
 function Conv2d:forward_relu_pool(x, pool)
   return mg.conv2d(x, self.weight, self.bias, {
     stride = args.compact(self.stride), padding = args.compact(self.padding),
