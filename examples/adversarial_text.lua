@@ -273,11 +273,11 @@ for _, r in ipairs(results) do
 end
 print("pictures: " .. curve)
 
-print(mg.json.encode({
+mg.cli.result({
   example = "adversarial_text", data = opts.data, model = opts.model, train_reviews = #train_ds,
   test_reviews = #test_ds, source = train_texts.source, epochs = opts.epochs, batch_size = opts.batch_size,
   eps = opts.eps, freelb_steps = opts.freelb_steps, vocab_size = V, max_length = opts.max_length,
   d_model = opts.d_model, layers = opts.layers, pgd_eps = pgd_eps, pgd_steps = opts.pgd_steps,
   eval_reviews = eval_n, synonym_reviews = syn_n, synonym_budget = opts.syn_budget, synonym_senses = opts.syn_senses,
   tokenizer_seconds = tokenizer_seconds, methods = results, seconds = mg.clock() - started, pictures = { curve },
-}))
+})
