@@ -16,25 +16,41 @@
  */
 
 /*** Sets the number of threads of the kernels (OpenMP and OpenBLAS
- * together, so they never oversubscribe the cores).
+ * together, so they never oversubscribe the cores). While other processes
+ * keep cores busy the kernels use fewer, down to the cores left (measured
+ * every 100 ms): on a shared machine that is faster than waiting for a
+ * thread that shares a core. `{adapt = false}` keeps exactly n (as does
+ * MG_THREAD_ADAPT=0 in the environment), `{adapt = true}` turns following
+ * the load back on: sums split across threads round differently at
+ * another count.
  * @function set_num_threads
  * @int n 1..256
+ * @tparam[opt] table opts `{adapt = true}`
  * @usage mg.set_num_threads(1)   -- bit-exact runs with a fixed seed
+ * mg.set_num_threads(2, {adapt = false})
  */
 static int l_set_num_threads(lua_State *L) {
     lua_Integer n = mgl_int(L, 1, "set_num_threads", "n");
     if (n < 1 || n > 256) return luaL_error(L, "set_num_threads: n must be in 1..256, got %d", (int)n);
+    static const char *const known[] = {"adapt", NULL};
+    mgl_check_keys(L, 2, "set_num_threads", known);
+    bool given = lua_istable(L, 2) && lua_getfield(L, 2, "adapt") != LUA_TNIL;
+    bool adapt = mgl_opt_bool(L, 2, "adapt", true, "set_num_threads");
     mg_set_num_threads((int)n);
+    if (given) mg_set_thread_adapt(adapt); /* else as it was (on, unless MG_THREAD_ADAPT=0) */
     return 0;
 }
 
-/*** The number of kernel threads.
+/*** The number of kernel threads asked for, and the number in use now
+ * (fewer while other processes keep cores busy).
  * @function get_num_threads
- * @treturn int
+ * @treturn int asked for
+ * @treturn int in use
  */
 static int l_get_num_threads(lua_State *L) {
     lua_pushinteger(L, mg_get_num_threads());
-    return 1;
+    lua_pushinteger(L, mg_active_threads());
+    return 2;
 }
 
 /*** Seeds the random number generator; the same seed (and thread count)

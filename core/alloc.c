@@ -120,6 +120,7 @@ static size_t physical_memory(void) {
 }
 
 mg_storage *mg_storage_new(size_t nbytes) {
+    mg_threads_tick();
     static size_t phys;
     if (!phys) phys = physical_memory();
     if (nbytes > phys) {

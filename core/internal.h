@@ -84,6 +84,9 @@ void mg_iter_offsets(const mg_iter *it, int64_t r, int64_t *offs);
 /* Loops below this many elements run on one thread. */
 #define MG_PAR_GRAIN 32768
 int mg_threads(void);
+/* Measures the load now and then and sets the threads in use (threads.c);
+ * called where work starts: tensor storage, kernel plans. */
+void mg_threads_tick(void);
 /* Row-major C = alpha * op(A) op(B) + beta * C. OpenBLAS runs on one thread;
  * large products are split across our threads by rows or columns. */
 void mg_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,

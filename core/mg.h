@@ -358,8 +358,16 @@ int mg_adam_step(int n, mg_tensor *const *params, mg_tensor *const *m, mg_tensor
 double mg_clip_grad_norm(int n, mg_tensor *const *params, double max_norm);
 
 /* ---- runtime settings ---------------------------------------------------- */
+/* Threads asked for (1..256). The kernels use fewer while other processes
+ * keep cores busy (measured every 100 ms), unless adaptation is off
+ * (mg_set_thread_adapt(false), or MG_THREAD_ADAPT=0 in the environment). */
 void mg_set_num_threads(int n);
-int mg_get_num_threads(void);
+int mg_get_num_threads(void); /* as asked */
+int mg_active_threads(void);  /* in use now */
+void mg_set_thread_adapt(bool on);
+/* The policy: of `want` threads, how many to use on `cores` cores while
+ * other processes keep `others` cores busy (at least 1). */
+int mg_thread_policy(int want, int cores, double others);
 void mg_manual_seed(uint64_t seed);
 /* The RNG state is two numbers: the seed and how many draws were made. */
 void mg_rng_get_state(uint64_t *seed, uint64_t *counter);

@@ -72,7 +72,38 @@ static void pool2_bwd_row(float *d0, float *d1, const float *g, const uint8_t *c
         mg_store_pairs(d1 + 2 * i, k, _mm512_maskz_mov_ps(e2, gv), _mm512_maskz_mov_ps(e3, gv));
     }
 }
+/* ReLU alone over n floats: out, and code 1 where y > 0 (code may be NULL) */
+static void relu_fwd_run(float *out, uint8_t *code, const float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, y + i);
+        __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ); /* NaN: not positive */
+        _mm512_mask_storeu_ps(out + i, m, _mm512_maskz_mov_ps(pos, v));
+        if (code) _mm512_mask_cvtepi32_storeu_epi8(code + i, m, _mm512_maskz_mov_epi32(pos, _mm512_set1_epi32(1)));
+    }
+}
+
+static void relu_bwd_run(float *dy, const float *g, const uint8_t *code, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __m512i cv = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, code + i));
+        __mmask16 pass = _mm512_test_epi32_mask(cv, cv);
+        _mm512_mask_storeu_ps(dy + i, m, _mm512_maskz_loadu_ps(pass & m, g + i));
+    }
+}
 #else
+static void relu_fwd_run(float *out, uint8_t *code, const float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        bool pos = y[i] > 0;
+        out[i] = pos ? y[i] : 0.0f;
+        if (code) code[i] = pos;
+    }
+}
+
+static void relu_bwd_run(float *dy, const float *g, const uint8_t *code, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dy[i] = code[i] ? g[i] : 0.0f;
+}
+
 static void pool2_fwd_row(float *o, uint8_t *code, const float *r0, const float *r1, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         float v[4] = {r0[2 * i], r0[2 * i + 1], r1[2 * i], r1[2 * i + 1]}, mx = 0;
@@ -96,14 +127,10 @@ static void pool2_bwd_row(float *d0, float *d1, const float *g, const uint8_t *c
 #endif
 
 void mg_relu_pool_fwd(float *out, uint8_t *code, const float *y, int64_t planes, int64_t H, int64_t W, int pool) {
-    if (pool == 1) {
-        int64_t n = planes * H * W;
-#pragma omp parallel for simd PLANES_PARALLEL(n, 1) schedule(static)
-        for (int64_t i = 0; i < n; i++) {
-            bool pos = y[i] > 0;
-            out[i] = pos ? y[i] : 0.0f;
-            if (code) code[i] = pos;
-        }
+    if (pool == 1) { /* in planes, each thread a contiguous share */
+#pragma omp parallel for PLANES_PARALLEL(planes, H * W) schedule(static)
+        for (int64_t p = 0; p < planes; p++)
+            relu_fwd_run(out + p * H * W, code ? code + p * H * W : NULL, y + p * H * W, H * W);
         return;
     }
     const int64_t PH = H / 2, PW = W / 2;
@@ -118,9 +145,8 @@ void mg_relu_pool_fwd(float *out, uint8_t *code, const float *y, int64_t planes,
 void mg_relu_pool_bwd(float *dy, const float *g, const uint8_t *code, int64_t planes, int64_t H, int64_t W,
                       int pool) {
     if (pool == 1) {
-        int64_t n = planes * H * W;
-#pragma omp parallel for simd PLANES_PARALLEL(n, 1) schedule(static)
-        for (int64_t i = 0; i < n; i++) dy[i] = code[i] ? g[i] : 0.0f;
+#pragma omp parallel for PLANES_PARALLEL(planes, H * W) schedule(static)
+        for (int64_t p = 0; p < planes; p++) relu_bwd_run(dy + p * H * W, g + p * H * W, code + p * H * W, H * W);
         return;
     }
     const int64_t PH = H / 2, PW = W / 2;

@@ -169,7 +169,38 @@ static void test_iteration(void) {
     }
 }
 
+/* ---- the thread count under load ----------------------------------------------------- */
+
+static void test_thread_policy(void) {
+    static const struct {
+        int want, cores;
+        double others;
+        int expect;
+    } cases[] = {
+        {2, 2, 0.0, 2},  /* a quiet machine: as asked */
+        {2, 2, 0.5, 2},  /* half a core busy: sharing it costs less than leaving it */
+        {2, 2, 0.7, 1},  /* one core taken: the one left */
+        {2, 2, 1.0, 1},  {2, 2, 3.5, 1}, /* never below one */
+        {4, 2, 0.0, 2},  /* never more threads than cores */
+        {1, 8, 0.0, 1},  {8, 8, 2.2, 6}, {8, 16, 2.2, 8}, {3, 4, 1.6, 2},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int got = mg_thread_policy(cases[k].want, cases[k].cores, cases[k].others);
+        char name[120];
+        snprintf(name, sizeof name, "thread policy: %d asked on %d cores, %.1f busy", cases[k].want, cases[k].cores,
+                 cases[k].others);
+        expect(name, got == cases[k].expect, "got %d, expected %d", got, cases[k].expect);
+    }
+    /* with adaptation off the count asked for is the count in use */
+    mg_set_thread_adapt(false);
+    mg_set_num_threads(2);
+    for (int i = 0; i < 3; i++) mg_release(mg_zeros(MG_F32, 1, (int64_t[]){1000}));
+    expect("thread count fixed without adaptation", mg_get_num_threads() == 2 && mg_active_threads() == 2,
+           "asked %d, in use %d", mg_get_num_threads(), mg_active_threads());
+}
+
 int main(void) {
+    test_thread_policy();
     test_size_classes();
     test_live_bytes();
     test_reuse();

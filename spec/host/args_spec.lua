@@ -87,7 +87,7 @@ describe("host program", function()
   end)
 
   it("sets the thread count with --threads", function()
-    local code = q('print(require("moongrad").get_num_threads())')
+    local code = q('print((require("moongrad").get_num_threads()))')
     assert.are.equal("1\n", (run("--threads 1 -e " .. code)))
     assert.are.equal("3\n", (run("--threads=3 -e " .. code)))
   end)

@@ -6,13 +6,37 @@ local mg = H.mg
 describe("runtime", function()
   local threads
   before_each(function() threads = mg.get_num_threads() end)
-  after_each(function() mg.set_num_threads(threads) end)
+  after_each(function() mg.set_num_threads(threads, { adapt = os.getenv("MG_THREAD_ADAPT") ~= "0" }) end)
 
   it("sets and reads the thread count", function()
     mg.set_num_threads(1)
     assert.are.equal(1, mg.get_num_threads())
     mg.set_num_threads(2)
     assert.are.equal(2, mg.get_num_threads())
+  end)
+
+  it("keeps the count asked for with adapt = false, and says how many are in use", function()
+    mg.set_num_threads(2, { adapt = false })
+    for _ = 1, 20 do mg.randn(1000):exp() end
+    local asked, active = mg.get_num_threads()
+    assert.are.same({ 2, 2 }, { asked, active })
+    H.assert_error(function() mg.set_num_threads(2, { adapt = 1 }) end, "set_num_threads: option 'adapt'")
+    H.assert_error(function() mg.set_num_threads(2, { adpat = true }) end, "set_num_threads: unknown option 'adpat'")
+  end)
+
+  it("uses the cores other processes leave free when it may adapt", function()
+    local p = io.popen("nproc")
+    local cores = tonumber(p:read("l"))
+    p:close()
+    if cores ~= 2 then return end -- one busy process takes a core only on two
+    -- another process keeps a core busy for a second and a half
+    os.execute("lua5.4 -e 'local t = os.clock() while os.clock() - t < 1.5 do end' &")
+    mg.set_num_threads(2, { adapt = true })
+    local t0 = mg.clock()
+    while mg.clock() - t0 < 0.5 do mg.randn(20000):exp() end -- tensors made: the load is looked at
+    local asked, active = mg.get_num_threads()
+    mg.set_num_threads(threads, { adapt = false })
+    assert.are.same({ 2, 1 }, { asked, active })
   end)
 
   it("refuses a thread count out of range", function()
