@@ -6,6 +6,9 @@
  *                      max_word_chars = 100, lowercase = true}) -> tok
  *   mg.tokenizer_load(path), mg.tokenizer_from_json(string) -> tok
  *   mg.text_normalize(text [, {lowercase = true}]) -> what decode(encode(text)) gives
+ *   mg.text_ngrams(texts [, {buckets = 2^20, ngrams = 2, lowercase = true}])
+ *     -> ids int64 [nnz] (1-based bins), counts float32 [nnz], offsets int64 [N + 1]
+ *     (text i's bins are entries offsets[i] + 1 .. offsets[i + 1])
  *   tok:encode(text [, {add_special_tokens = false}]) -> {ids}
  *   tok:tokenize(text) -> {token strings}
  *   tok:encode_batch(texts, {max_length, padding = "longest"|"max_length",
@@ -152,6 +155,30 @@ static int l_normalize(lua_State *L) {
     lua_pushlstring(L, out, out_n);
     free(out);
     return 1;
+}
+
+static void to_lua_ids(mg_tensor *t);
+
+static int l_ngrams(lua_State *L) {
+    lua_settop(L, 2);
+    const char *op = "text_ngrams";
+    static const char *const known[] = {"buckets", "ngrams", "lowercase", NULL};
+    mgl_check_keys(L, 2, op, known);
+    lua_Integer buckets = mgl_opt_int(L, 2, "buckets", 1 << 20, op);
+    lua_Integer ngrams = mgl_opt_int(L, 2, "ngrams", 2, op);
+    bool lower = mgl_opt_bool(L, 2, "lowercase", true, op);
+    if (ngrams < 1 || ngrams > 2) return luaL_error(L, "%s: ngrams must be 1 or 2, got %I", op, ngrams);
+    const char **texts;
+    size_t *lens;
+    int64_t n = text_list(L, 1, &texts, &lens, op);
+    mg_ngram_opts o = {.buckets = buckets, .ngrams = (int)ngrams, .lowercase = lower};
+    mg_tensor *ids, *counts, *offsets;
+    if (mg_text_ngrams(n, texts, lens, &o, &ids, &counts, &offsets)) return mgl_error(L);
+    to_lua_ids(ids);
+    mgl_push(L, ids);
+    mgl_push(L, counts);
+    mgl_push(L, offsets);
+    return 3;
 }
 
 /* ---- methods ------------------------------------------------------------------- */
@@ -486,6 +513,6 @@ void mgl_open_tokenizer(lua_State *L) {
     lua_setfield(L, -2, "__name");
     lua_pop(L, 1);
     const luaL_Reg fns[] = {{"tokenizer_train", l_train}, {"tokenizer_load", l_load},
-                            {"tokenizer_from_json", l_from_json}, {"text_normalize", l_normalize}, {NULL, NULL}};
+                            {"tokenizer_from_json", l_from_json}, {"text_normalize", l_normalize}, {"text_ngrams", l_ngrams}, {NULL, NULL}};
     mgl_register(L, -1, fns, false);
 }

@@ -474,5 +474,16 @@ char *mg_tokenizer_decode(const mg_tokenizer *t, const int64_t *ids, int64_t n, 
 /* What decode(encode(text)) gives (malloc'd, NUL-terminated): the pieces
  * (lower-cased if asked), one space where white space separated them. */
 char *mg_text_normalize(const char *text, size_t len, bool lowercase, size_t *out_len);
+/* Hashed word (and, with ngrams 2, word-pair) counts of each text, for
+ * linear models: the distinct bins of text i are ids[offsets[i] ..
+ * offsets[i+1]) (int64, 0-based bins, ascending) with counts (float32);
+ * offsets int64 [n + 1]. Words are the pieces that are not punctuation. */
+typedef struct {
+    int64_t buckets;
+    int ngrams; /* 1 or 2 */
+    bool lowercase;
+} mg_ngram_opts;
+int mg_text_ngrams(int64_t n, const char *const *texts, const size_t *lens, const mg_ngram_opts *o,
+                   mg_tensor **ids, mg_tensor **counts, mg_tensor **offsets);
 
 #endif

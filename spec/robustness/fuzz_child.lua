@@ -291,6 +291,10 @@ for _, part in ipairs({ "methods", "knn" }) do
   local m = require("moongrad.ssl." .. part)
   for _, k in ipairs(sorted_keys(m)) do add("ssl." .. k, m[k], "module") end
 end
+add("mg.text.baseline.NgramDataset", function(...) return mg.text.baseline.NgramDataset(...) end, "module")
+add("mg.text.baseline.accuracy", mg.text.baseline.accuracy, "module")
+local fuzz_ngrams = mg.text.baseline.NgramDataset({ "good movie", "bad film, bad" }, nil, { buckets = 64 })
+add("NgramDataset.batch", function(...) return fuzz_ngrams:batch(...) end, "module")
 local skipped = 0
 for _ in pairs(SKIP) do skipped = skipped + 1 end
 
