@@ -260,7 +260,7 @@ for _, k in ipairs({ "__index", "__len", "__tostring" }) do
 end
 for _, k in ipairs(sorted_keys(mg.text)) do add("mg.text." .. k, mg.text[k], "module") end
 for _, k in ipairs(sorted_keys(mg.text.Tokenizer)) do add("mg.text.Tokenizer." .. k, mg.text.Tokenizer[k], "module") end
-for _, name in ipairs({ "imdb", "spam", "wordnet", "TextDataset" }) do
+for _, name in ipairs({ "imdb", "spam", "wordnet", "TextDataset", "text_file" }) do
   add("mg.data." .. name, function(...) return mg.data[name](...) end, "module")
 end
 add("mg.data.TokenizedDataset", function(a, b, c) return mg.data.TokenizedDataset(a, R() < 0.7 and fuzz_tok or b,

@@ -24,6 +24,7 @@ local M = {
   spam = text.spam,
   wordnet = text.wordnet,
   TextDataset = text.TextDataset,
+  text_file = text.text_file,
   TokenizedDataset = tokenized.TokenizedDataset,
   TokenWindows = tokenized.TokenWindows,
 }

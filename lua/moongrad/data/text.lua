@@ -80,6 +80,34 @@ function TextDataset:tokenize(tok, opts)
   return require("moongrad.data.tokenized").TokenizedDataset(self, tok, opts)
 end
 
+--- text_file(path [, {by = "line"|"paragraph", limit = nil}]) -> a
+-- TextDataset without labels: the non-empty lines of a UTF-8 text file
+-- (or its paragraphs, separated by blank lines, with their line breaks
+-- kept), e.g. unlabelled text a user adds for pre-training
+-- (mg.data.TokenWindows(ds, tokenizer)).
+function M.text_file(path, opts)
+  opts = require("moongrad.options").check("text_file", opts, { "by", "limit" })
+  local by = opts.by or "line"
+  if by ~= "line" and by ~= "paragraph" then
+    error("text_file: by must be \"line\" or \"paragraph\", got " .. tostring(by), 2)
+  end
+  if type(path) ~= "string" then error("text_file: path must be a string, got " .. type(path), 2) end
+  local f, err = io.open(path, "rb")
+  if not f then error("text_file: cannot open " .. tostring(err), 2) end
+  local all = f:read("a")
+  f:close()
+  local texts, limit = {}, opts.limit or math.huge
+  local pattern = by == "line" and "[^\r\n]+" or "(.-)\r?\n%s*\r?\n"
+  if by == "paragraph" then all = all .. "\n\n" end
+  for piece in all:gmatch(pattern) do
+    if #texts >= limit then break end
+    if piece:find("%S") then texts[#texts + 1] = piece end
+  end
+  local ds = TextDataset{ texts = texts, name = path:match("[^/]*$") }
+  ds.source, ds.path = "file", path
+  return ds
+end
+
 -- ---- the three sets ----------------------------------------------------------------
 
 local LEXNAMES = {
