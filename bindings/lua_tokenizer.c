@@ -55,7 +55,8 @@ static int push_tok(lua_State *L, mg_tokenizer *t) {
 
 /* The strings of the list at index i, in Lua-owned scratch (pushed). */
 static int64_t text_list(lua_State *L, int i, const char ***texts, size_t **lens, const char *op) {
-    if (lua_type(L, i) != LUA_TTABLE) luaL_error(L, "%s: texts must be a list of strings, got %s", op, luaL_typename(L, i));
+    if (lua_type(L, i) != LUA_TTABLE)
+        luaL_error(L, "%s: texts must be a list of strings, got %s", op, luaL_typename(L, i));
     int64_t n = (int64_t)lua_rawlen(L, i);
     const char **s = mgl_scratch(L, (size_t)(n ? n : 1) * sizeof *s);
     size_t *l = mgl_scratch(L, (size_t)(n ? n : 1) * sizeof *l);
@@ -108,13 +109,16 @@ static int l_train(lua_State *L) {
     lua_Integer minf = mgl_opt_int(L, 2, "min_frequency", 2, "tokenizer_train");
     lua_Integer mwc = mgl_opt_int(L, 2, "max_word_chars", 100, "tokenizer_train");
     bool lower = mgl_opt_bool(L, 2, "lowercase", true, "tokenizer_train");
-    if (vocab < 0 || vocab > (1 << 20)) return luaL_error(L, "tokenizer_train: vocab_size must be in 705..1048576, got %I", vocab);
-    if (minf < 1 || minf > INT32_MAX) return luaL_error(L, "tokenizer_train: min_frequency must be a positive integer, got %I", minf);
+    if (vocab < 0 || vocab > (1 << 20))
+        return luaL_error(L, "tokenizer_train: vocab_size must be in 705..1048576, got %I", vocab);
+    if (minf < 1 || minf > INT32_MAX)
+        return luaL_error(L, "tokenizer_train: min_frequency must be a positive integer, got %I", minf);
     if (mwc < 1 || mwc > 1000) return luaL_error(L, "tokenizer_train: max_word_chars must be in 1..1000, got %I", mwc);
     const char **texts;
     size_t *lens;
     int64_t n = text_list(L, 1, &texts, &lens, "tokenizer_train");
-    mg_bpe_opts o = {.vocab_size = (int)vocab, .min_frequency = (int)minf, .max_word_chars = (int)mwc, .lowercase = lower};
+    mg_bpe_opts o = {.vocab_size = (int)vocab, .min_frequency = (int)minf, .max_word_chars = (int)mwc,
+                     .lowercase = lower};
     return push_tok(L, mg_bpe_train(n, texts, lens, &o));
 }
 
@@ -344,14 +348,15 @@ static int64_t read_ids(lua_State *L, int i, mg_tokenizer *t, int64_t **out, con
     if (mgl_is_tensor(L, i)) {
         mg_tensor *x = mgl_check(L, i);
         if (x->dtype != MG_I64 || x->ndim != 1)
-            luaL_error(L, "%s: ids must be a list of integers or an int64 Tensor [n] or [B, n], got a %s Tensor of %d dims",
-                       op, mg_dtype_name(x->dtype), x->ndim);
+            luaL_error(L, "%s: ids must be a list of integers or an int64 Tensor [n] or [B, n], got a %s Tensor "
+                       "of %d dims", op, mg_dtype_name(x->dtype), x->ndim);
         int64_t n = mg_numel(x);
         int64_t *v = mgl_scratch(L, (size_t)(n ? n : 1) * sizeof *v);
         for (int64_t k = 0; k < n; k++) v[k] = (int64_t)mg_get_flat(x, k);
         *out = v;
     } else {
-        if (lua_type(L, i) != LUA_TTABLE) luaL_error(L, "%s: ids must be a list of integers or an int64 Tensor, got %s", op, luaL_typename(L, i));
+        if (lua_type(L, i) != LUA_TTABLE)
+            luaL_error(L, "%s: ids must be a list of integers or an int64 Tensor, got %s", op, luaL_typename(L, i));
         int64_t n = (int64_t)lua_rawlen(L, i);
         int64_t *v = mgl_scratch(L, (size_t)(n ? n : 1) * sizeof *v);
         for (int64_t k = 1; k <= n; k++) {
@@ -367,7 +372,8 @@ static int64_t read_ids(lua_State *L, int i, mg_tokenizer *t, int64_t **out, con
     int64_t n = mgl_is_tensor(L, i) ? mg_numel(mgl_check(L, i)) : (int64_t)lua_rawlen(L, i);
     for (int64_t k = 0; k < n; k++) {
         if ((*out)[k] < 1 || (*out)[k] > vocab)
-            luaL_error(L, "%s: id %I at position %d is out of range 1..%d", op, (lua_Integer)(*out)[k], (int)k + 1, vocab);
+            luaL_error(L, "%s: id %I at position %d is out of range 1..%d", op, (lua_Integer)(*out)[k], (int)k + 1,
+                       vocab);
         (*out)[k] -= 1;
     }
     return n;
@@ -462,8 +468,8 @@ static int m_len(lua_State *L) {
 
 static int m_tostring(lua_State *L) {
     mg_tokenizer *t = check_tok(L, 1, "tostring");
-    lua_pushfstring(L, "Tokenizer(BPE, %d tokens, %d merges%s)", mg_tokenizer_vocab_size(t), mg_tokenizer_merge_count(t),
-                    mg_tokenizer_lowercase(t) ? ", lowercase" : "");
+    lua_pushfstring(L, "Tokenizer(BPE, %d tokens, %d merges%s)", mg_tokenizer_vocab_size(t),
+                    mg_tokenizer_merge_count(t), mg_tokenizer_lowercase(t) ? ", lowercase" : "");
     return 1;
 }
 
@@ -512,7 +518,8 @@ void mgl_open_tokenizer(lua_State *L) {
     lua_pushliteral(L, "Tokenizer");
     lua_setfield(L, -2, "__name");
     lua_pop(L, 1);
-    const luaL_Reg fns[] = {{"tokenizer_train", l_train}, {"tokenizer_load", l_load},
-                            {"tokenizer_from_json", l_from_json}, {"text_normalize", l_normalize}, {"text_ngrams", l_ngrams}, {NULL, NULL}};
+    const luaL_Reg fns[] = {{"tokenizer_train", l_train},         {"tokenizer_load", l_load},
+                            {"tokenizer_from_json", l_from_json}, {"text_normalize", l_normalize},
+                            {"text_ngrams", l_ngrams},            {NULL, NULL}};
     mgl_register(L, -1, fns, false);
 }

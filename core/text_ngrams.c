@@ -62,7 +62,8 @@ int mg_text_ngrams(int64_t n, const char *const *texts, const size_t *lens, cons
                 feat = f;
             }
             feat[nf++] = (int64_t)(mix(h) % (uint64_t)o->buckets);
-            if (o->ngrams == 2 && have_prev) feat[nf++] = (int64_t)(mix(prev * 0x9E3779B97F4A7C15ull + h + 1) % (uint64_t)o->buckets);
+            if (o->ngrams == 2 && have_prev)
+                feat[nf++] = (int64_t)(mix(prev * 0x9E3779B97F4A7C15ull + h + 1) % (uint64_t)o->buckets);
             prev = h;
             have_prev = true;
         }

@@ -38,7 +38,9 @@ reviews.forEach((r, k) => {
   const text = clean(r.t);
   const prev = seen.get(text);
   if (prev !== undefined) {
-    if (prev.label !== CLASSES[r.s]) throw new Error(`${src}: record ${k + 1} repeats record ${prev.id} with another label`);
+    if (prev.label !== CLASSES[r.s]) {
+      throw new Error(`${src}: record ${k + 1} repeats record ${prev.id} with another label`);
+    }
     dropped++;
     return;
   }

@@ -170,7 +170,8 @@ function textOf(part, depth) {
   }
   const isText = ct.type.startsWith("text/") || !part.headers["content-type"];
   const disposition = (part.headers["content-disposition"] || "").toLowerCase();
-  if (!isText || (disposition.startsWith("attachment") && ct.type !== "text/plain" && ct.type !== "text/html")) return "";
+  const attached = disposition.startsWith("attachment") && ct.type !== "text/plain" && ct.type !== "text/html";
+  if (!isText || attached) return "";
   const text = decodeBytes(transferDecode(part.body, part.headers["content-transfer-encoding"]), ct.params.charset);
   return ct.type === "text/html" || looksLikeHtml(text) ? htmlToText(text) : text;
 }

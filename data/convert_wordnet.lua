@@ -35,8 +35,8 @@ for line in io.lines(src) do
     local offset, lexfile, gloss = line:match("^(%d+) (%d%d) n .-| (.-)%s*$")
     local label = lexfile and LEXNAMES[tonumber(lexfile) - 2]
     if not label or gloss == "" then
-      error(string.format("convert_wordnet: %s:%d: expected 'OFFSET LEXFILE n ... | gloss' with LEXFILE 03..28", src,
-        n), 0)
+      error(string.format("convert_wordnet: %s:%d: expected 'OFFSET LEXFILE n ... | gloss' with LEXFILE 03..28",
+        src, n), 0)
     end
     records[#records + 1] = { label = label, id = offset, text = gloss }
   end

@@ -46,9 +46,9 @@ local model = baseline.fit(train, #train_set.classes, {
 local train_acc, test_acc = baseline.accuracy(model, train), baseline.accuracy(model, test)
 io.stderr:write(string.format("%s (%s): %d train texts, train accuracy %.4f, test accuracy %.4f on %d texts\n",
   opts.data, train_set.source, #train, train_acc, test_acc, #test))
-print(mg.json.encode({
+mg.cli.result({
   example = "text_baseline", data = opts.data, source = train_set.source, train_texts = #train,
   test_texts = #test, classes = #train_set.classes, C = C, epochs = opts.epochs, buckets = opts.buckets,
   validation = scores and { C1 = scores[1], C10 = scores[10], C100 = scores[100] } or nil,
   train_acc = train_acc, test_acc = test_acc, seconds = mg.clock() - started,
-}))
+})

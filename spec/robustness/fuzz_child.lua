@@ -263,11 +263,10 @@ for _, k in ipairs(sorted_keys(mg.text.Tokenizer)) do add("mg.text.Tokenizer." .
 for _, name in ipairs({ "imdb", "spam", "wordnet", "TextDataset", "text_file" }) do
   add("mg.data." .. name, function(...) return mg.data[name](...) end, "module")
 end
-add("mg.data.TokenizedDataset", function(a, b, c) return mg.data.TokenizedDataset(a, R() < 0.7 and fuzz_tok or b,
-  c) end,
-  "module")
-add("mg.data.TokenWindows", function(a, b, c) return mg.data.TokenWindows(a, R() < 0.7 and fuzz_tok or b, c) end,
-  "module")
+-- mostly with the tokenizer, sometimes with whatever came
+local function some_tok(b) return R() < 0.7 and fuzz_tok or b end
+add("mg.data.TokenizedDataset", function(a, b, c) return mg.data.TokenizedDataset(a, some_tok(b), c) end, "module")
+add("mg.data.TokenWindows", function(a, b, c) return mg.data.TokenWindows(a, some_tok(b), c) end, "module")
 local fuzz_windows = mg.data.TokenWindows({ "the movie was good, the film was bad" }, fuzz_tok, { window = 3 })
 local fuzz_tokenized = mg.data.TokenizedDataset({ "the movie", "good" }, fuzz_tok)
 add("TokenWindows.batch", function(...) return fuzz_windows:batch(...) end, "module")

@@ -51,19 +51,24 @@ describe("mg.text.baseline", function()
     -- the test set takes the training set's idf
     local test = B.NgramDataset({ "good" }, idx({ 2 }), { ngrams = 1, idf = ds.idf })
     assert.equal(ds.idf, test.idf)
-    H.assert_error(function() B.NgramDataset({ "a" }, nil, { idf = mg.ones(3) }) end, "idf must be a float32 Tensor [1048576]")
+    H.assert_error(function() B.NgramDataset({ "a" }, nil, { idf = mg.ones(3) }) end,
+      "idf must be a float32 Tensor [1048576]")
     H.assert_error(function() B.NgramDataset({ "a" }, idx({ 1, 2 })) end, "labels must be an int64 Tensor [1]")
   end)
 
   it("the model's logits are the weighted sum of its rows", function()
     local m = B.HashedLinear(10, 3)
-    mg.no_grad(function() m.weight:copy_(mg.arange(0, 30):float():view(10, 3)); m.bias:copy_(mg.tensor({ 1, 2, 3 })) end)
+    mg.no_grad(function()
+      m.weight:copy_(mg.arange(0, 30):float():view(10, 3))
+      m.bias:copy_(mg.tensor({ 1, 2, 3 }))
+    end)
     local logits = m(idx({ { 1, 4 } }), mg.tensor({ { 0.5, 2 } }))
     H.assert_near(logits, { { 0.5 * 0 + 2 * 9 + 1, 0.5 * 1 + 2 * 10 + 2, 0.5 * 2 + 2 * 11 + 3 } }, 1e-5)
   end)
 
   it("learns the IMDB and WordNet samples well above chance", function()
-    local imdb, imdb_test = mg.data.imdb{ source = "sample", quiet = true }, mg.data.imdb{ split = "test", source = "sample", quiet = true }
+    local imdb = mg.data.imdb{ source = "sample", quiet = true }
+    local imdb_test = mg.data.imdb{ split = "test", source = "sample", quiet = true }
     local train = B.NgramDataset(imdb, nil, { buckets = 2 ^ 16 })
     local test = B.NgramDataset(imdb_test, nil, { buckets = 2 ^ 16, idf = train.idf })
     local model = B.fit(train, 2, { epochs = 5 })
@@ -83,7 +88,8 @@ describe("mg.text.baseline", function()
 
   it("examples/text_baseline.lua runs on the sample and prints its JSON line", function()
     local dir = H.tmpdir()
-    local r = H.run_example("text_baseline", "--data wordnet --source sample --epochs 3 --C 10 --buckets 65536 --threads 1 --out " .. dir)
+    local r = H.run_example("text_baseline",
+      "--data wordnet --source sample --epochs 3 --C 10 --buckets 65536 --threads 1 --out " .. dir)
     assert.equal("text_baseline", r.example)
     assert.equal("sample", r.source)
     assert.equal(1034, r.train_texts)

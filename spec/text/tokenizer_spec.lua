@@ -95,8 +95,8 @@ describe("mg.text.Tokenizer", function()
       { 3, 4, 1, 1, 1, 1, 1, 1, 1, 1 },
     }, b.input_ids:totable())
     assert.same({ 4, 10, 2 }, b.lengths:totable())
-    assert.same({ { 1, 1, 1, 1, 0, 0, 0, 0, 0, 0 }, { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 }, { 1, 1, 0, 0, 0, 0, 0, 0, 0,
-      0 } },
+    assert.same({ { 1, 1, 1, 1, 0, 0, 0, 0, 0, 0 }, { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 },
+      { 1, 1, 0, 0, 0, 0, 0, 0, 0, 0 } },
       b.attention_mask:totable())
     assert.equal("float32", b.attention_mask.dtype)
     local short = tok:encode_batch({ "the movie", "the" }, { max_length = 10 })

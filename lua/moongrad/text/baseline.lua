@@ -35,7 +35,9 @@ function NgramDataset:init(texts, labels, opts)
     labels = labels or texts.labels
     texts = texts.texts
   end
-  if type(texts) ~= "table" then error(who .. ": expects a list of strings or a text dataset, got " .. type(texts), 3) end
+  if type(texts) ~= "table" then
+    error(who .. ": expects a list of strings or a text dataset, got " .. type(texts), 3)
+  end
   opts = options.check(who, opts, { "buckets", "ngrams", "idf" }, 4)
   self.buckets = opts.buckets or 2 ^ 20 // 1
   self.ids, self.counts, self.offsets = mg.text_ngrams(texts, { buckets = self.buckets, ngrams = opts.ngrams or 2 })
@@ -116,7 +118,8 @@ function M.fit(train, classes, opts)
   -- the L2 penalty's gradient l2 * W, added by the optimizer (the bias is not penalized)
   local opt = mg.optim.Adam({ { params = { model.weight }, weight_decay = l2 }, { params = { model.bias } } },
     { lr = opts.lr or 0.05 })
-  local loader = mg.data.DataLoader(train, { batch_size = opts.batch_size or 256, shuffle = true, seed = opts.seed or 1 })
+  local loader = mg.data.DataLoader(train,
+    { batch_size = opts.batch_size or 256, shuffle = true, seed = opts.seed or 1 })
   local total = epochs * #loader
   local sched = mg.optim.lr_scheduler.LambdaLR(opt, function(step) return 1 - step / total end)
   mg.train.Trainer{
