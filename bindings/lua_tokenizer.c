@@ -163,6 +163,17 @@ static int l_normalize(lua_State *L) {
 
 static void to_lua_ids(mg_tensor *t);
 
+/*** Hashed word and word-pair counts of texts, for linear models (the
+ * TF-IDF floor, mg.text.baseline): words are the tokenizer's pieces that
+ * are not punctuation, lower-cased; text i's distinct bins are entries
+ * offsets[i] + 1 .. offsets[i + 1] of ids (ascending) and counts.
+ * @function text_ngrams
+ * @tparam {string,...} texts
+ * @tparam[opt] table opts `{buckets = 2^20, ngrams = 2 (words and pairs) or 1, lowercase = true}`
+ * @treturn Tensor ids int64 [nnz], 1-based bins
+ * @treturn Tensor counts float32 [nnz]
+ * @treturn Tensor offsets int64 [N + 1]
+ */
 static int l_ngrams(lua_State *L) {
     lua_settop(L, 2);
     const char *op = "text_ngrams";

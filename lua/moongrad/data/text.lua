@@ -80,11 +80,14 @@ function TextDataset:tokenize(tok, opts)
   return require("moongrad.data.tokenized").TokenizedDataset(self, tok, opts)
 end
 
---- text_file(path [, {by = "line"|"paragraph", limit = nil}]) -> a
--- TextDataset without labels: the non-empty lines of a UTF-8 text file
+--- A user's text file as a dataset without labels: its non-empty lines
 -- (or its paragraphs, separated by blank lines, with their line breaks
--- kept), e.g. unlabelled text a user adds for pre-training
--- (mg.data.TokenWindows(ds, tokenizer)).
+-- kept), e.g. unlabelled text to pre-train on with
+-- mg.data.TokenWindows(ds, tokenizer).
+-- @string path a UTF-8 text file
+-- @tparam[opt] table opts `{by = "line"|"paragraph", limit = nil}` (limit: the first N texts)
+-- @treturn TextDataset with texts, name (the file's), source "file", path
+-- @usage local ds = mg.data.text_file("my_reviews.txt", {by = "paragraph"})
 function M.text_file(path, opts)
   opts = require("moongrad.options").check("text_file", opts, { "by", "limit" })
   local by = opts.by or "line"

@@ -1,16 +1,18 @@
--- mg.text.baseline: the floor under every text table. A linear model
--- (multinomial logistic regression) on hashed word and word-pair counts
--- with TF-IDF weights, trained with moongrad's own ops through the engine:
---   weights of a text = (1 + log count) * idf, scaled to unit L2 norm,
---   idf = log((1 + N) / (1 + df)) + 1 over the N training texts,
---   logits = sum over the text's bins of weight * W[bin] + b,
---   loss = cross-entropy + l2 / 2 * |W|^2 (l2 = 1 / (C * N), the
---   scikit-learn LogisticRegression(C) objective divided by N).
+--- The floor under every text table: a linear model (multinomial
+-- logistic regression) on hashed word and word-pair counts with TF-IDF
+-- weights, trained with moongrad's own ops through the engine.
 --
---   local train = baseline.NgramDataset(texts, labels)
---   local test = baseline.NgramDataset(test_texts, test_labels, {idf = train.idf})
---   local model = baseline.fit(train, #classes, {epochs = 8})
---   print(baseline.accuracy(model, test))
+-- The weights of a text are (1 + log count) * idf, scaled to unit L2 norm,
+-- with idf = log((1 + N) / (1 + df)) + 1 over the N training texts; the
+-- logits are the sum over the text's bins of weight * W[bin], plus b; the
+-- loss is the mean cross-entropy plus l2 / 2 * |W|^2 with l2 = 1 / (C * N),
+-- scikit-learn's LogisticRegression(C) objective divided by N.
+-- @module moongrad.text.baseline
+-- @usage local baseline = mg.text.baseline
+-- local train = baseline.NgramDataset(mg.data.imdb{split = "train"})
+-- local test = baseline.NgramDataset(mg.data.imdb{split = "test"}, nil, {idf = train.idf})
+-- local model = baseline.fit(train, 2, {C = 100})
+-- print(baseline.accuracy(model, test))
 local mg = require "moongrad"
 local class = require "moongrad.class"
 local options = require "moongrad.options"
@@ -20,15 +22,20 @@ local M = {}
 
 -- ---- features -----------------------------------------------------------------
 
+--- Texts as hashed word and word-pair counts (mg.text_ngrams) with their
+-- TF-IDF weights, under the dataset protocol. Fields: ids, counts, offsets
+-- (the bins in compressed rows), idf (float32 [buckets]), tfidf, labels,
+-- buckets.
+-- @type NgramDataset
 local NgramDataset = class("text.NgramDataset")
 M.NgramDataset = NgramDataset
 
---- NgramDataset(texts, labels, {buckets = 2^20, ngrams = 2, idf = nil}):
--- texts a list of strings (or a text dataset, whose labels are used when
--- labels is nil), labels int64 [N] (1-based) or nil. idf: the training
--- set's (a float32 [buckets] Tensor); computed from these texts when nil.
--- batch(idx) -> {ids = int64 [B, L] (1-based bins), weights = float32
--- [B, L] (unit L2 norm per row, 0 on padding), labels}.
+--- baseline.NgramDataset(texts [, labels [, opts]]): a new dataset.
+-- @tparam {string,...}|TextDataset texts a list of strings, or a text dataset
+--   whose labels are used when labels is nil
+-- @tparam[opt] Tensor labels int64 [N], 1-based
+-- @tparam[opt] table opts `{buckets = 2^20, ngrams = 2, idf = nil}`; idf: the
+--   training set's (float32 [buckets]), computed from these texts when nil
 function NgramDataset:init(texts, labels, opts)
   local who = "NgramDataset"
   if type(texts) == "table" and type(texts.texts) == "table" then
@@ -61,6 +68,10 @@ end
 
 function NgramDataset:__len() return self.n end
 
+--- Some samples, padded to the batch's largest count of bins.
+-- @tparam Tensor idx int64 [B], 1-based
+-- @treturn table `{ids = int64 [B, L] (1-based bins), weights = float32 [B, L]
+--   (unit L2 norm per row, 0 on padding), labels = int64 [B]}`
 function NgramDataset:batch(idx)
   local b = idx:numel()
   local starts = self.offsets:index_select(1, idx)
@@ -85,11 +96,16 @@ end
 
 -- ---- the model ------------------------------------------------------------------
 
+--- The linear model over hashed bins: weight [buckets, classes] and bias
+-- [classes], zeros at the start. forward(ids [B, L], weights [B, L]) ->
+-- logits [B, classes].
+-- @type HashedLinear
 local HashedLinear = nn.Module:extend("text.HashedLinear")
 M.HashedLinear = HashedLinear
 
---- HashedLinear(buckets, classes): weight [buckets, classes] and bias
--- [classes], zeros. forward(ids [B, L], weights [B, L]) -> logits [B, classes].
+--- baseline.HashedLinear(buckets, classes): a new model.
+-- @int buckets hash bins (the NgramDataset's)
+-- @int classes number of classes
 function HashedLinear:init(buckets, classes)
   nn.Module.init(self)
   self.weight = nn.Module.Parameter(mg.zeros(buckets, classes))
@@ -106,10 +122,14 @@ function HashedLinear:extra_repr() return self.weight:size(1) .. " bins -> " .. 
 
 -- ---- training and evaluation -----------------------------------------------------
 
---- fit(train, classes, {C = 1, epochs = 8, lr = 0.05, batch_size = 256,
--- seed = 1, progress = false, out = nil}) -> model: Adam on the mean
--- cross-entropy plus the L2 penalty, the learning rate falling linearly
--- to 0, through mg.train.Trainer.
+--- Trains a HashedLinear: Adam on the mean cross-entropy plus the L2
+-- penalty, the learning rate falling linearly to 0, through
+-- mg.train.Trainer.
+-- @tparam NgramDataset train with labels
+-- @int classes number of classes
+-- @tparam[opt] table opts `{C = 1, epochs = 8, lr = 0.05, batch_size = 256, seed = 1,
+--   progress = false, out = nil}`
+-- @treturn HashedLinear
 function M.fit(train, classes, opts)
   opts = options.check("baseline.fit", opts, { "C", "epochs", "lr", "batch_size", "seed", "progress", "out" })
   local model = HashedLinear(train.buckets, classes)
@@ -134,10 +154,16 @@ function M.fit(train, classes, opts)
   return model
 end
 
---- select_C(texts, labels, classes, {candidates = {1, 10, 100},
--- holdout = 0.1, buckets, ngrams, fit options...}) -> best C, {C -> validation
--- accuracy}: fits on the first (1 - holdout) of the texts (idf from them)
--- and scores on the rest; ties go to the smaller C (more regularization).
+--- Picks C on held-out training texts: fits on the first (1 - holdout)
+-- of the texts (idf from them) and scores on the rest; ties go to the
+-- smaller C (more regularization).
+-- @tparam {string,...} texts
+-- @tparam Tensor labels int64 [N], 1-based
+-- @int classes number of classes
+-- @tparam[opt] table opts `{candidates = {1, 10, 100}, holdout = 0.1, buckets, ngrams,
+--   epochs, lr, batch_size, seed}`
+-- @treturn number the best C
+-- @treturn table validation accuracy by C
 function M.select_C(texts, labels, classes, opts)
   opts = opts or {}
   local n = #texts
@@ -158,8 +184,11 @@ function M.select_C(texts, labels, classes, opts)
   return best, scores
 end
 
---- accuracy(model, ds [, batch_size = 512]) -> the fraction of ds's texts
--- whose largest logit is the label.
+--- The fraction of a dataset's texts whose largest logit is the label.
+-- @tparam HashedLinear model
+-- @tparam NgramDataset ds with labels
+-- @int[opt=512] batch_size
+-- @treturn number
 function M.accuracy(model, ds, batch_size)
   batch_size = batch_size or 512
   return mg.nn.utils.inference(model, function()
