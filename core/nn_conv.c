@@ -401,6 +401,8 @@ static void make_plan(conv_plan *pl, const mg_conv_geom *g) {
         int64_t rows = COL_BUDGET / (pl->CKK * g->OW);
         if (rows < (MIN_COLS + g->OW - 1) / g->OW) rows = (MIN_COLS + g->OW - 1) / g->OW;
         pl->rows = rows < 1 ? 1 : rows > g->OH ? g->OH : rows;
+        /* an even count: bands start on a 2x2 pooling window (mg_conv_epilogue) */
+        if (pl->rows < g->OH) pl->rows = (pl->rows + 1) & ~(int64_t)1;
         pl->cols = pl->rows * g->OW;
     } else {
         int64_t nb = (MIN_COLS + pl->P - 1) / pl->P, fit = COL_BUDGET / (pl->CKK * pl->P);
@@ -440,9 +442,12 @@ static void make_plan(conv_plan *pl, const mg_conv_geom *g) {
 
 /* ---- forward ---------------------------------------------------------------------- */
 
-/* One unit: images [n0, n0+nimg), output rows [oh0, oh1). */
+/* One unit: images [n0, n0+nimg), output rows [oh0, oh1). With an
+ * epilogue the product goes to the band buffer (K, rows of the unit) or
+ * tmp, and from there through the epilogue into out, while in cache. */
 static void fwd_unit(const conv_plan *pl, const mg_conv_geom *g, float *out, const float *inp, const float *w,
-                     const float *b, float *col, float *tmp, int64_t n0, int64_t nimg, int64_t oh0, int64_t oh1) {
+                     const float *b, float *col, float *tmp, float *band, const mg_conv_epilogue *e, int64_t n0,
+                     int64_t nimg, int64_t oh0, int64_t oh1) {
     const int64_t P = pl->P, CKK = pl->CKK, K = g->K, pc = (oh1 - oh0) * g->OW, ncols = nimg * pc;
     const int64_t isz = g->C * g->H * g->W;
     const float *B = col;
@@ -453,16 +458,33 @@ static void fwd_unit(const conv_plan *pl, const mg_conv_geom *g, float *out, con
     } else {
         for (int64_t m = 0; m < nimg; m++) im2col(col + m * pc, ncols, inp + (n0 + m) * isz, g, oh0, oh1);
     }
+    const int64_t pool = e ? e->pool : 1, PH = g->OH / pool, PW = g->OW / pool;
     if (nimg == 1) { /* straight into the output rows: out[n0] (K, P); the bias fills them
                       * first (the product would zero them otherwise) */
-        float *C = out + n0 * K * P + oh0 * g->OW;
+        float *C = e ? band : out + n0 * K * P + oh0 * g->OW;
+        int64_t ldc = e ? pc : P;
         if (b)
-            for (int64_t k = 0; k < K; k++) fill_floats(C + k * P, b[k], pc);
-        mg_sgemm(false, false, K, pc, CKK, 1.0f, w, CKK, B, ldb, b ? 1.0f : 0.0f, C, P);
+            for (int64_t k = 0; k < K; k++) fill_floats(C + k * ldc, b[k], pc);
+        mg_sgemm(false, false, K, pc, CKK, 1.0f, w, CKK, B, ldb, b ? 1.0f : 0.0f, C, ldc);
+        if (e)
+            for (int64_t k = 0; k < K; k++) {
+                int64_t at = ((n0 * K + k) * PH + oh0 / pool) * PW;
+                mg_relu_pool_band(out + at, e->code ? e->code + at : NULL, C + k * ldc, g->OW, oh1 - oh0, g->OW,
+                                  (int)pool, 0.0f);
+            }
         return;
     }
     /* tmp (K, nimg*P) -> out[n0 + m] (K, P) */
     mg_sgemm(false, false, K, ncols, CKK, 1.0f, w, CKK, B, ldb, 0.0f, tmp, ncols);
+    if (e) { /* the bias added as below, then through the epilogue */
+        for (int64_t m = 0; m < nimg; m++)
+            for (int64_t k = 0; k < K; k++) {
+                int64_t at = ((n0 + m) * K + k) * PH * PW;
+                mg_relu_pool_band(out + at, e->code ? e->code + at : NULL, tmp + k * ncols + m * P, g->OW, g->OH,
+                                  g->OW, (int)pool, b ? b[k] : 0.0f);
+            }
+        return;
+    }
     for (int64_t m = 0; m < nimg; m++)
         for (int64_t k = 0; k < K; k++) {
             float bk = b ? b[k] : 0.0f, *o = out + ((n0 + m) * K + k) * P;
@@ -504,17 +526,37 @@ static conv_algo choose_algo(const mg_conv_geom *g, bool data_grad) {
 }
 
 int mg_conv2d_fwd(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g) {
+    return mg_conv2d_fwd_fused(out, inp, w, b, g, NULL);
+}
+
+int mg_conv2d_fwd_fused(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g,
+                        const mg_conv_epilogue *e) {
     switch (choose_algo(g, false)) {
-    case ALGO_WINOGRAD4: return mg_conv2d_winograd4_fwd(out, inp, w, b, g);
-    case ALGO_WINOGRAD2: return mg_conv2d_winograd_fwd(out, inp, w, b, g);
-    default: return mg_conv2d_fwd_gemm(out, inp, w, b, g);
+    case ALGO_WINOGRAD4: return mg_conv2d_winograd4_fwd_fused(out, inp, w, b, g, e);
+    case ALGO_WINOGRAD2: break;
+    default: return mg_conv2d_fwd_gemm_fused(out, inp, w, b, g, e);
     }
+    if (!e) return mg_conv2d_winograd_fwd(out, inp, w, b, g);
+    /* F(2x2) has no epilogue of its own: the whole output, then the epilogue */
+    size_t ny = (size_t)(g->N * g->K * g->OH * g->OW), got;
+    float *y = scratch_alloc(ny, &got, "conv2d");
+    if (!y) return MG_ERR;
+    int rc = mg_conv2d_winograd_fwd(y, inp, w, b, g);
+    if (rc == MG_OK) mg_relu_pool_fwd(out, e->code, y, g->N * g->K, g->OH, g->OW, e->pool);
+    mg_free(y, got);
+    return rc;
 }
 
 int mg_conv2d_fwd_gemm(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g) {
+    return mg_conv2d_fwd_gemm_fused(out, inp, w, b, g, NULL);
+}
+
+int mg_conv2d_fwd_gemm_fused(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g,
+                             const mg_conv_epilogue *e) {
     conv_plan pl;
     make_plan(&pl, g);
-    size_t per = pl.col_floats + pl.tmp_floats, got;
+    size_t bandf = e ? (size_t)(g->K * pl.cols) : 0; /* a one-image unit goes through it (also when nb > 1) */
+    size_t per = pl.col_floats + pl.tmp_floats + bandf, got;
     per = (per + 15) & ~(size_t)15; /* keep each thread's slice on its own cache lines */
     float *scratch = scratch_alloc(per * (size_t)pl.nt, &got, "conv2d");
     if (!scratch) return MG_ERR;
@@ -522,9 +564,9 @@ int mg_conv2d_fwd_gemm(float *out, const float *inp, const float *w, const float
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
         int64_t lo = g->N * t / nt, hi = g->N * (t + 1) / nt;
-        float *col = scratch + per * (size_t)t, *tmp = col + pl.col_floats;
+        float *col = scratch + per * (size_t)t, *tmp = col + pl.col_floats, *band = tmp + pl.tmp_floats;
         FOR_UNITS(&pl, g, lo, hi, n0, nimg, oh0, oh1,
-                  fwd_unit(&pl, g, out, inp, w, b, col, tmp, n0, nimg, oh0, oh1));
+                  fwd_unit(&pl, g, out, inp, w, b, col, tmp, band, e, n0, nimg, oh0, oh1));
     }
     mg_free(scratch, got);
     return MG_OK;

@@ -91,6 +91,27 @@ void mg_conv_transpose2d_fwd_naive(float *out, const float *inp, const float *w,
 /* db[k] = sum over n and positions of dout (N,K,P). */
 void mg_conv_bias_grad(float *db, const float *dout, int64_t N, int64_t K, int64_t P);
 
+/* A convolution's output passed on inside the kernels' units, while it is
+ * in cache, through ReLU (pool 1) or ReLU and 2x2 max pooling with stride
+ * 2 (pool 2): out is then (N,K,OH/pool,OW/pool) and code (may be NULL)
+ * as for mg_relu_pool_fwd. */
+typedef struct {
+    int pool;
+    uint8_t *code;
+} mg_conv_epilogue;
+/* mg_conv2d_fwd with an epilogue (e NULL: none, out is (N,K,OH,OW)). */
+int mg_conv2d_fwd_fused(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g,
+                        const mg_conv_epilogue *e);
+int mg_conv2d_fwd_gemm_fused(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g,
+                             const mg_conv_epilogue *e);
+int mg_conv2d_winograd4_fwd_fused(float *out, const float *inp, const float *w, const float *b,
+                                  const mg_conv_geom *g, const mg_conv_epilogue *e);
+/* The epilogue over one band of a plane: rows x W floats at y (rows ldy
+ * floats apart) plus bias -> rows/pool rows of W/pool at out, codes
+ * likewise. */
+void mg_relu_pool_band(float *out, uint8_t *code, const float *y, int64_t ldy, int64_t rows, int64_t W, int pool,
+                       float bias);
+
 /* The epilogue of conv2d_relu_pool (nn_conv_fused.c) over planes of H x W
  * floats: pool 1, out = ReLU(y) and code 1 where y > 0, else 0; pool 2,
  * out (planes, H/2, W/2) = 2x2 max pooling (stride 2) of ReLU(y), code the

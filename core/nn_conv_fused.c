@@ -9,8 +9,11 @@
  * each window's maximum and writes two full-size gradients. Fused, the
  * forward pass keeps a one-byte code per output instead: which element of
  * the window was the (first) maximum, or that it was not positive, so that
- * nothing passes. The backward pass expands the output gradient by these
- * codes in one pass and hands it to the convolution's backward kernels.
+ * nothing passes; the convolution's kernels run the ReLU and the pooling
+ * on each unit's output while it is in cache (mg_conv_epilogue), so the
+ * full-size output is never written. The backward pass expands the output
+ * gradient by the codes in one pass and hands it to the convolution's
+ * backward kernels.
  *
  * The results are those of the three ops in sequence: ReLU is x > 0 ? x : 0
  * (NaN becomes 0), the pooling takes the first maximum of each window, row
@@ -30,30 +33,44 @@
 /* ---- kernels --------------------------------------------------------------------- */
 
 #if defined(__AVX512F__)
+/* Codes of 16 windows (lanes of m) with elements a, b, c (and d) after the
+ * ReLU and maximum mx: the first element equal to mx, CODE_NONE where mx
+ * is 0. Later assignments win, so the first equal element is the one kept.
+ * (Narrowing in a register and a byte store: the narrowing store to memory
+ * is microcoded on some cores.) */
+static inline void store_codes(uint8_t *code, __mmask16 m, __m512 a, __m512 b, __m512 c, __m512 mx) {
+    __m512i cv = _mm512_set1_epi32(3);
+    cv = _mm512_mask_mov_epi32(cv, _mm512_cmp_ps_mask(c, mx, _CMP_EQ_OQ), _mm512_set1_epi32(2));
+    cv = _mm512_mask_mov_epi32(cv, _mm512_cmp_ps_mask(b, mx, _CMP_EQ_OQ), _mm512_set1_epi32(1));
+    cv = _mm512_mask_mov_epi32(cv, _mm512_cmp_ps_mask(a, mx, _CMP_EQ_OQ), _mm512_setzero_si512());
+    cv = _mm512_mask_mov_epi32(cv, _mm512_cmp_ps_mask(mx, _mm512_setzero_ps(), _CMP_EQ_OQ),
+                               _mm512_set1_epi32(CODE_NONE));
+    __m128i bytes = _mm512_cvtepi32_epi8(cv);
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+    _mm_mask_storeu_epi8(code, m, bytes);
+#else
+    uint8_t tmp[16];
+    _mm_storeu_si128((__m128i *)tmp, bytes);
+    for (int j = 0; j < 16; j++)
+        if (m >> j & 1) code[j] = tmp[j];
+#endif
+}
+
 /* Rows r0, r1 of a plane -> n pooled outputs and their codes (code may be NULL). */
-static void pool2_fwd_row(float *o, uint8_t *code, const float *r0, const float *r1, int64_t n) {
-    const __m512 zero = _mm512_setzero_ps();
+static void pool2_fwd_row(float *o, uint8_t *code, const float *r0, const float *r1, int64_t n, float bias) {
+    const __m512 zero = _mm512_setzero_ps(), bv = _mm512_set1_ps(bias);
     for (int64_t i = 0; i < n; i += 16) {
         int64_t k = n - i < 16 ? n - i : 16;
         __mmask16 m = (__mmask16)((1u << k) - 1);
         __m512 a, b, c, d;
         mg_load_pairs(r0 + 2 * i, k, &a, &b);
         mg_load_pairs(r1 + 2 * i, k, &c, &d);
+        a = _mm512_add_ps(a, bv), b = _mm512_add_ps(b, bv), c = _mm512_add_ps(c, bv), d = _mm512_add_ps(d, bv);
         /* max_ps returns its second operand when the first is NaN: x > 0 ? x : 0 */
         a = _mm512_max_ps(a, zero), b = _mm512_max_ps(b, zero), c = _mm512_max_ps(c, zero), d = _mm512_max_ps(d, zero);
         __m512 mx = _mm512_max_ps(_mm512_max_ps(a, b), _mm512_max_ps(c, d));
         _mm512_mask_storeu_ps(o + i, m, mx);
-        if (!code) continue;
-        __mmask16 e0 = _mm512_cmp_ps_mask(a, mx, _CMP_EQ_OQ);
-        __mmask16 e1 = _mm512_cmp_ps_mask(b, mx, _CMP_EQ_OQ) & ~e0;
-        __mmask16 e2 = _mm512_cmp_ps_mask(c, mx, _CMP_EQ_OQ) & ~(e0 | e1);
-        __mmask16 none = _mm512_cmp_ps_mask(mx, zero, _CMP_EQ_OQ);
-        __m512i cv = _mm512_set1_epi32(3);
-        cv = _mm512_mask_mov_epi32(cv, e2, _mm512_set1_epi32(2));
-        cv = _mm512_mask_mov_epi32(cv, e1, _mm512_set1_epi32(1));
-        cv = _mm512_mask_mov_epi32(cv, e0, _mm512_setzero_si512());
-        cv = _mm512_mask_mov_epi32(cv, none, _mm512_set1_epi32(CODE_NONE));
-        _mm512_mask_cvtepi32_storeu_epi8(code + i, m, cv);
+        if (code) store_codes(code + i, m, a, b, c, mx);
     }
 }
 
@@ -73,13 +90,22 @@ static void pool2_bwd_row(float *d0, float *d1, const float *g, const uint8_t *c
     }
 }
 /* ReLU alone over n floats: out, and code 1 where y > 0 (code may be NULL) */
-static void relu_fwd_run(float *out, uint8_t *code, const float *y, int64_t n) {
+static void relu_fwd_run(float *out, uint8_t *code, const float *y, int64_t n, float bias) {
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
-        __m512 v = _mm512_maskz_loadu_ps(m, y + i);
+        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), _mm512_set1_ps(bias));
         __mmask16 pos = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ); /* NaN: not positive */
         _mm512_mask_storeu_ps(out + i, m, _mm512_maskz_mov_ps(pos, v));
-        if (code) _mm512_mask_cvtepi32_storeu_epi8(code + i, m, _mm512_maskz_mov_epi32(pos, _mm512_set1_epi32(1)));
+        if (code) {
+            __m128i bytes = _mm512_cvtepi32_epi8(_mm512_maskz_mov_epi32(pos, _mm512_set1_epi32(1)));
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+            _mm_mask_storeu_epi8(code + i, m, bytes);
+#else
+            uint8_t tmp[16];
+            _mm_storeu_si128((__m128i *)tmp, bytes);
+            for (int j = 0; j < 16 && i + j < n; j++) code[i + j] = tmp[j];
+#endif
+        }
     }
 }
 
@@ -92,10 +118,11 @@ static void relu_bwd_run(float *dy, const float *g, const uint8_t *code, int64_t
     }
 }
 #else
-static void relu_fwd_run(float *out, uint8_t *code, const float *y, int64_t n) {
+static void relu_fwd_run(float *out, uint8_t *code, const float *y, int64_t n, float bias) {
     for (int64_t i = 0; i < n; i++) {
-        bool pos = y[i] > 0;
-        out[i] = pos ? y[i] : 0.0f;
+        float v = y[i] + bias;
+        bool pos = v > 0;
+        out[i] = pos ? v : 0.0f;
         if (code) code[i] = pos;
     }
 }
@@ -104,9 +131,9 @@ static void relu_bwd_run(float *dy, const float *g, const uint8_t *code, int64_t
     for (int64_t i = 0; i < n; i++) dy[i] = code[i] ? g[i] : 0.0f;
 }
 
-static void pool2_fwd_row(float *o, uint8_t *code, const float *r0, const float *r1, int64_t n) {
+static void pool2_fwd_row(float *o, uint8_t *code, const float *r0, const float *r1, int64_t n, float bias) {
     for (int64_t i = 0; i < n; i++) {
-        float v[4] = {r0[2 * i], r0[2 * i + 1], r1[2 * i], r1[2 * i + 1]}, mx = 0;
+        float v[4] = {r0[2 * i] + bias, r0[2 * i + 1] + bias, r1[2 * i] + bias, r1[2 * i + 1] + bias}, mx = 0;
         int at = CODE_NONE;
         for (int j = 0; j < 4; j++) {
             v[j] = v[j] > 0 ? v[j] : 0.0f;
@@ -126,20 +153,24 @@ static void pool2_bwd_row(float *d0, float *d1, const float *g, const uint8_t *c
 }
 #endif
 
-void mg_relu_pool_fwd(float *out, uint8_t *code, const float *y, int64_t planes, int64_t H, int64_t W, int pool) {
-    if (pool == 1) { /* in planes, each thread a contiguous share */
-#pragma omp parallel for PLANES_PARALLEL(planes, H * W) schedule(static)
-        for (int64_t p = 0; p < planes; p++)
-            relu_fwd_run(out + p * H * W, code ? code + p * H * W : NULL, y + p * H * W, H * W);
+void mg_relu_pool_band(float *out, uint8_t *code, const float *y, int64_t ldy, int64_t rows, int64_t W, int pool,
+                       float bias) {
+    if (pool == 1) {
+        for (int64_t r = 0; r < rows; r++) relu_fwd_run(out + r * W, code ? code + r * W : NULL, y + r * ldy, W, bias);
         return;
     }
-    const int64_t PH = H / 2, PW = W / 2;
+    const int64_t PW = W / 2;
+    for (int64_t i = 0; i < rows / 2; i++) {
+        const float *r0 = y + 2 * i * ldy;
+        pool2_fwd_row(out + i * PW, code ? code + i * PW : NULL, r0, r0 + ldy, PW, bias);
+    }
+}
+
+void mg_relu_pool_fwd(float *out, uint8_t *code, const float *y, int64_t planes, int64_t H, int64_t W, int pool) {
+    const int64_t osz = (H / pool) * (W / pool);
 #pragma omp parallel for PLANES_PARALLEL(planes, H * W) schedule(static)
     for (int64_t p = 0; p < planes; p++)
-        for (int64_t i = 0; i < PH; i++) {
-            const float *r0 = y + (p * H + 2 * i) * W;
-            pool2_fwd_row(out + (p * PH + i) * PW, code ? code + (p * PH + i) * PW : NULL, r0, r0 + W, PW);
-        }
+        mg_relu_pool_band(out + p * osz, code ? code + p * osz : NULL, y + p * H * W, W, H, W, pool, 0.0f);
 }
 
 void mg_relu_pool_bwd(float *dy, const float *g, const uint8_t *code, int64_t planes, int64_t H, int64_t W,
@@ -200,8 +231,6 @@ void mg_relu_pool_bwd_naive(float *dy, const float *g, const uint8_t *code, int6
 mg_tensor *mg_conv2d_relu_pool(mg_tensor *x, mg_tensor *w, mg_tensor *b, const mg_conv_opts *o, int pool) {
     const char *op = "conv2d";
     mg_tensor *xc = NULL, *wc = NULL, *bc = NULL, *out = NULL, *code = NULL;
-    float *y = NULL;
-    size_t got = 0;
     mg_conv_geom g;
     CHECK(pool == 1 || pool == 2, "conv2d: pool must be 1 (none) or 2 (2x2 max pooling after the ReLU), got %d", pool);
     TRY_OK(mg_conv2d_check(&g, op, x, w, b, o));
@@ -217,13 +246,8 @@ mg_tensor *mg_conv2d_relu_pool(mg_tensor *x, mg_tensor *w, mg_tensor *b, const m
         TRY(xc = mg_as_contiguous(x));
         TRY(wc = mg_as_contiguous(w));
         if (b) TRY(bc = mg_as_contiguous(b));
-        size_t ny = (size_t)(g.N * g.K * g.OH * g.OW);
-        y = mg_alloc(ny * sizeof(float), &got);
-        CHECK(y, "conv2d: out of memory for %zu bytes of scratch", ny * sizeof(float));
-        TRY_OK(mg_conv2d_fwd(y, mg_f32(xc), mg_f32(wc), bc ? mg_f32(bc) : NULL, &g));
-        mg_relu_pool_fwd(mg_f32(out), code ? mg_u8(code) : NULL, y, g.N * g.K, g.OH, g.OW, pool);
-        mg_free(y, got);
-        y = NULL;
+        mg_conv_epilogue e = {pool, code ? mg_u8(code) : NULL};
+        TRY_OK(mg_conv2d_fwd_fused(mg_f32(out), mg_f32(xc), mg_f32(wc), bc ? mg_f32(bc) : NULL, &g, &e));
     }
     mg_release(xc), mg_release(wc), mg_release(bc);
     xc = wc = bc = NULL;
@@ -239,7 +263,6 @@ mg_tensor *mg_conv2d_relu_pool(mg_tensor *x, mg_tensor *w, mg_tensor *b, const m
     }
     return out;
 fail:
-    mg_free(y, got);
     mg_release(xc), mg_release(wc), mg_release(bc), mg_release(out), mg_release(code);
     return NULL;
 }

@@ -144,6 +144,33 @@ static void lanes_to_rows(float *dst, int64_t stride, int64_t nl, const float *s
     }
 }
 
+/* lanes_to_rows for codes: float lanes (small whole numbers) stored as bytes. */
+static void lanes_to_rows_u8(uint8_t *dst, int64_t stride, int64_t nl, const float *src, int64_t w, int64_t ld,
+                             int64_t n) {
+    int64_t row = 0, col = 0;
+    for (int64_t j0 = 0; j0 < n; j0 += 16) {
+        int64_t cnt = n - j0 < 16 ? n - j0 : 16;
+        __mmask16 m = tail_mask(cnt);
+        __m512 r[16];
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) {
+            r[j] = _mm512_maskz_loadu_ps(j < cnt ? 0xffff : 0, src + row * ld + col * LANES);
+            if (j < cnt && ++col == w) col = 0, row++;
+        }
+        transpose16(r);
+        for (int l = 0; l < nl; l++) {
+            __m128i bytes = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(r[l]));
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+            _mm_mask_storeu_epi8(dst + l * stride + j0, m, bytes);
+#else
+            uint8_t tmp[16];
+            _mm_storeu_si128((__m128i *)tmp, bytes);
+            memcpy(dst + l * stride + j0, tmp, (size_t)cnt);
+#endif
+        }
+    }
+}
+
 /* Floats from one transformed position's plane to the next: 16 more than
  * the data, so that the 36 planes a tile touches do not all fall into the
  * same cache set (chans * T * 4 bytes is often a multiple of 4096). */
@@ -282,20 +309,62 @@ static inline void input_tile(float *V, int64_t plane, const float *X, int64_t l
     }
 }
 
-/* Y (4x4 at Yp, rows ldy apart) = A^T M A + bias for the tile at M */
-static inline void output_tile(float *Yp, int64_t ldy, const float *M, int64_t plane, __m512 bias) {
+/* y = A^T M A + bias for the tile at M, in registers */
+static inline __attribute__((always_inline)) void tile_outputs(__m512 y[4][4], const float *M, int64_t plane,
+                                                               __m512 bias) {
     __m512 p[4][6];
     for (int s = 0; s < 6; s++) {
-        __m512 col[6], y[4];
+        __m512 col[6], t[4];
         for (int r = 0; r < 6; r++) col[r] = _mm512_loadu_ps(M + (r * 6 + s) * plane);
-        at6(y, col);
-        for (int r = 0; r < 4; r++) p[r][s] = y[r];
+        at6(t, col);
+        for (int r = 0; r < 4; r++) p[r][s] = t[r];
     }
     for (int r = 0; r < 4; r++) {
-        __m512 y[4];
-        at6(y, p[r]);
-        for (int s = 0; s < 4; s++) _mm512_storeu_ps(Yp + r * ldy + s * LANES, _mm512_add_ps(y[s], bias));
+        __m512 t[4];
+        at6(t, p[r]);
+        for (int s = 0; s < 4; s++) y[r][s] = _mm512_add_ps(t[s], bias);
     }
+}
+
+/* Y (4x4 at Yp, rows ldy apart) = A^T M A + bias for the tile at M */
+static inline void output_tile(float *Yp, int64_t ldy, const float *M, int64_t plane, __m512 bias) {
+    __m512 y[4][4];
+    tile_outputs(y, M, plane, bias);
+    for (int r = 0; r < 4; r++)
+        for (int s = 0; s < 4; s++) _mm512_storeu_ps(Yp + r * ldy + s * LANES, y[r][s]);
+}
+
+/* The same through the epilogue: ReLU (pool 1: 4x4 outputs and codes 1 or
+ * 0 at Yp, Cp) or ReLU and 2x2 max pooling (pool 2: 2x2 outputs and codes
+ * 0..3, or 4 where the maximum is 0), codes as floats; rows ldy apart. */
+static inline void output_tile_epilogue(float *Yp, float *Cp, int64_t ldy, const float *M, int64_t plane,
+                                        __m512 bias, int pool) {
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 y[4][4];
+    tile_outputs(y, M, plane, bias);
+    for (int r = 0; r < 4; r++)
+        for (int s = 0; s < 4; s++) y[r][s] = _mm512_max_ps(y[r][s], zero); /* NaN becomes 0 */
+    if (pool == 1) {
+        for (int r = 0; r < 4; r++)
+            for (int s = 0; s < 4; s++) {
+                _mm512_storeu_ps(Yp + r * ldy + s * LANES, y[r][s]);
+                __mmask16 pos = _mm512_cmp_ps_mask(y[r][s], zero, _CMP_GT_OQ);
+                _mm512_storeu_ps(Cp + r * ldy + s * LANES, _mm512_maskz_mov_ps(pos, _mm512_set1_ps(1.0f)));
+            }
+        return;
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+            __m512 a = y[2 * i][2 * j], b = y[2 * i][2 * j + 1], c = y[2 * i + 1][2 * j], d = y[2 * i + 1][2 * j + 1];
+            __m512 mx = _mm512_max_ps(_mm512_max_ps(a, b), _mm512_max_ps(c, d));
+            __m512 cv = _mm512_set1_ps(3.0f); /* the first element equal to the maximum: later ones first */
+            cv = _mm512_mask_mov_ps(cv, _mm512_cmp_ps_mask(c, mx, _CMP_EQ_OQ), _mm512_set1_ps(2.0f));
+            cv = _mm512_mask_mov_ps(cv, _mm512_cmp_ps_mask(b, mx, _CMP_EQ_OQ), _mm512_set1_ps(1.0f));
+            cv = _mm512_mask_mov_ps(cv, _mm512_cmp_ps_mask(a, mx, _CMP_EQ_OQ), zero);
+            cv = _mm512_mask_mov_ps(cv, _mm512_cmp_ps_mask(mx, zero, _CMP_EQ_OQ), _mm512_set1_ps(4.0f));
+            _mm512_storeu_ps(Yp + i * ldy + j * LANES, mx);
+            _mm512_storeu_ps(Cp + i * ldy + j * LANES, cv);
+        }
 }
 
 /* Gh[xi * plane] = A g A^T for the 4x4 gradient tile at Gp (rows ldg apart) */
@@ -378,8 +447,9 @@ static void w4_plan_make(w4_plan *pl, const w4_geom *q, bool wgrad) {
 
 /* Zero-bordered patch buffer of a band: rows 4*rows + 2, columns 4*tw + 2. */
 static int64_t xbuf_floats(const w4_plan *pl, const w4_geom *q) { return (4 * pl->rows + 2) * (4 * q->tw + 2) * LANES; }
-/* Output (or output-gradient) tiles of a band: 4*rows x 4*tw. */
-static int64_t ybuf_floats(const w4_plan *pl, const w4_geom *q) { return 4 * pl->rows * 4 * q->tw * LANES; }
+/* Output (or output-gradient) tiles of a band, 4*rows x 4*tw, twice (the
+ * epilogue's codes go in the second). */
+static int64_t ybuf_floats(const w4_plan *pl, const w4_geom *q) { return 2 * 4 * pl->rows * 4 * q->tw * LANES; }
 /* Scratch of one thread: V, a chunk of M or Gh, the two buffers. */
 static size_t unit_floats(const w4_plan *pl, const w4_geom *q) {
     size_t n = (size_t)(NPOS * (plane_of(q->C, pl->cols) + plane_of(pl->kb, pl->cols)) + xbuf_floats(pl, q) +
@@ -417,21 +487,31 @@ static void input_transform(float *V, const float *x, const w4_geom *q, const w4
 }
 
 /* out (N, K, OH, OW) rows of the unit for channels [k0, k0 + kb) = A^T M A
- * + bias, M (36, kb, T). */
+ * + bias, M (36, kb, T); with an epilogue, out (N, K, OH/pool, OW/pool)
+ * and codes through it. Y holds two tile buffers (outputs, codes). */
 static void output_transform(float *out, const float *M, const float *bias, const w4_geom *q, const w4_unit *u,
-                             int64_t k0, int64_t kb, float *Y) {
-    const int64_t ldy = 4 * q->tw * LANES, plane = plane_of(kb, u->T), P = (u->a1 - u->a0) * q->tw;
-    const int64_t orow0 = 4 * u->a0, orow1 = 4 * u->a1 < q->OH ? 4 * u->a1 : q->OH, osz = q->K * q->OH * q->OW;
+                             int64_t k0, int64_t kb, float *Y, const mg_conv_epilogue *e) {
+    const int64_t pool = e ? e->pool : 1, t = 4 / pool; /* outputs per tile side after the epilogue */
+    const int64_t ldy = t * q->tw * LANES, plane = plane_of(kb, u->T), P = (u->a1 - u->a0) * q->tw;
+    const int64_t PH = q->OH / pool, PW = q->OW / pool, osz = q->K * PH * PW;
+    const int64_t row0 = t * u->a0, row1 = t * u->a1 < PH ? t * u->a1 : PH;
+    float *C = Y + 4 * (u->a1 - u->a0) * 4 * q->tw * LANES; /* the codes' buffer */
     for (int64_t gi = 0; gi < u->ng; gi++) {
         int64_t n = u->n0 + gi * LANES, nl = u->n1 - n < LANES ? u->n1 - n : LANES;
         for (int64_t k = 0; k < kb; k++) {
             __m512 bk = _mm512_set1_ps(bias ? bias[k0 + k] : 0.0f);
             const float *m = M + k * u->T + gi * P * LANES;
             for (int64_t a = 0; a < u->a1 - u->a0; a++)
-                for (int64_t b = 0; b < q->tw; b++)
-                    output_tile(Y + 4 * a * ldy + 4 * b * LANES, ldy, m + (a * q->tw + b) * LANES, plane, bk);
-            float *ok = out + n * osz + (k0 + k) * q->OH * q->OW;
-            lanes_to_rows(ok + orow0 * q->OW, osz, nl, Y, q->OW, ldy, (orow1 - orow0) * q->OW);
+                for (int64_t b = 0; b < q->tw; b++) {
+                    float *yp = Y + t * a * ldy + t * b * LANES;
+                    if (e) output_tile_epilogue(yp, C + t * a * ldy + t * b * LANES, ldy, m + (a * q->tw + b) * LANES,
+                                                plane, bk, (int)pool);
+                    else output_tile(yp, ldy, m + (a * q->tw + b) * LANES, plane, bk);
+                }
+            if (row1 <= row0) continue;
+            int64_t at = n * osz + (k0 + k) * PH * PW + row0 * PW;
+            lanes_to_rows(out + at, osz, nl, Y, PW, ldy, (row1 - row0) * PW);
+            if (e && e->code) lanes_to_rows_u8(e->code + at, osz, nl, C, PW, ldy, (row1 - row0) * PW);
         }
     }
 }
@@ -471,7 +551,7 @@ static void grad_transform(float *Gh, double *db, const float *gout, const w4_ge
 /* out (N,K,OH,OW) = inp (N,C,H,W) (*) weights already transformed (36,K,C)
  * (planes plane_of(K, C) apart) + bias */
 static int w4_forward(float *out, const float *inp, const float *U, const float *bias, const w4_geom *q,
-                      const char *op) {
+                      const char *op, const mg_conv_epilogue *e) {
     w4_plan pl;
     w4_plan_make(&pl, q, false);
     size_t per = unit_floats(&pl, q), got;
@@ -490,7 +570,7 @@ static int w4_forward(float *out, const float *inp, const float *U, const float 
                 for (int x = 0; x < NPOS; x++)
                     mg_sgemm(false, false, kb, u.T, q->C, 1.0f, U + x * pu + k0 * q->C, q->C,
                              V + x * plane_of(q->C, u.T), u.T, 0.0f, M + x * plane_of(kb, u.T), u.T);
-                output_transform(out, M, bias, q, &u, k0, kb, Y);
+                output_transform(out, M, bias, q, &u, k0, kb, Y, e);
             }
         });
     }
@@ -499,12 +579,17 @@ static int w4_forward(float *out, const float *inp, const float *U, const float 
 }
 
 int mg_conv2d_winograd4_fwd(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g) {
+    return mg_conv2d_winograd4_fwd_fused(out, inp, w, b, g, NULL);
+}
+
+int mg_conv2d_winograd4_fwd_fused(float *out, const float *inp, const float *w, const float *b,
+                                  const mg_conv_geom *g, const mg_conv_epilogue *e) {
     w4_geom q = w4_make(g->N, g->C, g->H, g->W, g->K, g->OH, g->OW, g->ph, g->pw);
     size_t got;
     float *U = mg_alloc((size_t)(NPOS * plane_of(g->K, g->C)) * sizeof(float), &got);
     if (!U) return mg_error("conv2d: out of memory for the transformed weights");
     weight_transform(U, w, g->K, g->C, false);
-    int rc = w4_forward(out, inp, U, b, &q, "conv2d");
+    int rc = w4_forward(out, inp, U, b, &q, "conv2d", e);
     mg_free(U, got);
     return rc;
 }
@@ -520,7 +605,7 @@ int mg_conv2d_winograd4_bwd(float *dinp, float *dw, float *db, const float *dout
         float *U = mg_alloc((size_t)(NPOS * plane_of(K, C)) * sizeof(float), &got);
         if (!U) return mg_error("conv2d backward: out of memory for the transformed weights");
         weight_transform(U, w, K, C, true);
-        int rc = w4_forward(dinp, dout, U, NULL, &d, "conv2d backward");
+        int rc = w4_forward(dinp, dout, U, NULL, &d, "conv2d backward", NULL);
         mg_free(U, got);
         if (rc != MG_OK) return rc;
     }
@@ -574,6 +659,10 @@ int mg_conv2d_winograd4_bwd(float *dinp, float *dw, float *db, const float *dout
 bool mg_winograd4_fits(const mg_conv_geom *g) { return false; }
 double mg_winograd4_cost(int64_t N, int64_t OH, int64_t OW) { return INFINITY; }
 int mg_conv2d_winograd4_fwd(float *out, const float *inp, const float *w, const float *b, const mg_conv_geom *g) {
+    return mg_error("conv2d: Winograd kernels need AVX-512");
+}
+int mg_conv2d_winograd4_fwd_fused(float *out, const float *inp, const float *w, const float *b,
+                                  const mg_conv_geom *g, const mg_conv_epilogue *e) {
     return mg_error("conv2d: Winograd kernels need AVX-512");
 }
 int mg_conv2d_winograd4_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,

@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "nn_conv.h"
 
@@ -146,6 +147,32 @@ static void conv_kernels(const conv_case *cc) {
             check_sum(CASE("input grad, Winograd"), dx1, dx2, nx, 1e-4);
             check_sum(CASE("weight grad, Winograd"), dw1, dw2, nw, 1e-4);
             check_sum(CASE("bias grad, Winograd"), db1, db2, g.K, 1e-4);
+        }
+        /* the epilogue inside the units: the same as the tuned output put
+         * through the naive epilogue, bit for bit (codes included) */
+        for (int pool = 1; pool <= 2; pool++) {
+            if (g.OH < pool || g.OW < pool) continue;
+            int64_t np = g.N * g.K * (g.OH / pool) * (g.OW / pool);
+            float *e1 = malloc((size_t)(np ? np : 1) * 4), *e2 = malloc((size_t)(np ? np : 1) * 4);
+            uint8_t *c1 = malloc((size_t)(np ? np : 1)), *c2 = malloc((size_t)(np ? np : 1));
+            mg_conv_epilogue ep = {pool, c1};
+            typedef int (*fused_fn)(float *, const float *, const float *, const float *, const mg_conv_geom *,
+                                    const mg_conv_epilogue *);
+            typedef int (*plain_fn)(float *, const float *, const float *, const float *, const mg_conv_geom *);
+            fused_fn fused[3] = {mg_conv2d_fwd_fused, mg_conv2d_fwd_gemm_fused, mg_conv2d_winograd4_fwd_fused};
+            plain_fn plain[3] = {mg_conv2d_fwd, mg_conv2d_fwd_gemm, mg_conv2d_winograd4_fwd};
+            const char *which[3] = {"chosen", "GEMM", "Winograd F(4x4)"};
+            for (int a = 0; a < 3; a++) {
+                if (a == 2 && !mg_winograd4_fits(&g)) continue;
+                plain[a](o1, in, wt, b, &g);
+                mg_relu_pool_fwd_naive(e2, c2, o1, g.N * g.K, g.OH, g.OW, pool);
+                fused[a](e1, in, wt, b, &g, &ep);
+                char what[96];
+                snprintf(what, sizeof what, "forward with epilogue pool %d, %s", pool, which[a]);
+                check(CASE(what), e1, e2, np, 0);
+                expect(CASE(what), memcmp(c1, c2, (size_t)np) == 0, "codes differ");
+            }
+            free(e1), free(e2), free(c1), free(c2);
         }
         if (mg_winograd4_fits(&g)) {
             mg_conv2d_winograd4_fwd(o1, in, wt, b, &g);
@@ -347,6 +374,7 @@ int main(void) {
         {"seed CNN layer 2, a partial group of 16", 18, 32, 13, 13, 64, 3, 3, {1, 1}, {0, 0}, {1, 1}},
         {"seed CNN layer 3, tiny images", 17, 64, 5, 5, 40, 3, 3, {1, 1}, {0, 0}, {1, 1}},
         {"32 images, padding 1, non-square", 32, 9, 7, 10, 12, 3, 3, {1, 1}, {1, 1}, {1, 1}},
+        {"a thread with one image where units are whole images", 3, 16, 28, 28, 64, 4, 4, {4, 4}, {0, 0}, {1, 1}},
     };
     for (size_t i = 0; i < sizeof convs / sizeof *convs; i++) conv_kernels(&convs[i]);
 
