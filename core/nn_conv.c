@@ -574,18 +574,28 @@ int mg_conv2d_fwd_gemm_fused(float *out, const float *inp, const float *w, const
 
 /* ---- backward --------------------------------------------------------------------- */
 
+/* One unit of the backward pass. The output gradient is read from dout
+ * where it is there as is, else gathered (several images side by side) or
+ * expanded (an epilogue's gradient) into tmp or the band buffer. */
 static void bwd_unit(const conv_plan *pl, const mg_conv_geom *g, float *dinp, float *dw, double *db,
-                     const float *dout, const float *inp, const float *w, float *col, float *tmp, int64_t n0,
-                     int64_t nimg, int64_t oh0, int64_t oh1) {
+                     const mg_conv_dout *d, const float *inp, const float *w, float *col, float *tmp, float *band,
+                     int64_t n0, int64_t nimg, int64_t oh0, int64_t oh1) {
     const int64_t P = pl->P, CKK = pl->CKK, K = g->K, pc = (oh1 - oh0) * g->OW, ncols = nimg * pc;
     const int64_t isz = g->C * g->H * g->W;
-    const float *G = dout + n0 * K * P + oh0 * g->OW;
-    int64_t ldg = P;
+    const float *G;
+    int64_t ldg;
     if (nimg > 1) { /* gather dout[n0 + m] (K, P) -> tmp (K, nimg*P) */
         for (int64_t m = 0; m < nimg; m++)
-            for (int64_t k = 0; k < K; k++) copy_floats(tmp + k * ncols + m * P, dout + ((n0 + m) * K + k) * P, P);
+            for (int64_t k = 0; k < K; k++) mg_conv_dout_rows(tmp + k * ncols + m * P, d, K, g->OH, g->OW, n0 + m, k, 0, g->OH);
         G = tmp;
         ldg = ncols;
+    } else if (d->g) { /* the unit's rows expanded into the band buffer (K, pc) */
+        for (int64_t k = 0; k < K; k++) mg_conv_dout_rows(band + k * pc, d, K, g->OH, g->OW, n0, k, oh0, oh1);
+        G = band;
+        ldg = pc;
+    } else {
+        G = d->dout + n0 * K * P + oh0 * g->OW;
+        ldg = P;
     }
     if (db)
         for (int64_t k = 0; k < K; k++) {
@@ -618,27 +628,68 @@ static void bwd_unit(const conv_plan *pl, const mg_conv_geom *g, float *dinp, fl
     }
 }
 
-typedef int (*bwd_fn)(float *, float *, float *, const float *, const float *, const float *, const mg_conv_geom *);
+typedef int (*bwd_fn)(float *, float *, float *, const mg_conv_dout *, const float *, const float *,
+                      const mg_conv_geom *);
+
+/* F(2x2) reads the whole gradient: an epilogue's is expanded first. */
+static int winograd2_bwd_src(float *dinp, float *dw, float *db, const mg_conv_dout *d, const float *inp,
+                             const float *w, const mg_conv_geom *g) {
+    if (!d->g) return mg_conv2d_winograd_bwd(dinp, dw, db, d->dout, inp, w, g);
+    size_t ny = (size_t)(g->N * g->K * g->OH * g->OW), got;
+    float *dy = scratch_alloc(ny, &got, "conv2d backward");
+    if (!dy) return MG_ERR;
+    mg_relu_pool_bwd(dy, d->g, d->code, g->N * g->K, g->OH, g->OW, d->pool);
+    int rc = mg_conv2d_winograd_bwd(dinp, dw, db, dy, inp, w, g);
+    mg_free(dy, got);
+    return rc;
+}
 
 static bwd_fn bwd_of(conv_algo a) {
-    return a == ALGO_WINOGRAD4 ? mg_conv2d_winograd4_bwd : a == ALGO_WINOGRAD2 ? mg_conv2d_winograd_bwd
-                                                                               : mg_conv2d_bwd_gemm;
+    return a == ALGO_WINOGRAD4 ? mg_conv2d_winograd4_bwd_src : a == ALGO_WINOGRAD2 ? winograd2_bwd_src
+                                                                                   : mg_conv2d_bwd_gemm_src;
 }
 
 int mg_conv2d_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                   const mg_conv_geom *g) {
+    mg_conv_dout d = {dout, NULL, NULL, 1};
+    return mg_conv2d_bwd_src(dinp, dw, db, &d, inp, w, g);
+}
+
+int mg_conv2d_bwd_src(float *dinp, float *dw, float *db, const mg_conv_dout *d, const float *inp, const float *w,
+                      const mg_conv_geom *g) {
     conv_algo ad = dinp ? choose_algo(g, true) : ALGO_GEMM, aw = dw || db ? choose_algo(g, false) : ALGO_GEMM;
-    if (ad == aw) return bwd_of(ad)(dinp, dw, db, dout, inp, w, g); /* one pass for both where it can share */
-    if (dinp && bwd_of(ad)(dinp, NULL, NULL, dout, inp, w, g) != MG_OK) return MG_ERR;
-    return dw || db ? bwd_of(aw)(NULL, dw, db, dout, inp, w, g) : MG_OK;
+    bool gemm_only = (!dinp || ad == ALGO_GEMM) && (!(dw || db) || aw == ALGO_GEMM);
+    if (d->g && !gemm_only) {
+        /* Winograd reads the gradient of 16 images at a time, too scattered
+         * to expand it as it goes (measured slower), and its two passes
+         * would expand it twice: expanded once, whole */
+        size_t ny = (size_t)(g->N * g->K * g->OH * g->OW), got;
+        float *dy = scratch_alloc(ny, &got, "conv2d backward");
+        if (!dy) return MG_ERR;
+        mg_relu_pool_bwd(dy, d->g, d->code, g->N * g->K, g->OH, g->OW, d->pool);
+        mg_conv_dout whole = {dy, NULL, NULL, 1};
+        int rc = mg_conv2d_bwd_src(dinp, dw, db, &whole, inp, w, g);
+        mg_free(dy, got);
+        return rc;
+    }
+    if (ad == aw) return bwd_of(ad)(dinp, dw, db, d, inp, w, g); /* one pass for both where it can share */
+    if (dinp && bwd_of(ad)(dinp, NULL, NULL, d, inp, w, g) != MG_OK) return MG_ERR;
+    return dw || db ? bwd_of(aw)(NULL, dw, db, d, inp, w, g) : MG_OK;
 }
 
 int mg_conv2d_bwd_gemm(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                        const mg_conv_geom *g) {
+    mg_conv_dout d = {dout, NULL, NULL, 1};
+    return mg_conv2d_bwd_gemm_src(dinp, dw, db, &d, inp, w, g);
+}
+
+int mg_conv2d_bwd_gemm_src(float *dinp, float *dw, float *db, const mg_conv_dout *d, const float *inp,
+                           const float *w, const mg_conv_geom *g) {
     conv_plan pl;
     make_plan(&pl, g);
     const int64_t K = g->K, CKK = pl.CKK;
-    size_t per = pl.col_floats + pl.tmp_floats, wsz = (size_t)(K * CKK);
+    size_t bandf = d->g ? (size_t)(K * pl.cols) : 0; /* a one-image unit's expanded rows */
+    size_t per = pl.col_floats + pl.tmp_floats + bandf, wsz = (size_t)(K * CKK);
     per = (per + 15) & ~(size_t)15;
     size_t dwpart = dw ? (wsz + 15) & ~(size_t)15 : 0; /* per thread: dw^T (CKK, K) */
     size_t dbpart = db ? (size_t)K * 2 : 0; /* doubles, as pairs of floats */
@@ -651,11 +702,11 @@ int mg_conv2d_bwd_gemm(float *dinp, float *dw, float *db, const float *dout, con
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
         int64_t lo = g->N * t / nt, hi = g->N * (t + 1) / nt;
-        float *col = scratch + per * (size_t)t, *tmp = col + pl.col_floats;
+        float *col = scratch + per * (size_t)t, *tmp = col + pl.col_floats, *band = tmp + pl.tmp_floats;
         float *dwt = dw ? scratch + per * (size_t)pl.nt + dwpart * (size_t)t : NULL;
         double *dbt = db ? (double *)(scratch + (per + dwpart) * (size_t)pl.nt) + K * t : NULL;
         FOR_UNITS(&pl, g, lo, hi, n0, nimg, oh0, oh1,
-                  bwd_unit(&pl, g, dinp, dwt, dbt, dout, inp, w, col, tmp, n0, nimg, oh0, oh1));
+                  bwd_unit(&pl, g, dinp, dwt, dbt, d, inp, w, col, tmp, band, n0, nimg, oh0, oh1));
     }
     if (dw) { /* transposed back, threads summed in a fixed order: the same thread count gives the same sums */
         const float *parts = scratch + per * (size_t)pl.nt;
@@ -841,7 +892,7 @@ fail:
     return NULL;
 }
 
-int mg_conv2d_grads(mg_tensor **gin, const bool *needs, const float *dout, mg_tensor *x, mg_tensor *w,
+int mg_conv2d_grads(mg_tensor **gin, const bool *needs, const mg_conv_dout *d, mg_tensor *x, mg_tensor *w,
                     const mg_conv_geom *g) {
     mg_tensor *xc = NULL, *wc = NULL;
     int rc = MG_ERR;
@@ -855,9 +906,9 @@ int mg_conv2d_grads(mg_tensor **gin, const bool *needs, const float *dout, mg_te
     }
     if (needs[2]) TRY(gin[2] = mg_empty(MG_F32, 1, (int64_t[]){g->K}));
     if (g->N > 0) {
-        TRY_OK(mg_conv2d_bwd(needs[0] ? mg_f32(gin[0]) : NULL, needs[1] ? mg_f32(gin[1]) : NULL,
-                             needs[2] ? mg_f32(gin[2]) : NULL, dout, xc ? mg_f32(xc) : NULL, wc ? mg_f32(wc) : NULL,
-                             g));
+        TRY_OK(mg_conv2d_bwd_src(needs[0] ? mg_f32(gin[0]) : NULL, needs[1] ? mg_f32(gin[1]) : NULL,
+                                 needs[2] ? mg_f32(gin[2]) : NULL, d, xc ? mg_f32(xc) : NULL, wc ? mg_f32(wc) : NULL,
+                                 g));
     } else {
         for (int k = 1; k < 3; k++)
             if (needs[k]) TRY_OK(mg_zero_(gin[k]));
@@ -874,7 +925,8 @@ int mg_bw_conv2d(mg_node *n, mg_tensor *gout, const bool *needs, mg_tensor **gin
     mg_conv_geom g;
     mg_conv_opts o = mg_conv_node_opts(n);
     if (mg_conv_geom_init(&g, "conv2d", x, w, &o) || !(gc = mg_as_contiguous(gout))) return MG_ERR;
-    int rc = mg_conv2d_grads(gin, needs, mg_f32(gc), x, w, &g);
+    mg_conv_dout d = {mg_f32(gc), NULL, NULL, 1};
+    int rc = mg_conv2d_grads(gin, needs, &d, x, w, &g);
     mg_release(gc);
     return rc;
 }

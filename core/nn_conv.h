@@ -38,9 +38,26 @@ int mg_conv_transpose_geom(mg_conv_geom *g, const mg_tensor *x, const mg_tensor 
  * size) under the name op; fills g. */
 int mg_conv2d_check(mg_conv_geom *g, const char *op, const mg_tensor *x, const mg_tensor *w, const mg_tensor *b,
                     const mg_conv_opts *o);
+/* The output gradient a convolution's backward kernels read: dout
+ * (N,K,OH,OW) itself, or (g set) the gradient of an epilogue's outputs
+ * (N,K,OH/pool,OW/pool) with its codes, expanded into the convolution's
+ * output shape where the kernels read it, a band of rows at a time. */
+typedef struct {
+    const float *dout;
+    const float *g;
+    const uint8_t *code;
+    int pool;
+} mg_conv_dout;
+/* Rows [r0, r1) of plane (n, k) of the gradient d of a (N,K,OH,OW) output,
+ * into dst (contiguous rows of OW). */
+void mg_conv_dout_rows(float *dst, const mg_conv_dout *d, int64_t K, int64_t OH, int64_t OW, int64_t n, int64_t k,
+                       int64_t r0, int64_t r1);
+/* db[k] = the sum of plane k of the gradient over the batch. */
+void mg_conv_dout_bias_grad(float *db, const mg_conv_dout *d, int64_t N, int64_t K, int64_t OH, int64_t OW);
+
 /* The gradients a conv2d node is asked for (needs: x, w, b), made into
- * gin from the output gradient dout (N,K,OH,OW), contiguous. */
-int mg_conv2d_grads(mg_tensor **gin, const bool *needs, const float *dout, mg_tensor *x, mg_tensor *w,
+ * gin from the output gradient d. */
+int mg_conv2d_grads(mg_tensor **gin, const bool *needs, const mg_conv_dout *d, mg_tensor *x, mg_tensor *w,
                     const mg_conv_geom *g);
 /* A convolution's options in a tape node's slots i[0..7], and back. */
 void mg_conv_opts_to_node(mg_node *n, const mg_conv_geom *g, const mg_conv_opts *o);
@@ -57,6 +74,14 @@ int mg_conv2d_bwd(float *dinp, float *dw, float *db, const float *dout, const fl
                   const mg_conv_geom *g);
 void mg_conv2d_bwd_naive(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                          const float *w, const mg_conv_geom *g);
+/* mg_conv2d_bwd from any gradient source (the GEMM and F(4x4) kernels
+ * expand an epilogue's gradient in their units; F(2x2) gets it whole). */
+int mg_conv2d_bwd_src(float *dinp, float *dw, float *db, const mg_conv_dout *d, const float *inp, const float *w,
+                      const mg_conv_geom *g);
+int mg_conv2d_bwd_gemm_src(float *dinp, float *dw, float *db, const mg_conv_dout *d, const float *inp,
+                           const float *w, const mg_conv_geom *g);
+int mg_conv2d_winograd4_bwd_src(float *dinp, float *dw, float *db, const mg_conv_dout *d, const float *inp,
+                                const float *w, const mg_conv_geom *g);
 /* The same through im2col + GEMM only (mg_conv2d_fwd/bwd choose between
  * this and Winograd's F(2x2, 3x3) or F(4x4, 3x3) by the multiplications
  * each needs, separately for the forward pass, the input gradient and the

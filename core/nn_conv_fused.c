@@ -193,6 +193,81 @@ void mg_relu_pool_bwd(float *dy, const float *g, const uint8_t *code, int64_t pl
     }
 }
 
+/* One row of a plane of the expanded gradient for 2x2 pooling: row parity
+ * p of the windows of n pooled gradients g with codes c; W floats written. */
+#if defined(__AVX512F__)
+static void expand_pool2_row(float *d, const float *g, const uint8_t *c, int64_t n, int64_t W, int p) {
+    const __m512i c0 = _mm512_set1_epi32(2 * p), c1 = _mm512_set1_epi32(2 * p + 1);
+    for (int64_t i = 0; i < n; i += 16) {
+        int64_t k = n - i < 16 ? n - i : 16;
+        __mmask16 m = (__mmask16)((1u << k) - 1);
+        __m512 gv = _mm512_maskz_loadu_ps(m, g + i);
+        __m512i cv = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, c + i));
+        mg_store_pairs(d + 2 * i, k, _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(cv, c0), gv),
+                       _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(cv, c1), gv));
+    }
+    if (W & 1) d[W - 1] = 0.0f;
+}
+#else
+static void expand_pool2_row(float *d, const float *g, const uint8_t *c, int64_t n, int64_t W, int p) {
+    for (int64_t i = 0; i < n; i++) {
+        d[2 * i] = c[i] == 2 * p ? g[i] : 0.0f;
+        d[2 * i + 1] = c[i] == 2 * p + 1 ? g[i] : 0.0f;
+    }
+    if (W & 1) d[W - 1] = 0.0f;
+}
+#endif
+
+void mg_conv_dout_rows(float *dst, const mg_conv_dout *d, int64_t K, int64_t OH, int64_t OW, int64_t n, int64_t k,
+                       int64_t r0, int64_t r1) {
+    if (!d->g) {
+        memcpy(dst, d->dout + ((n * K + k) * OH + r0) * OW, (size_t)((r1 - r0) * OW) * sizeof(float));
+        return;
+    }
+    if (d->pool == 1) {
+        int64_t at = ((n * K + k) * OH + r0) * OW;
+        relu_bwd_run(dst, d->g + at, d->code + at, (r1 - r0) * OW);
+        return;
+    }
+    const int64_t PH = OH / 2, PW = OW / 2;
+    for (int64_t r = r0; r < r1;) {
+        float *row = dst + (r - r0) * OW;
+        int64_t at = ((n * K + k) * PH + r / 2) * PW;
+        if (r / 2 >= PH) { /* the row no window covers */
+            memset(row, 0, (size_t)OW * sizeof(float));
+            r++;
+        } else if (!(r & 1) && r + 1 < r1) { /* both rows of the windows from one read */
+            pool2_bwd_row(row, row + OW, d->g + at, d->code + at, PW);
+            if (OW & 1) row[OW - 1] = row[2 * OW - 1] = 0.0f;
+            r += 2;
+        } else {
+            expand_pool2_row(row, d->g + at, d->code + at, PW, OW, (int)(r & 1));
+            r++;
+        }
+    }
+}
+
+void mg_conv_dout_bias_grad(float *db, const mg_conv_dout *d, int64_t N, int64_t K, int64_t OH, int64_t OW) {
+    if (!d->g) {
+        mg_conv_bias_grad(db, d->dout, N, K, OH * OW);
+        return;
+    }
+    const int64_t P = (OH / d->pool) * (OW / d->pool);
+    const uint8_t none = d->pool == 1 ? 0 : CODE_NONE; /* the code that passes nothing */
+    for (int64_t k = 0; k < K; k++) {
+        double s = 0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *g = d->g + (n * K + k) * P;
+            const uint8_t *c = d->code + (n * K + k) * P;
+            float part = 0;
+#pragma omp simd reduction(+ : part)
+            for (int64_t i = 0; i < P; i++) part += c[i] != none ? g[i] : 0.0f;
+            s += part;
+        }
+        db[k] = (float)s;
+    }
+}
+
 void mg_relu_pool_fwd_naive(float *out, uint8_t *code, const float *y, int64_t planes, int64_t H, int64_t W,
                             int pool) {
     const int64_t PH = H / pool, PW = W / pool;
@@ -272,17 +347,10 @@ int mg_bw_conv2d_relu_pool(mg_node *n, mg_tensor *gout, const bool *needs, mg_te
     if (!x || !w || !code) return MG_ERR;
     mg_conv_geom g;
     mg_conv_opts o = mg_conv_node_opts(n);
-    int pool = (int)n->i[8], rc = MG_ERR;
     if (mg_conv_geom_init(&g, "conv2d", x, w, &o) || !(gc = mg_as_contiguous(gout))) return MG_ERR;
-    size_t ny = (size_t)(g.N * g.K * g.OH * g.OW), got;
-    float *dy = mg_alloc((ny ? ny : 1) * sizeof(float), &got);
-    if (!dy) {
-        mg_error("conv2d backward: out of memory for %zu bytes of scratch", ny * sizeof(float));
-    } else {
-        mg_relu_pool_bwd(dy, mg_f32(gc), mg_u8(code), g.N * g.K, g.OH, g.OW, pool);
-        rc = mg_conv2d_grads(gin, needs, dy, x, w, &g);
-        mg_free(dy, got);
-    }
+    /* the kernels expand the gradient by the codes where they read it */
+    mg_conv_dout d = {NULL, mg_f32(gc), mg_u8(code), (int)n->i[8]};
+    int rc = mg_conv2d_grads(gin, needs, &d, x, w, &g);
     mg_release(gc);
     return rc;
 }

@@ -450,10 +450,15 @@ static int64_t xbuf_floats(const w4_plan *pl, const w4_geom *q) { return (4 * pl
 /* Output (or output-gradient) tiles of a band, 4*rows x 4*tw, twice (the
  * epilogue's codes go in the second). */
 static int64_t ybuf_floats(const w4_plan *pl, const w4_geom *q) { return 2 * 4 * pl->rows * 4 * q->tw * LANES; }
-/* Scratch of one thread: V, a chunk of M or Gh, the two buffers. */
+/* Rows of 16 images an expanded gradient is written to before its
+ * transpose: a band's input rows, or its output rows. */
+static int64_t sbuf_floats(const w4_plan *pl, const w4_geom *q) {
+    return LANES * (4 * pl->rows + 2) * (q->W > q->OW ? q->W : q->OW);
+}
+/* Scratch of one thread: V, a chunk of M or Gh, the three buffers. */
 static size_t unit_floats(const w4_plan *pl, const w4_geom *q) {
     size_t n = (size_t)(NPOS * (plane_of(q->C, pl->cols) + plane_of(pl->kb, pl->cols)) + xbuf_floats(pl, q) +
-                        ybuf_floats(pl, q));
+                        ybuf_floats(pl, q) + sbuf_floats(pl, q));
     return ((n + 15) & ~(size_t)15) + 16;
 }
 
@@ -464,9 +469,12 @@ static inline void prefetch_rows(const float *p, int64_t stride, int64_t nl, int
         for (int64_t j = 0; j < n; j += 16) _mm_prefetch((const char *)(p + l * stride + j), _MM_HINT_T0);
 }
 
-/* V (36, C, T) = B^T d B for the unit's tiles of x (N, C, H, W); X is the
- * patch buffer, zeroed here. */
-static void input_transform(float *V, const float *x, const w4_geom *q, const w4_unit *u, float *X) {
+/* V (36, C, T) = B^T d B for the unit's tiles of x (N, C, H, W), or of the
+ * gradient src expands (src set: the input gradient's pass, whose input is
+ * an output gradient); X is the patch buffer, zeroed here, S the rows of an
+ * expanded gradient. */
+static void input_transform(float *V, const float *x, const mg_conv_dout *src, const w4_geom *q, const w4_unit *u,
+                            float *X, float *S) {
     const int64_t Wp = 4 * q->tw + 2, ldx = Wp * LANES, rows = 4 * (u->a1 - u->a0) + 2, plane = plane_of(q->C, u->T);
     const int64_t r0 = 4 * u->a0 - q->ph; /* input row of buffer row 0 */
     const int64_t rlo = r0 < 0 ? -r0 : 0, rhi = r0 + rows > q->H ? q->H - r0 : rows;
@@ -474,10 +482,16 @@ static void input_transform(float *V, const float *x, const w4_geom *q, const w4
     memset(X, 0, (size_t)(rows * ldx) * sizeof(float));
     for (int64_t gi = 0; gi < u->ng; gi++) {
         int64_t n = u->n0 + gi * LANES, nl = u->n1 - n < LANES ? u->n1 - n : LANES;
-        const float *xg = x + n * isz + (r0 + rlo) * q->W;
+        const float *xg = src ? NULL : x + n * isz + (r0 + rlo) * q->W;
         for (int64_t c = 0; c < q->C; c++) {
-            if (c + 1 < q->C) prefetch_rows(xg + (c + 1) * HW, isz, nl, cnt);
-            rows_to_lanes(X + rlo * ldx + q->pw * LANES, q->W, ldx, xg + c * HW, isz, nl, cnt);
+            if (src) {
+                for (int64_t l = 0; l < nl; l++)
+                    mg_conv_dout_rows(S + l * cnt, src, q->C, q->H, q->W, n + l, c, r0 + rlo, r0 + rhi);
+                rows_to_lanes(X + rlo * ldx + q->pw * LANES, q->W, ldx, S, cnt, nl, cnt);
+            } else {
+                if (c + 1 < q->C) prefetch_rows(xg + (c + 1) * HW, isz, nl, cnt);
+                rows_to_lanes(X + rlo * ldx + q->pw * LANES, q->W, ldx, xg + c * HW, isz, nl, cnt);
+            }
             float *v = V + c * u->T + gi * P * LANES;
             for (int64_t a = 0; a < u->a1 - u->a0; a++)
                 for (int64_t b = 0; b < q->tw; b++)
@@ -516,22 +530,29 @@ static void output_transform(float *out, const float *M, const float *bias, cons
     }
 }
 
-/* Gh (36, kb, T) = A g A^T for the unit's output-gradient tiles of gout
+/* Gh (36, kb, T) = A g A^T for the unit's output-gradient tiles of d
  * (N, K, OH, OW), channels [k0, k0 + kb); db[k] += their sums when db is
- * given. G is the tile buffer, zeroed here. */
-static void grad_transform(float *Gh, double *db, const float *gout, const w4_geom *q, const w4_unit *u, int64_t k0,
-                           int64_t kb, float *G) {
+ * given. G is the tile buffer, zeroed here, S the rows of an expanded
+ * gradient. */
+static void grad_transform(float *Gh, double *db, const mg_conv_dout *d, const w4_geom *q, const w4_unit *u,
+                           int64_t k0, int64_t kb, float *G, float *S) {
     const int64_t ldg = 4 * q->tw * LANES, plane = plane_of(kb, u->T), P = (u->a1 - u->a0) * q->tw;
     const int64_t orow0 = 4 * u->a0, orow1 = 4 * u->a1 < q->OH ? 4 * u->a1 : q->OH, osz = q->K * q->OH * q->OW;
     const int64_t cnt = (orow1 - orow0) * q->OW;
     memset(G, 0, (size_t)(4 * (u->a1 - u->a0) * ldg) * sizeof(float));
     for (int64_t gi = 0; gi < u->ng; gi++) {
         int64_t n = u->n0 + gi * LANES, nl = u->n1 - n < LANES ? u->n1 - n : LANES;
-        const float *gg = gout + n * osz + orow0 * q->OW;
+        const float *gg = d->g ? NULL : d->dout + n * osz + orow0 * q->OW;
         for (int64_t k = 0; k < kb; k++) {
-            const float *gk = gg + (k0 + k) * q->OH * q->OW;
-            if (k + 1 < kb) prefetch_rows(gk + q->OH * q->OW, osz, nl, cnt);
-            rows_to_lanes(G, q->OW, ldg, gk, osz, nl, cnt);
+            if (d->g) {
+                for (int64_t l = 0; l < nl; l++)
+                    mg_conv_dout_rows(S + l * cnt, d, q->K, q->OH, q->OW, n + l, k0 + k, orow0, orow1);
+                rows_to_lanes(G, q->OW, ldg, S, cnt, nl, cnt);
+            } else {
+                const float *gk = gg + (k0 + k) * q->OH * q->OW;
+                if (k + 1 < kb) prefetch_rows(gk + q->OH * q->OW, osz, nl, cnt);
+                rows_to_lanes(G, q->OW, ldg, gk, osz, nl, cnt);
+            }
             if (db) {
                 __m512 sum = _mm512_setzero_ps();
                 for (int64_t r = 0; r < orow1 - orow0; r++)
@@ -550,8 +571,8 @@ static void grad_transform(float *Gh, double *db, const float *gout, const w4_ge
 
 /* out (N,K,OH,OW) = inp (N,C,H,W) (*) weights already transformed (36,K,C)
  * (planes plane_of(K, C) apart) + bias */
-static int w4_forward(float *out, const float *inp, const float *U, const float *bias, const w4_geom *q,
-                      const char *op, const mg_conv_epilogue *e) {
+static int w4_forward(float *out, const float *inp, const mg_conv_dout *src, const float *U, const float *bias,
+                      const w4_geom *q, const char *op, const mg_conv_epilogue *e) {
     w4_plan pl;
     w4_plan_make(&pl, q, false);
     size_t per = unit_floats(&pl, q), got;
@@ -562,9 +583,9 @@ static int w4_forward(float *out, const float *inp, const float *U, const float 
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
         float *V = scratch + per * (size_t)t, *M = V + NPOS * plane_of(q->C, pl.cols);
-        float *X = M + NPOS * plane_of(pl.kb, pl.cols), *Y = X + xbuf_floats(&pl, q);
+        float *X = M + NPOS * plane_of(pl.kb, pl.cols), *Y = X + xbuf_floats(&pl, q), *S = Y + ybuf_floats(&pl, q);
         FOR_W4_UNITS(&pl, q, G * t / nt, G * (t + 1) / nt, u, {
-            input_transform(V, inp, q, &u, X);
+            input_transform(V, inp, src, q, &u, X, S);
             for (int64_t k0 = 0; k0 < q->K; k0 += pl.kb) {
                 int64_t kb = q->K - k0 < pl.kb ? q->K - k0 : pl.kb;
                 for (int x = 0; x < NPOS; x++)
@@ -589,7 +610,7 @@ int mg_conv2d_winograd4_fwd_fused(float *out, const float *inp, const float *w, 
     float *U = mg_alloc((size_t)(NPOS * plane_of(g->K, g->C)) * sizeof(float), &got);
     if (!U) return mg_error("conv2d: out of memory for the transformed weights");
     weight_transform(U, w, g->K, g->C, false);
-    int rc = w4_forward(out, inp, U, b, &q, "conv2d", e);
+    int rc = w4_forward(out, inp, NULL, U, b, &q, "conv2d", e);
     mg_free(U, got);
     return rc;
 }
@@ -598,6 +619,12 @@ int mg_conv2d_winograd4_fwd_fused(float *out, const float *inp, const float *w, 
 
 int mg_conv2d_winograd4_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                             const mg_conv_geom *g) {
+    mg_conv_dout d = {dout, NULL, NULL, 1};
+    return mg_conv2d_winograd4_bwd_src(dinp, dw, db, &d, inp, w, g);
+}
+
+int mg_conv2d_winograd4_bwd_src(float *dinp, float *dw, float *db, const mg_conv_dout *src, const float *inp,
+                                const float *w, const mg_conv_geom *g) {
     const int64_t K = g->K, C = g->C;
     if (dinp) { /* the full correlation of dout with the flipped weights */
         w4_geom d = w4_data_grad(g);
@@ -605,12 +632,12 @@ int mg_conv2d_winograd4_bwd(float *dinp, float *dw, float *db, const float *dout
         float *U = mg_alloc((size_t)(NPOS * plane_of(K, C)) * sizeof(float), &got);
         if (!U) return mg_error("conv2d backward: out of memory for the transformed weights");
         weight_transform(U, w, K, C, true);
-        int rc = w4_forward(dinp, dout, U, NULL, &d, "conv2d backward", NULL);
+        int rc = w4_forward(dinp, src->g ? NULL : src->dout, src->g ? src : NULL, U, NULL, &d, "conv2d backward", NULL);
         mg_free(U, got);
         if (rc != MG_OK) return rc;
     }
     if (!dw) {
-        if (db) mg_conv_bias_grad(db, dout, g->N, K, g->OH * g->OW);
+        if (db) mg_conv_dout_bias_grad(db, src, g->N, K, g->OH, g->OW);
         return MG_OK;
     }
     w4_geom q = w4_make(g->N, C, g->H, g->W, K, g->OH, g->OW, g->ph, g->pw);
@@ -627,14 +654,14 @@ int mg_conv2d_winograd4_bwd(float *dinp, float *dw, float *db, const float *dout
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
         float *V = scratch + per * (size_t)t, *Gh = V + NPOS * plane_of(C, pl.cols);
-        float *X = Gh + NPOS * plane_of(pl.kb, pl.cols), *Gb = X + xbuf_floats(&pl, &q);
+        float *X = Gh + NPOS * plane_of(pl.kb, pl.cols), *Gb = X + xbuf_floats(&pl, &q), *S = Gb + ybuf_floats(&pl, &q);
         float *dU = accs + acc * (size_t)t;
         double *dbt = db ? (double *)(dbs + dbn * (size_t)t) : NULL;
         FOR_W4_UNITS(&pl, &q, G * t / nt, G * (t + 1) / nt, u, {
-            input_transform(V, inp, &q, &u, X);
+            input_transform(V, inp, NULL, &q, &u, X, S);
             for (int64_t k0 = 0; k0 < K; k0 += pl.kb) {
                 int64_t kb = K - k0 < pl.kb ? K - k0 : pl.kb;
-                grad_transform(Gh, dbt, dout, &q, &u, k0, kb, Gb);
+                grad_transform(Gh, dbt, src, &q, &u, k0, kb, Gb, S);
                 for (int x = 0; x < NPOS; x++)
                     mg_sgemm(false, true, kb, C, u.T, 1.0f, Gh + x * plane_of(kb, u.T), u.T, V + x * plane_of(C, u.T),
                              u.T, 1.0f, dU + x * pu + k0 * C, C);
@@ -667,6 +694,10 @@ int mg_conv2d_winograd4_fwd_fused(float *out, const float *inp, const float *w, 
 }
 int mg_conv2d_winograd4_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                             const mg_conv_geom *g) {
+    return mg_error("conv2d: Winograd kernels need AVX-512");
+}
+int mg_conv2d_winograd4_bwd_src(float *dinp, float *dw, float *db, const mg_conv_dout *src, const float *inp,
+                                const float *w, const mg_conv_geom *g) {
     return mg_error("conv2d: Winograd kernels need AVX-512");
 }
 #endif

@@ -172,6 +172,31 @@ static void conv_kernels(const conv_case *cc) {
                 check(CASE(what), e1, e2, np, 0);
                 expect(CASE(what), memcmp(c1, c2, (size_t)np) == 0, "codes differ");
             }
+            /* the backward pass from the epilogue's gradient and codes, expanded in
+             * the units, against the same kernels on the expanded gradient */
+            float *gp = rand_buf(np), *dy = malloc((size_t)(no ? no : 1) * 4), *dx3 = malloc((size_t)nx * 4);
+            float *dw3 = malloc((size_t)nw * 4), *db3 = malloc((size_t)g.K * 4);
+            mg_relu_pool_bwd_naive(dy, gp, c2, g.N * g.K, g.OH, g.OW, pool);
+            mg_conv_dout src = {NULL, gp, c2, pool};
+            typedef int (*bsrc_fn)(float *, float *, float *, const mg_conv_dout *, const float *, const float *,
+                                   const mg_conv_geom *);
+            typedef int (*bplain_fn)(float *, float *, float *, const float *, const float *, const float *,
+                                     const mg_conv_geom *);
+            bsrc_fn bsrc[3] = {mg_conv2d_bwd_src, mg_conv2d_bwd_gemm_src, mg_conv2d_winograd4_bwd_src};
+            bplain_fn bplain[3] = {mg_conv2d_bwd, mg_conv2d_bwd_gemm, mg_conv2d_winograd4_bwd};
+            for (int a = 0; a < 3; a++) {
+                if (a == 2 && !mg_winograd4_fits(&g)) continue;
+                bplain[a](dx3, dw3, db3, dy, in, wt, &g);
+                bsrc[a](dx1, dw1, db1, &src, in, wt, &g);
+                char what[96];
+                snprintf(what, sizeof what, "backward from the epilogue pool %d, %s", pool, which[a]);
+                check(CASE(what), dx1, dx3, nx, 0);
+                check(CASE(what), dw1, dw3, nw, 0);
+                check_sum(CASE(what), db1, db3, g.K, 1e-6);
+                bsrc[a](NULL, NULL, db1, &src, in, wt, &g);
+                check_sum(CASE(what), db1, db3, g.K, 1e-6);
+            }
+            free(gp), free(dy), free(dx3), free(dw3), free(db3);
             free(e1), free(e2), free(c1), free(c2);
         }
         if (mg_winograd4_fits(&g)) {
