@@ -15,7 +15,7 @@
  * and backward recomputes a block's weights as exp(scores - lse), so that
  * what the node holds grows with L, not with L x S. Dropout draws its mask
  * from the counter-based RNG at each weight's index; with the weights kept
- * it keeps the mask as bits, else backward draws it again.
+ * it keeps the mask too (a byte a weight), else backward draws it again.
  *
  * Layouts: q, k, v may be any strided views whose last dim is contiguous
  * (nn.MultiheadAttention's heads split out of one projection pass as they
@@ -103,7 +103,7 @@ typedef struct {
     bool causal;
     float drop_p;     /* 0: no dropout */
     uint64_t seed, base;
-    uint8_t *bits;    /* the dropout mask, one bit per weight, rows of (S + 7) / 8 bytes; or NULL */
+    uint8_t *drop_mask; /* the dropout mask kept for backward, a byte per weight (1: kept), or NULL */
 } attn_cfg;
 
 typedef struct {
@@ -167,33 +167,34 @@ static float softmax_row(float *x, int64_t S) {
 /* The dropout factors of one row of weights, in place: weight (slice, i, j)
  * is element ((s L) + i) S + j, drawn as word e % 4 of Philox block
  * base + e / 4, so forward and backward draw the same mask on any thread
- * count. With c->bits, the row's mask is written there (row r of the
- * weights: first / S) for backward to read instead of drawing it again.
- * w: scratch of S + 8 words. */
-static void drop_row(float *row, const attn_cfg *c, uint64_t first, uint32_t *w) {
+ * count. With c->drop_mask, the row's mask is written there (a byte per
+ * weight, at the weight's index) for backward to read, not draw again.
+ * row = src dropped (src may be row). w: scratch of S + 8 words. */
+static void drop_row_to(float *row, const float *src, const attn_cfg *c, uint64_t first, uint32_t *w) {
     uint64_t b0 = first / 4, nblk = (first % 4 + (uint64_t)c->S + 3) / 4;
 #pragma omp simd
     for (uint64_t b = 0; b < nblk; b++) mg_philox(c->seed, c->base + b0 + b, w + 4 * b);
     const uint32_t *wr = w + first % 4;
     float p = c->drop_p, keep = p < 1 ? 1.0f / (1.0f - p) : 0.0f;
 #pragma omp simd
-    for (int64_t j = 0; j < c->S; j++) row[j] = mg_u01(wr[j]) >= p ? row[j] * keep : 0.0f;
-    if (c->bits) {
-        uint8_t *bits = c->bits + (first / (uint64_t)c->S) * (uint64_t)((c->S + 7) / 8);
-        for (int64_t j0 = 0; j0 < c->S; j0 += 8) {
-            uint8_t byte = 0;
-            for (int64_t j = j0; j < j0 + 8 && j < c->S; j++) byte |= (uint8_t)(mg_u01(wr[j]) >= p) << (j - j0);
-            bits[j0 / 8] = byte;
-        }
+    for (int64_t j = 0; j < c->S; j++) row[j] = mg_u01(wr[j]) >= p ? src[j] * keep : 0.0f;
+    if (c->drop_mask) {
+        uint8_t *m = c->drop_mask + first;
+#pragma omp simd
+        for (int64_t j = 0; j < c->S; j++) m[j] = mg_u01(wr[j]) >= p;
     }
 }
 
-/* drop_row from the mask forward wrote to c->bits. */
+static void drop_row(float *row, const attn_cfg *c, uint64_t first, uint32_t *w) {
+    drop_row_to(row, row, c, first, w);
+}
+
+/* drop_row from the mask forward wrote to c->drop_mask. */
 static void drop_row_kept(float *row, const attn_cfg *c, uint64_t first) {
-    const uint8_t *bits = c->bits + (first / (uint64_t)c->S) * (uint64_t)((c->S + 7) / 8);
+    const uint8_t *m = c->drop_mask + first;
     float keep = c->drop_p < 1 ? 1.0f / (1.0f - c->drop_p) : 0.0f;
 #pragma omp simd
-    for (int64_t j = 0; j < c->S; j++) row[j] = (bits[j >> 3] >> (j & 7)) & 1 ? row[j] * keep : 0.0f;
+    for (int64_t j = 0; j < c->S; j++) row[j] = m[j] ? row[j] * keep : 0.0f;
 }
 
 /* Thread-private scratch of the kernels; false when out of memory. */
@@ -227,16 +228,19 @@ static int attn_forward(const attn_cfg *c, const attn_in *in, const slice2d *out
         for (int64_t t = 0; t < tasks; t++) {
             if (failed) continue;
             int64_t s = t / nblk, i0 = (t % nblk) * br, rows = c->L - i0 < br ? c->L - i0 : br;
-            scores(w.P, c, in, s, i0, rows);
+            /* the weights go straight to where backward will read them */
+            float *P = weights ? weights + (s * c->L + i0) * c->S : w.P, *Pv = P;
+            scores(P, c, in, s, i0, rows);
             for (int64_t r = 0; r < rows; r++) {
-                float l = softmax_row(w.P + r * c->S, c->S);
+                float l = softmax_row(P + r * c->S, c->S);
                 if (lse) lse[s * c->L + i0 + r] = l;
-                if (weights)
-                    memcpy(weights + (s * c->L + i0 + r) * c->S, w.P + r * c->S, sizeof(float) * (size_t)c->S);
-                if (c->drop_p > 0) drop_row(w.P + r * c->S, c, (uint64_t)((s * c->L + i0 + r) * c->S), w.words);
+                if (c->drop_p > 0) { /* the dropped weights in the scratch, the kept ones as they were */
+                    drop_row_to(w.P + r * c->S, P + r * c->S, c, (uint64_t)((s * c->L + i0 + r) * c->S), w.words);
+                    Pv = w.P;
+                }
             }
             float *op = slice_at(out, s) + i0 * out->rs;
-            mg_sgemm_serial(false, false, rows, c->Ev, c->S, 1.0f, w.P, c->S, slice_at(&in->v, s), in->v.rs, 0.0f,
+            mg_sgemm_serial(false, false, rows, c->Ev, c->S, 1.0f, Pv, c->S, slice_at(&in->v, s), in->v.rs, 0.0f,
                             op, out->rs);
         }
         scratch_free(&w);
@@ -293,7 +297,7 @@ static int attn_backward(const attn_cfg *c, const attn_in *in, const float *lse,
                         const float *pr = P + r * S;
                         float *dr = dP + r * S, d = 0;
                         uint64_t first = (uint64_t)((s * c->L + i0 + r) * S);
-                        if (drop && c->bits) drop_row_kept(dr, c, first);
+                        if (drop && c->drop_mask) drop_row_kept(dr, c, first);
                         else if (drop) drop_row(dr, c, first, w.words);
 #pragma omp simd reduction(+ : d)
                         for (int64_t j = 0; j < S; j++) d += pr[j] * dr[j];
@@ -308,7 +312,7 @@ static int attn_backward(const attn_cfg *c, const attn_in *in, const float *lse,
                         if (P != w.P) memcpy(w.P, P, sizeof(float) * (size_t)(rows * S));
                         for (int64_t r = 0; r < rows; r++) {
                             uint64_t first = (uint64_t)((s * c->L + i0 + r) * S);
-                            if (c->bits) drop_row_kept(w.P + r * S, c, first);
+                            if (c->drop_mask) drop_row_kept(w.P + r * S, c, first);
                             else drop_row(w.P + r * S, c, first, w.words);
                         }
                         P = w.P;
@@ -338,7 +342,7 @@ typedef struct {
     uint64_t seed, base;
     bool kept_weights;       /* saved slot SAVED_STATS holds the weights, else lse */
     int mask_slot, kpm_slot; /* saved index of the additive masks, -1 if absent */
-    int bits_slot;           /* saved index of the dropout mask kept with the weights, or -1 */
+    int drop_slot;           /* saved index of the dropout mask kept with the weights, or -1 */
 } attn_params;
 
 enum { SAVED_Q, SAVED_K, SAVED_V, SAVED_STATS };
@@ -431,7 +435,7 @@ mg_tensor *mg_scaled_dot_product_attention(mg_tensor *q, mg_tensor *k, mg_tensor
     mg_sdpa_opts none = {.scale = NAN};
     if (!o) o = &none;
     mg_tensor *qc = NULL, *kc = NULL, *vc = NULL, *mask = NULL, *kpm = NULL, *out = NULL, *stats = NULL;
-    mg_tensor *bits = NULL;
+    mg_tensor *drop = NULL;
     TRY_OK(check_inputs(q, k, v));
     int nd = q->ndim;
     int64_t full[MG_MAX_DIMS], oshape[MG_MAX_DIMS];
@@ -465,10 +469,10 @@ mg_tensor *mg_scaled_dot_product_attention(mg_tensor *q, mg_tensor *k, mg_tensor
                                  (o->keep_weights == 0 && (double)c.nb * c.L * c.S <= ATTN_KEEP_WEIGHTS_MAX));
     if (keep_weights) TRY(stats = mg_empty(MG_F32, nd, full));
     else if (grad) TRY(stats = mg_empty(MG_F32, nd - 1, q->shape));
-    /* with the weights, the dropout mask too (1/32 of their size) */
+    /* with the weights, the dropout mask too (a quarter of their size) */
     if (keep_weights && c.drop_p > 0 && c.nb * c.L * c.S > 0) {
-        TRY(bits = mg_empty(MG_U8, 1, (int64_t[]){c.nb * c.L * ((c.S + 7) / 8)}));
-        c.bits = mg_u8(bits);
+        TRY(drop = mg_empty(MG_U8, 1, (int64_t[]){c.nb * c.L * c.S}));
+        c.drop_mask = mg_u8(drop);
     }
     if (c.nb * c.L > 0) {
         TRY(qc = gemm_ready(q));
@@ -492,7 +496,7 @@ mg_tensor *mg_scaled_dot_product_attention(mg_tensor *q, mg_tensor *k, mg_tensor
         attn_params *p = mg_node_params(n, sizeof *p);
         TRY(p);
         *p = (attn_params){.scale = c.scale, .drop_p = c.drop_p, .causal = c.causal, .seed = c.seed, .base = c.base,
-                           .kept_weights = keep_weights, .mask_slot = -1, .kpm_slot = -1, .bits_slot = -1};
+                           .kept_weights = keep_weights, .mask_slot = -1, .kpm_slot = -1, .drop_slot = -1};
         TRY_OK(mg_save(n, q));
         TRY_OK(mg_save(n, k));
         TRY_OK(mg_save(n, v));
@@ -505,17 +509,17 @@ mg_tensor *mg_scaled_dot_product_attention(mg_tensor *q, mg_tensor *k, mg_tensor
             p->kpm_slot = n->n_saved;
             TRY_OK(mg_save(n, kpm));
         }
-        if (bits) {
-            p->bits_slot = n->n_saved;
-            TRY_OK(mg_save(n, bits));
+        if (drop) {
+            p->drop_slot = n->n_saved;
+            TRY_OK(mg_save(n, drop));
         }
     }
     mg_release(qc), mg_release(kc), mg_release(vc), mg_release(mask), mg_release(kpm), mg_release(stats);
-    mg_release(bits);
+    mg_release(drop);
     return out;
 fail:
     mg_release(qc), mg_release(kc), mg_release(vc), mg_release(mask), mg_release(kpm), mg_release(stats);
-    mg_release(bits);
+    mg_release(drop);
     mg_release(out);
     return NULL;
 }
@@ -533,9 +537,9 @@ int mg_bw_scaled_dot_product_attention(mg_node *n, mg_tensor *g, const bool *nee
     mg_tensor *stats = mg_saved(n, SAVED_STATS);
     mg_tensor *mask = p->mask_slot >= 0 ? mg_saved(n, p->mask_slot) : NULL;
     mg_tensor *kpm = p->kpm_slot >= 0 ? mg_saved(n, p->kpm_slot) : NULL;
-    mg_tensor *bits = p->bits_slot >= 0 ? mg_saved(n, p->bits_slot) : NULL;
+    mg_tensor *drop = p->drop_slot >= 0 ? mg_saved(n, p->drop_slot) : NULL;
     if (!q || !k || !v || !stats || (p->mask_slot >= 0 && !mask) || (p->kpm_slot >= 0 && !kpm) ||
-        (p->bits_slot >= 0 && !bits))
+        (p->drop_slot >= 0 && !drop))
         return MG_ERR;
     mg_tensor *qc = NULL, *kc = NULL, *vc = NULL, *gc = NULL, *gmask = NULL;
     int rc = MG_ERR, nd = q->ndim;
@@ -544,7 +548,7 @@ int mg_bw_scaled_dot_product_attention(mg_node *n, mg_tensor *g, const bool *nee
     full[nd - 1] = k->shape[nd - 2];
     attn_cfg c = {.nb = mg_shape_numel(nd - 2, q->shape), .L = q->shape[nd - 2], .S = k->shape[nd - 2],
                   .E = q->shape[nd - 1], .Ev = v->shape[nd - 1], .scale = p->scale, .causal = p->causal,
-                  .drop_p = p->drop_p, .seed = p->seed, .base = p->base, .bits = bits ? mg_u8(bits) : NULL};
+                  .drop_p = p->drop_p, .seed = p->seed, .base = p->base, .drop_mask = drop ? mg_u8(drop) : NULL};
     slice2d sq, sk, sv;
     attn_grads gr = {0};
     if (needs[0]) {
