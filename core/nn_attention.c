@@ -250,7 +250,7 @@ static int attn_forward(const attn_cfg *c, const attn_in *in, const slice2d *out
 
 typedef struct {
     slice2d gout;
-    slice2d *gq, *gk, *gv; /* NULL: not wanted; gk, gv start zeroed */
+    slice2d *gq, *gk, *gv; /* NULL: not wanted; dk and dv sum over the query blocks */
     float *gmask;          /* (nb,L,S) gradient of the scores, or NULL */
 } attn_grads;
 
@@ -317,7 +317,7 @@ static int attn_backward(const attn_cfg *c, const attn_in *in, const float *lse,
                         }
                         P = w.P;
                     }
-                    mg_sgemm_serial(true, false, S, c->Ev, rows, 1.0f, P, S, go, g->gout.rs, 1.0f,
+                    mg_sgemm_serial(true, false, S, c->Ev, rows, 1.0f, P, S, go, g->gout.rs, i0 ? 1.0f : 0.0f,
                                     slice_at(g->gv, s), g->gv->rs);
                 }
                 if (g->gq)
@@ -325,7 +325,7 @@ static int attn_backward(const attn_cfg *c, const attn_in *in, const float *lse,
                                     slice_at(g->gq, s) + i0 * g->gq->rs, g->gq->rs);
                 if (g->gk)
                     mg_sgemm_serial(true, false, S, c->E, rows, c->scale, dP, S, qp + i0 * in->q.rs, in->q.rs,
-                                    1.0f, slice_at(g->gk, s), g->gk->rs);
+                                    i0 ? 1.0f : 0.0f, slice_at(g->gk, s), g->gk->rs);
             }
         }
         scratch_free(&w);
@@ -555,12 +555,14 @@ int mg_bw_scaled_dot_product_attention(mg_node *n, mg_tensor *g, const bool *nee
         TRY(gin[0] = grad_like(n, 0, false, &sq));
         gr.gq = &sq;
     }
+    /* dk and dv start zeroed only without query rows to sum over */
+    bool empty = mg_numel(q) == 0;
     if (needs[1]) {
-        TRY(gin[1] = grad_like(n, 1, true, &sk));
+        TRY(gin[1] = grad_like(n, 1, empty, &sk));
         gr.gk = &sk;
     }
     if (needs[2]) {
-        TRY(gin[2] = grad_like(n, 2, true, &sv));
+        TRY(gin[2] = grad_like(n, 2, empty, &sv));
         gr.gv = &sv;
     }
     if (needs[3]) {
