@@ -279,7 +279,7 @@ else
     local history = train.Trainer {
       model = model, optimizer = opt, scheduler = sched, scheduler_step = "batch", epochs = opts.pretrain_epochs,
       max_steps = opts.pretrain_steps > 0 and opts.pretrain_steps or nil, log = log, tags = { phase = "pretrain" },
-      desc = "pre-train", unit = "seq", out = out .. "/pretrain",
+      desc = "pre-train", unit = "masked", out = out .. "/pretrain",
       checkpoint = true, resume = opts.resume,
       evaluate = function()
         return mg.nn.utils.inference(model, function()
