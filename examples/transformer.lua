@@ -35,6 +35,7 @@ local spec = mg.cli.common("transformer", "A Transformer on text: masked-token p
     { "pretrain-epochs", D.pretrain_epochs, "masked-token pre-training epochs (0: no pre-training)" },
     { "pretrain-steps", 0, "stop pre-training after this many steps (0: run the epochs)" },
     { "pretrain-lr", 5e-4, "peak learning rate of pre-training (AdamW)" },
+    { "pretrain-dropout", -1, "dropout while pre-training (-1: --dropout)" },
     { "lr", 1e-4, "peak learning rate of fine-tuning the pre-trained encoder" },
     { "scratch-lr", 3e-4, "peak learning rate of training from scratch" },
     { "warmup", 0.06, "fraction of each run's steps of linear warm-up (then cosine decay)" },
@@ -236,7 +237,9 @@ else
   for _, s in ipairs(specials) do first_ordinary = math.max(first_ordinary, s) end
   first_ordinary = first_ordinary + 1
 
-  local function new_encoder() return mg.models.TextEncoder(encoder_config { vocab_size = V }) end
+  local function new_encoder(dropout)
+    return mg.models.TextEncoder(encoder_config { vocab_size = V, dropout = dropout })
+  end
 
   -- test accuracy: batches of similar length (little padding), eval mode
   local order = test_tok.lengths:argsort():totable()
@@ -264,7 +267,7 @@ else
     say("pre-trained encoder: reusing %s", enc_path)
   elseif opts.pretrain_epochs > 0 then
     local windows = mg.data.TokenWindows(train_texts, tok, { window = opts.seq })
-    local enc = new_encoder()
+    local enc = new_encoder(opts.pretrain_dropout >= 0 and opts.pretrain_dropout or nil)
     local model = mg.models.MaskedLM(enc)
     local loader = mg.data.DataLoader(windows, { batch_size = opts.batch_size, shuffle = true, seed = opts.seed })
     local steps = opts.pretrain_epochs * #loader
