@@ -35,7 +35,7 @@ local spec = mg.cli.common("transformer", "A Transformer on text: masked-token p
     { "pretrain-epochs", D.pretrain_epochs, "masked-token pre-training epochs (0: no pre-training)" },
     { "pretrain-steps", 0, "stop pre-training after this many steps (0: run the epochs)" },
     { "pretrain-lr", 5e-4, "peak learning rate of pre-training (AdamW)" },
-    { "pretrain-dropout", -1, "dropout while pre-training (-1: --dropout)" },
+    { "pretrain-dropout", -1.0, "dropout while pre-training (-1: --dropout)" },
     { "lr", 1e-4, "peak learning rate of fine-tuning the pre-trained encoder" },
     { "scratch-lr", 3e-4, "peak learning rate of training from scratch" },
     { "warmup", 0.06, "fraction of each run's steps of linear warm-up (then cosine decay)" },
