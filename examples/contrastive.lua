@@ -29,6 +29,7 @@ local opts = mg.cli.parse(arg, mg.cli.common("contrastive",
     { "labels", "100,1000,all", "label counts for the evaluation (comma-separated; all = every label)" },
     { "eval-steps", 0, "optimizer steps per evaluation run (0: scale with the label count)" },
     { "test-limit", 0, "use only the first N test images (0: all)" },
+    { "resume", false, "continue an interrupted pre-training from its checkpoint in --out" },
   }))
 
 local started = mg.cli.start(opts)
@@ -55,7 +56,7 @@ local total_steps = math.max(2, #loader * opts.epochs)
 local opt = mg.optim.Adam(method:trainable_parameters(), { lr = opts.lr, weight_decay = opts.weight_decay })
 local sched = mg.optim.lr_scheduler.warmup_cosine(opt, {
   warmup_iters = math.max(1, math.min(#loader, total_steps - 1)), total_iters = total_steps })
-local log = train.MetricsLog(opts.out .. "/metrics.jsonl", { append = false })
+local log = train.MetricsLog(opts.out .. "/metrics.jsonl", { append = opts.resume })
 
 -- The k-NN monitor: a fixed labelled bank from the training set and test
 -- queries, both encoded by the current trunk.
@@ -74,6 +75,7 @@ local augment_time, step_time = 0, 0
 local trainer = train.Trainer {
   models = { [opts.method] = method }, optimizer = opt, scheduler = sched, scheduler_step = "batch",
   epochs = opts.epochs, log = log, tags = { phase = "pretext" }, desc = opts.method, unit = "img",
+  out = opts.out, checkpoint = true, resume = opts.resume,
   evaluate = function()
     knn[#knn + 1] = knn_monitor()
     return { knn_acc = knn[#knn] }
