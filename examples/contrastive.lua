@@ -1,24 +1,26 @@
 -- Joint-embedding pretext tasks: two random views of every training image
--- (crop, small rotation and shift, brightness and contrast, blur, cutout:
--- mg.data.transforms.contrastive) and an encoder trained so that the two
--- views of an image agree. SimCLR contrasts them against the other images
+-- (crop, small rotation and shift, brightness and contrast; blur and
+-- cutout on request: mg.data.transforms.contrastive) and an encoder
+-- trained so that the two views of an image agree. SimCLR contrasts them against the other images
 -- of the batch (NT-Xent); Barlow Twins and BYOL use no negatives. A
 -- k-nearest-neighbour monitor follows the features during pre-training
 -- (labels only read to report it), then the rotation example's evaluation:
 -- a linear probe and a fine-tune with 100, 1,000 and all labels, against
 -- the same network trained from scratch.
 --
---   bin/moongrad examples/contrastive.lua --data fashion --method simclr --epochs 30
+--   bin/moongrad examples/contrastive.lua --data fashion --method simclr --epochs 20
 local mg = require "moongrad"
 local ssl, viz, train = mg.ssl, mg.viz, mg.train
 
 local opts = mg.cli.parse(arg, mg.cli.common("contrastive",
   "SimCLR, Barlow Twins or BYOL pre-training, then linear probe / fine-tune / scratch on few labels",
-  { epochs = 20, batch_size = 256 }, {
+  { epochs = 20, batch_size = 512 }, {
     { "method", "simclr", "pretext task", choices = { "simclr", "barlow", "byol" } },
     { "lr", 1e-3, "Adam learning rate of the pre-training (cosine decay after a one-epoch warm-up)" },
     { "weight-decay", 1e-5, "Adam weight decay of the pre-training" },
-    { "temperature", 0.5, "NT-Xent temperature (simclr)" },
+    { "temperature", 0.2, "NT-Xent temperature (simclr)" },
+    { "blur", 0.0, "probability of a Gaussian blur per view (0: none)" },
+    { "cutout", 0.0, "probability of a cutout per view (0: none)" },
     { "lambda", 5e-3, "weight of the off-diagonal terms (barlow)" },
     { "momentum", 0.99, "starting momentum of the target network (byol)" },
     { "proj-dim", 0, "projection size (0: 128 for simclr and byol, 1024 for barlow)" },
@@ -34,7 +36,8 @@ local opts = mg.cli.parse(arg, mg.cli.common("contrastive",
 
 local started = mg.cli.start(opts)
 local train_ds, test_ds = mg.cli.datasets(opts)
-local augment = mg.data.transforms.contrastive()
+local augment = mg.data.transforms.contrastive {
+  blur = opts.blur > 0 and { p = opts.blur } or false, cutout = opts.cutout > 0 and { p = opts.cutout } or false }
 
 -- The encoder is the seed convolutional trunk, as in the rotation example.
 local function make_trunk() return mg.models.conv_trunk(1) end

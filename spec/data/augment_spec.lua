@@ -138,6 +138,7 @@ describe("random augmentations", function()
     gaussian_blur = function() return T.gaussian_blur { p = 1 } end,
     cutout = function() return T.cutout { p = 1 } end,
     contrastive = function() return T.contrastive() end,
+    contrastive_all_parts = function() return T.contrastive { blur = true, cutout = { p = 1 } } end,
   }
   local names = {}
   for name in pairs(cases) do names[#names + 1] = name end
