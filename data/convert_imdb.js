@@ -51,12 +51,16 @@ reviews.forEach((r, k) => {
 
 // One shuffle of the unique reviews; walking it, a review goes to train
 // while its class has fewer than TRAIN_PER_CLASS there, else to test.
-L.shuffle(unique, L.splitmix64(SPLIT_SEED));
+const next = L.splitmix64(SPLIT_SEED);
+L.shuffle(unique, next);
 const train = [], test = [];
 const taken = { neg: 0, pos: 0 };
 for (const r of unique) {
   if (taken[r.label] < TRAIN_PER_CLASS) { taken[r.label]++; train.push(r); } else test.push(r);
 }
+// The walk leaves the class that filled its quota last at the end of test:
+// shuffle test again so its first N texts are a sample of both classes.
+L.shuffle(test, next);
 L.writeTsv(`${out}/train.tsv`, train);
 L.writeTsv(`${out}/test.tsv`, test);
 console.log(`imdb: ${reviews.length} reviews, ${dropped} duplicates dropped, ${unique.length} kept`);
