@@ -367,8 +367,8 @@ else
         shown = shown + 1
         pictures[#pictures + 1] = viz.heatmap(w, string.format("%s/attention_%d.png", out, shown), {
           row_labels = labels, col_labels = labels, cell = 12, range = { 0, w:max():item() },
-          title = string.format("%s: last layer, mean of %d heads; label %s, predicted %s", best.name, opts.heads,
-            classes[b.labels[1]:item()], classes[pred]),
+          -- short: the picture is as wide as the text's tokens
+          title = string.format("label %s, predicted %s", classes[b.labels[1]:item()], classes[pred]),
         })
       end
     end
