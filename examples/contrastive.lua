@@ -118,19 +118,11 @@ local knn_png = viz.plot({ { name = "k-NN accuracy", x = knn_x, y = knn } }, opt
   { title = "k-NN monitor (" .. opts.knn_k .. " neighbours)", xlabel = "epoch", ylabel = "test accuracy" })
 
 -- Evaluation of the features on the real classes.
-local counts = {}
-for item in opts.labels:gmatch("[^,]+") do
-  counts[#counts + 1] = item == "all" and "all" or math.tointeger(tonumber(item))
-end
+local counts = ssl.label_counts(opts.labels)
 local rows_eval = ssl.evaluate(make_trunk, method.trunk:state_dict(), train_ds, test_ds, {
   labels = counts, seed = opts.seed,
   steps = opts.eval_steps > 0 and function() return opts.eval_steps end or nil,
-  on_row = function(row)
-    io.stderr:write(string.format("labels %6d: linear probe %.4f  fine-tune %.4f  from scratch %.4f\n",
-      row.labels, row.probe, row.fine_tune, row.scratch))
-    log:write { phase = "evaluation", labels = row.labels, probe = row.probe, fine_tune = row.fine_tune,
-      scratch = row.scratch }
-  end,
+  on_row = ssl.report_row(log),
 })
 log:close()
 

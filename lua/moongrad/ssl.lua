@@ -156,6 +156,31 @@ function M.evaluate(make_trunk, state, train_ds, test_ds, opts)
   return rows
 end
 
+--- The label counts of an example's `--labels` option: "100,1000,all" ->
+-- {100, 1000, "all"} (what evaluate's `labels` takes).
+-- @string spec comma-separated numbers or all
+-- @treturn {int|string,...}
+function M.label_counts(spec)
+  local counts = {}
+  for item in spec:gmatch("[^,]+") do
+    counts[#counts + 1] = item == "all" and "all" or math.tointeger(tonumber(item))
+  end
+  return counts
+end
+
+--- An `on_row` for evaluate that prints each row on stderr and writes it
+-- to a train.MetricsLog as phase "evaluation".
+-- @tparam MetricsLog log
+-- @treturn function on_row(row)
+function M.report_row(log)
+  return function(row)
+    io.stderr:write(string.format("labels %6d: linear probe %.4f  fine-tune %.4f  from scratch %.4f\n",
+      row.labels, row.probe, row.fine_tune, row.scratch))
+    log:write { phase = "evaluation", labels = row.labels, probe = row.probe, fine_tune = row.fine_tune,
+      scratch = row.scratch }
+  end
+end
+
 -- Joint-embedding methods (SimCLR, Barlow Twins, BYOL, their losses and
 -- projection heads) and the k-nearest-neighbour monitor, from lua/moongrad/ssl/.
 for _, part in ipairs({ "methods", "knn" }) do
