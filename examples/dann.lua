@@ -1,7 +1,7 @@
 -- Workload 4: distribution shift, met by domain-adversarial training.
 -- Source domain: labelled MNIST digits. Target domain: other MNIST digits
--- blended with Fashion-MNIST textures and half of them inverted (an
--- MNIST-M-like shift built from real images; recipe in lua/moongrad/da.lua),
+-- blended with Fashion-MNIST textures (an MNIST-M-like shift built from
+-- real images; recipe in lua/moongrad/da.lua; --invert also inverts some),
 -- whose labels are never used for training except by the upper bound.
 -- Three models of the same network, one table:
 --   source  trained on the labelled source only
