@@ -37,6 +37,7 @@ local opts = mg.cli.parse(arg, mg.cli.common("adversarial",
     { "pgd-steps", 10, "PGD steps when training with pgd / trades (step 2.5 * eps / steps)" },
     { "beta", 6.0, "TRADES weight of the KL term" },
     { "lr", 1e-3, "Adam learning rate" },
+    { "shift", 0, "shift each training image by up to N pixels at random (0: off); against robust overfitting" },
     { "adv-epochs", 0, "epochs of fast / pgd / trades training (0: as --epochs)" },
     { "eps-warmup", 3.0, "fast / pgd / trades: epochs over which the training radius grows linearly from 0" },
     { "lr-drop", 0.75,
@@ -68,6 +69,9 @@ for m in opts.methods:gmatch("[^,%s]+") do
   methods[#methods + 1] = m
 end
 if #methods == 0 then error("--methods: give at least one method", 0) end
+if opts.shift < 0 or opts.shift > 27 then
+  error("--shift: expected 0 to 27 pixels, got " .. opts.shift, 0)
+end
 
 local function number_list(text, what)
   local out = {}
@@ -113,7 +117,8 @@ local function train_method(method)
   mg.manual_seed(opts.seed) -- every method starts from the same weights and data order
   local model = new_model()
   local opt = mg.optim.Adam(model:parameters(), { lr = opts.lr })
-  local loader = mg.data.DataLoader(train_ds, { batch_size = opts.batch_size, shuffle = true })
+  local loader = mg.data.DataLoader(train_ds, { batch_size = opts.batch_size, shuffle = true,
+    transform = opts.shift > 0 and mg.data.transforms.random_crop(28, { padding = opts.shift }) or nil })
   local t0 = mg.clock()
   local batches = #loader
   local epochs = ROBUST[method] and opts.adv_epochs > 0 and opts.adv_epochs or opts.epochs
@@ -315,6 +320,7 @@ mg.cli.result({
   example = "adversarial", data = opts.data, source = train_ds.source, train_images = #train_ds,
   test_images = #test_ds, eval_images = eval_n, epochs = opts.epochs, batch_size = opts.batch_size,
   train_eps = train_eps, seed_eps = opts.seed_eps, pgd_train_steps = opts.pgd_steps, beta = opts.beta,
+  shift = opts.shift,
   adv_epochs = opts.adv_epochs, eps_warmup = opts.eps_warmup, lr = opts.lr, lr_drop = opts.lr_drop,
   eval_steps = opts.eval_steps, restarts = opts.restarts, eps = eps_list, ensemble_eps = ens_eps,
   ensemble_images = ens_n, loaded = opts.load ~= "" and opts.load or nil,

@@ -54,6 +54,18 @@ describe("examples/adversarial.lua", function()
     os.execute("rm -rf '" .. dir .. "' '" .. dir2 .. "'")
   end)
 
+  it("shifts the training images with --shift and rejects a negative shift", function()
+    local dir = H.tmpdir()
+    local r = H.run_example("adversarial", "--methods normal --limit 64 --epochs 1 --batch-size 32 --shift 2" ..
+      " --eval-limit 8 --test-limit 32 --eval-steps 2 --ga-steps 0 --ens-steps 0 --threads 1 --out " .. dir)
+    assert.are.equal(2, r.shift)
+    assert.are.equal(1, r.methods[1].epochs)
+    local out, code = H.run(H.bin .. " examples/adversarial.lua --shift -1 --out " .. dir)
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.are_not.equal(0, code)
+    assert.truthy(out:find("--shift: expected 0 to 27 pixels, got -1", 1, true), out)
+  end)
+
   it("rejects an unknown method", function()
     local dir = H.tmpdir()
     local out, code = H.run(H.bin .. " examples/adversarial.lua --methods normal,free --out " .. dir)
