@@ -46,6 +46,8 @@ local opts = mg.cli.parse(arg, mg.cli.common("adversarial",
     { "restarts", 2, "random restarts of the evaluation PGD" },
     { "eval-limit", 1000, "attack the first N test images (0: all)" },
     { "test-limit", 0, "use only the first N test images for clean accuracy (0: all)" },
+    { "train-eval", 0, "also attack the first N training images with PGD at the largest eps: the gap between " ..
+      "robust accuracy on images trained on and on test images (0: off)" },
     { "ga-steps", 100, "steps of the seed's gradient-ascent attack on the normal model (0: skip it)" },
     { "ga-step", 0.01, "its step: x += step * grad_x(loss)" },
     { "ens-eps", 0.0, "L-inf radius of the attack ensemble (0: mnist 0.3, fashion 0.1)" },
@@ -159,6 +161,16 @@ local function robustness(method, model)
   return row, mg.clock() - t0
 end
 
+-- PGD at the largest --eps on the first --train-eval training images (no
+-- shift), beside the same attack on test images: robust accuracy on what
+-- the model trained on against what it did not see.
+local function train_robustness(model)
+  local n = math.min(opts.train_eval, #train_ds)
+  local loader = mg.data.DataLoader(train_ds, { batch_size = 250 })
+  local r = attack.evaluate(model, loader, { eps = { eps_list[#eps_list] }, attacks = { eval_attacks[2] }, limit = n })
+  return { images = n, eps = eps_list[#eps_list], clean = r.clean, pgd = r.by_eps[1].pgd }
+end
+
 -- The ensemble in sequence at --ens-eps on the first ens_n test images:
 -- accuracy after APGD-CE, after APGD-T too, after Square too (the robust
 -- accuracy), and PGD-40 on the same images and radius (from the main table
@@ -257,6 +269,7 @@ for _, method in ipairs(methods) do
   row.epochs, row.train_seconds, row.eval_seconds = epochs, train_seconds, eval_seconds
   if method == "normal" and opts.ga_steps > 0 then row.gradient_ascent = seed_attack(model) end
   if opts.ens_steps > 0 then row.ensemble = ensemble_robustness(method, model, row) end
+  if opts.train_eval > 0 then row.train_attack = train_robustness(model) end
   results[#results + 1] = row
   pictures[#pictures + 1] = picture(method, model)
   log:write { phase = "evaluation", method = method, test_acc = clean, clean = row.clean,
@@ -304,6 +317,15 @@ if opts.ens_steps > 0 then
     local e = r.ensemble
     print(string.format("%-8s %7.4f %10.4f %9.4f %9.4f %9s", r.method, e.clean, e.pgd, e.apgd_ce, e.apgd_t,
       e.square and string.format("%.4f", e.square) or "-"))
+  end
+end
+if opts.train_eval > 0 then
+  print(string.format("\nPGD-%d at eps %g on images trained on (the first %d) and on test images (the first %d)",
+    opts.eval_steps, eps_list[#eps_list], results[1].train_attack.images, eval_n))
+  print(string.format("%-8s %11s %10s %10s", "method", "train clean", "train PGD", "test PGD"))
+  for _, r in ipairs(results) do
+    print(string.format("%-8s %11.4f %10.4f %10.4f", r.method, r.train_attack.clean, r.train_attack.pgd,
+      r.pgd[#r.pgd]))
   end
 end
 for _, r in ipairs(results) do

@@ -43,14 +43,24 @@ describe("examples/adversarial.lua", function()
 
     -- the saved models attacked again without training: the same clean accuracy
     local dir2 = H.tmpdir()
-    local again = H.run_example("adversarial", "--load " .. dir .. " --methods pgd,trades --limit 64" ..
-      " --eval-limit 8 --test-limit 32 --eval-steps 2 --ga-steps 0 --threads 1 --ens-steps 0 --out " .. dir2)
+    -- with the attack on training images beside the test images (--train-eval)
+    local again, again_out = H.run_example("adversarial", "--load " .. dir .. " --methods pgd,trades --limit 64" ..
+      " --eval-limit 8 --test-limit 32 --eval-steps 2 --ga-steps 0 --threads 1 --ens-steps 0 --train-eval 16" ..
+      " --out " .. dir2)
     assert.are.equal(dir, again.loaded)
     assert.are.equal(2, #again.methods)
     assert.are.equal(r.methods[4].test_acc, again.methods[1].test_acc)
     assert.are.equal(r.methods[5].test_acc, again.methods[2].test_acc)
     assert.are.equal(0, again.methods[1].epochs)
     assert.is_nil(again.methods[1].ensemble)
+    assert.is_nil(r.methods[1].train_attack)
+    for _, m in ipairs(again.methods) do
+      local t = m.train_attack
+      assert.are.equal(16, t.images)
+      assert.are.equal(0.3, t.eps)
+      assert.is_true(t.pgd <= t.clean and t.clean <= 1, m.method)
+    end
+    assert.truthy(again_out:find("method%s+train clean%s+train PGD%s+test PGD"), "the train/test table is missing")
     os.execute("rm -rf '" .. dir .. "' '" .. dir2 .. "'")
   end)
 
