@@ -6,7 +6,8 @@
 -- order) are shuffled with splitmix64 (one generator per set and split,
 -- classes in the loader's order) and the first PER_CLASS taken; the chosen
 -- records keep their order in the full file. Spam mails longer than
--- MAX_BYTES are left out so the sample stays small.
+-- MAX_BYTES are left out so the sample stays small, and so are the mails
+-- that carry the corpus's stand-in for the recipient's address (EXCLUDE).
 local mg = require "moongrad"
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 local L = dofile(here .. "/lib.lua")
@@ -15,7 +16,8 @@ local T = require "moongrad.data.text"
 local SAMPLE_SEED = 4343
 local SETS = {
   { name = "imdb", salt = 1, per_class = { train = 200, test = 100 } },
-  { name = "spam", salt = 2, per_class = { train = 80, test = 80 }, max_bytes = 8000 },
+  { name = "spam", salt = 2, per_class = { train = 80, test = 80 }, max_bytes = 8000,
+    exclude = "spamassassin.taint.org" },
   { name = "wordnet", salt = 3, per_class = { train = 40, test = 10 } },
 }
 
@@ -28,7 +30,9 @@ for _, set in ipairs(SETS) do
     for _, c in ipairs(T.SETS[set.name].classes) do by_class[c] = {} end
     for i, c in ipairs(labels) do
       if not by_class[c] then error("make_text_sample: unknown label " .. c) end
-      if not set.max_bytes or #texts[i] <= set.max_bytes then table.insert(by_class[c], i) end
+      local fits = not set.max_bytes or #texts[i] <= set.max_bytes
+      local excluded = set.exclude and texts[i]:find(set.exclude, 1, true)
+      if fits and not excluded then table.insert(by_class[c], i) end
     end
     local rng = L.splitmix64(SAMPLE_SEED * 100 + set.salt * 10 + s)
     local chosen = {}
