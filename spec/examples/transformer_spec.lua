@@ -17,6 +17,7 @@ describe("examples/transformer.lua", function()
       local r, out = H.run_example("transformer", args)
       assert.are.equal("transformer", r.example)
       assert.are.equal("imdb", r.data)
+      assert.is_true(r.model.alibi) -- the distance bias is on by default
       assert.are.equal(60, r.train_texts)
       assert.are.equal(40, r.test_texts)
       assert.are.equal(4, r.pretrain.steps)

@@ -57,6 +57,34 @@ describe("models.TextEncoder", function()
     local clf = T.TransformerClassifier(enc, 3, { pool = "mean" }):eval()
     H.assert_near(clf(ids, { padding_mask = pad }), clf(other, { padding_mask = pad }), 1e-6, 1e-6)
   end)
+
+  it("with alibi adds -m_h |i - j| to every head's scores, in forward and in the attention maps", function()
+    local enc = small { alibi = true, num_layers = 2 }:eval()
+    assert.is_nil(small():attention_bias(2, 5))
+    local bias = enc:attention_bias(2, 5)
+    assert.are.same({ 4, 5, 5 }, bias:shape()) -- [n * nhead, L, L]
+    for h = 1, 2 do
+      local m = 2 ^ (-8 * h / 2)
+      for n = 0, 1 do
+        assert.are.equal(-3 * m, bias[n * 2 + h][1][4]:item())
+        assert.are.equal(-3 * m, bias[n * 2 + h][4][1]:item())
+        assert.are.equal(0, bias[n * 2 + h][2][2]:item())
+      end
+    end
+    -- with the score projections at zero the weights are softmax(bias) alone
+    for _, layer in ipairs({ enc.encoder.layers[1], enc.encoder.layers[2] }) do
+      mg.no_grad(function() layer.self_attn.in_proj_weight:narrow(1, 1, 32):zero_() end)
+    end
+    local ids = mg.randint(FIRST, V + 1, { 2, 5 })
+    local _, weights = enc:attention_weights(ids)
+    H.assert_near(weights[2]:reshape(4, 5, 5), mg.softmax(bias, 3), 1e-6, 1e-6)
+    -- forward runs the encoder with the same bias
+    local x = enc:embed(ids)
+    H.assert_near(enc(ids), enc.encoder(x, { mask = bias }), 1e-6, 1e-6)
+    assert.is_true((enc(ids) - enc.encoder(x)):abs():max():item() > 1e-4)
+    -- and the embedding seam too
+    H.assert_near(enc:forward_embeddings(enc:embed_tokens(ids)), enc(ids), 1e-6, 1e-6)
+  end)
 end)
 
 describe("models.MaskedLM", function()
