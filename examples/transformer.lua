@@ -269,11 +269,32 @@ else
   local enc_path = out .. string.format("/encoder-%s-s%d-d%d-l%d%s.safetensors", tag, opts.seq, opts.d_model,
     opts.layers, opts.alibi and "-alibi" or "")
   local pretrained
+  -- held-out windows of the test texts: masked-token accuracy per epoch
+  local held_ids
+  if opts.pretrain_epochs > 0 then
+    local held = mg.data.TokenWindows(test_texts, tok, { window = opts.seq })
+    held_ids = held:batch(mg.arange(1, math.min(#held, 256) + 1)).input
+  end
+  -- Whether the encoder reads word order: the largest share of its weight
+  -- any head of any layer gives to the two tokens beside each query, over
+  -- 16 held-out windows (2/L when attention ignores positions).
+  local function neighbour_attention(enc)
+    local ids = held_ids:narrow(1, 1, math.min(16, held_ids:size(1)))
+    local L = ids:size(2)
+    local near = (mg.arange(1, L + 1):view(L, 1) - mg.arange(1, L + 1):view(1, L)):abs():eq(1):float()
+    local _, weights = mg.nn.utils.inference(enc, function() return enc:attention_weights(ids) end)
+    local most = 0
+    for _, w in ipairs(weights) do most = math.max(most, (w * near):sum(4):mean(3):mean(1):max():item()) end
+    return most
+  end
   f = opts.reuse and opts.pretrain_epochs > 0 and io.open(enc_path, "r")
   if f then
     f:close()
     pretrained = mg.load(enc_path)
-    say("pre-trained encoder: reusing %s", enc_path)
+    local enc = new_encoder()
+    enc:load_state_dict(pretrained)
+    result.neighbour_attention = neighbour_attention(enc)
+    say("pre-trained encoder: reusing %s (neighbour attention %.3f)", enc_path, result.neighbour_attention)
   elseif opts.pretrain_epochs > 0 then
     local windows = mg.data.TokenWindows(train_texts, tok, { window = opts.seq })
     local enc = new_encoder(opts.pretrain_dropout >= 0 and opts.pretrain_dropout or nil)
@@ -283,9 +304,6 @@ else
     if opts.pretrain_steps > 0 then steps = math.min(steps, opts.pretrain_steps) end
     local opt, sched = optimizer(model:parameters(), opts.pretrain_lr, steps)
     local mask_opts = { mask_id = tok.mask_id, special_ids = specials, random_range = { first_ordinary, V } }
-    -- held-out windows of the test texts: masked-token accuracy per epoch
-    local held = mg.data.TokenWindows(test_texts, tok, { window = opts.seq })
-    local held_ids = held:batch(mg.arange(1, math.min(#held, 256) + 1)).input
     local losses = {}
     t0 = mg.clock()
     local history = train.Trainer {
@@ -298,7 +316,8 @@ else
           local inputs, pos, targets = mg.with_rng_state(opts.seed, mlm.mask_tokens, held_ids, mask_opts)
           local logits = model(inputs, pos)
           return { held_loss = mg.cross_entropy(logits, targets):item(),
-            held_acc = logits:argmax(2):eq(targets):float():mean():item() }
+            held_acc = logits:argmax(2):eq(targets):float():mean():item(),
+            neighbour_attention = neighbour_attention(enc) }
         end)
       end,
     }:run(loader, function(batch, ctx)
@@ -315,9 +334,11 @@ else
     local last = history[#history]
     result.pretrain = { epochs = opts.pretrain_epochs, steps = steps, windows = #windows, seconds = mg.clock() - t0,
       held_loss = last.held_loss, held_acc = last.held_acc }
+    result.neighbour_attention = last.neighbour_attention
     curves.pretrain = losses
-    say("pre-training: %d steps of %d windows in %.0f s; held-out masked-token accuracy %.3f, saved to %s",
-      steps, opts.batch_size, result.pretrain.seconds, last.held_acc, enc_path)
+    say("pre-training: %d steps of %d windows in %.0f s; held-out masked-token accuracy %.3f, neighbour attention "
+      .. "%.3f, saved to %s", steps, opts.batch_size, result.pretrain.seconds, last.held_acc, last.neighbour_attention,
+      enc_path)
   end
 
   -- 3. fine-tuning with few and all labels, pre-trained and from scratch

@@ -33,6 +33,9 @@ describe("examples/transformer.lua", function()
       assert.is_truthy(out2:find("tokenizer: reusing", 1, true))
       assert.is_truthy(out2:find("pre-trained encoder: reusing", 1, true))
       assert.is_nil(again.pretrain)
+      -- the attention on neighbouring tokens, measured on the saved encoder as on the trained one
+      assert.is_true(r.neighbour_attention > 0 and r.neighbour_attention <= 1)
+      assert.is_true(math.abs(again.neighbour_attention - r.neighbour_attention) < 1e-6)
       assert.is_nil(again.results[1].scratch)
     end)
 
